@@ -1,0 +1,446 @@
+/* conf.c — the config file (msmtp/mpop style): `defaults` and `account`
+ * sections of `key value` lines; keys under defaults are inherited by
+ * the accounts that follow.  Errors name file:line. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "popsift.h"
+
+struct pctx {
+	const char *file;
+	int line;
+	struct config *cf;
+	struct account tmpl;      /* the current defaults */
+	struct account *cur;      /* NULL while in a defaults section */
+	struct account **tail;
+	int own_dests;            /* the account has its own deliver line */
+	char **err;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int perr(struct pctx *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return seterr(c->err, "%s:%d: %s", c->file, c->line, msg);
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+static int parse_bool(struct pctx *c, const char *v, int *out)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "true"))
+		*out = 1;
+	else if (!strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "false"))
+		*out = 0;
+	else
+		return perr(c, "expected yes or no, not \"%s\"", v);
+	return 0;
+}
+
+static int parse_int(struct pctx *c, const char *v, int lo, int hi, int *out)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno != 0 || n < lo || n > hi)
+		return perr(c, "expected a number, not \"%s\"", v);
+	*out = (int)n;
+	return 0;
+}
+
+static int parse_tls(struct pctx *c, const char *v, enum tls_mode *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes"))
+		*out = TLS_ON;
+	else if (!strcmp(v, "starttls"))
+		*out = TLS_STARTTLS;
+	else if (!strcmp(v, "off") || !strcmp(v, "no"))
+		*out = TLS_OFF;
+	else
+		return perr(c, "tls must be on, starttls or off, not \"%s\"", v);
+	return 0;
+}
+
+static const char *const auth_names[] = {
+	[AUTH_ANY] = "any", [AUTH_USER] = "user", [AUTH_APOP] = "apop",
+	[AUTH_PLAIN] = "plain", [AUTH_LOGIN] = "login", [AUTH_CRAM_MD5] = "cram-md5",
+	[AUTH_XOAUTH2] = "xoauth2", [AUTH_OAUTHBEARER] = "oauthbearer",
+};
+
+static int parse_auth(struct pctx *c, const char *v, enum auth_mode *out)
+{
+	for (size_t i = 0; i < sizeof auth_names / sizeof *auth_names; i++) {
+		if (strcasecmp(v, auth_names[i]) == 0) {
+			*out = (enum auth_mode)i;
+			return 0;
+		}
+	}
+	return perr(c, "unknown auth method \"%s\"", v);
+}
+
+int dest_parse(const char *text, struct dest *d, char **err)
+{
+	memset(d, 0, sizeof *d);
+	size_t kw = strcspn(text, " \t");
+	const char *arg = text + kw + strspn(text + kw, " \t");
+	if (*arg == '\0')
+		return seterr(err, "\"%.*s\" needs an argument", (int)kw, text);
+	if (!strncmp(text, "mbox", kw) && kw == 4)
+		d->kind = DEST_MBOX;
+	else if (!strncmp(text, "maildir", kw) && kw == 7)
+		d->kind = DEST_MAILDIR;
+	else if (!strncmp(text, "mda", kw) && kw == 3)
+		d->kind = DEST_MDA;
+	else if (!strncmp(text, "forward", kw) && kw == 7)
+		d->kind = DEST_FORWARD;
+	else
+		return seterr(err, "unknown delivery \"%.*s\" (mbox, maildir, mda or forward)",
+			      (int)kw, text);
+	if (d->kind == DEST_MBOX || d->kind == DEST_MAILDIR) {
+		char **w = split_args(arg, err);
+		if (w == NULL)
+			return -1;
+		d->path = w[0] ? expand_tilde(w[0]) : NULL;
+		int extra = w[0] && w[1];
+		free_argv(w);
+		if (d->path == NULL || extra)
+			return seterr(err, "%s takes one path", d->kind == DEST_MBOX ? "mbox" : "maildir");
+		return 0;
+	}
+	d->argv = split_args(arg, err);
+	return d->argv ? 0 : -1;
+}
+
+void dest_free(struct dest *d)
+{
+	free(d->path);
+	free_argv(d->argv);
+	memset(d, 0, sizeof *d);
+}
+
+static void dest_copy(struct dest *dst, const struct dest *src)
+{
+	dst->kind = src->kind;
+	dst->path = src->path ? xstrdup(src->path) : NULL;
+	dst->argv = NULL;
+	if (src->argv) {
+		size_t n = 0;
+		while (src->argv[n])
+			n++;
+		dst->argv = xcalloc(n + 1, sizeof *dst->argv);
+		for (size_t i = 0; i < n; i++)
+			dst->argv[i] = xstrdup(src->argv[i]);
+	}
+}
+
+#define DUP(f) (a->f = src->f ? xstrdup(src->f) : NULL)
+static void account_copy(struct account *a, const struct account *src)
+{
+	*a = *src;
+	DUP(name); DUP(file); DUP(host); DUP(user); DUP(password);
+	DUP(password_command); DUP(tls_ca_file); DUP(tls_fingerprint); DUP(rules);
+	DUP(smtp_host); DUP(smtp_user); DUP(smtp_password); DUP(smtp_password_command);
+	DUP(smtp_from); DUP(smtp_helo);
+	a->dests = src->ndests ? xcalloc(src->ndests, sizeof *a->dests) : NULL;
+	for (size_t i = 0; i < src->ndests; i++)
+		dest_copy(&a->dests[i], &src->dests[i]);
+	a->next = NULL;
+}
+#undef DUP
+
+static void account_clear(struct account *a)
+{
+	char **strs[] = { &a->name, &a->file, &a->host, &a->user, &a->password,
+		&a->password_command, &a->tls_ca_file, &a->tls_fingerprint, &a->rules,
+		&a->smtp_host, &a->smtp_user, &a->smtp_password, &a->smtp_password_command,
+		&a->smtp_from, &a->smtp_helo };
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+		if (*strs[i] && (strs[i] == &a->password || strs[i] == &a->smtp_password))
+			memset(*strs[i], 0, strlen(*strs[i]));
+		free(*strs[i]);
+	}
+	for (size_t i = 0; i < a->ndests; i++)
+		dest_free(&a->dests[i]);
+	free(a->dests);
+	memset(a, 0, sizeof *a);
+}
+
+static void account_defaults(struct account *a)
+{
+	memset(a, 0, sizeof *a);
+	a->tls = TLS_ON;
+	a->auth = AUTH_ANY;
+	a->interval = 300;
+	a->timeout = 60;
+	a->received_header = 1;
+	a->batch = 500;
+	a->smtp_port = 25;
+	a->smtp_tls = TLS_OFF;
+}
+
+enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_AUTH, K_PORT };
+struct key {
+	const char *name;
+	enum ktype type;
+	size_t off;
+};
+#define K(n, t) { #n, t, offsetof(struct account, n) }
+static const struct key keys[] = {
+	K(host, K_STR), K(port, K_PORT), K(user, K_STR), K(password, K_STR),
+	K(password_command, K_STR), K(tls, K_TLS), K(tls_ca_file, K_PATH),
+	K(tls_fingerprint, K_STR), K(auth, K_AUTH), K(keep, K_BOOL), K(rules, K_PATH),
+	K(interval, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
+	K(smtp_host, K_STR), K(smtp_port, K_PORT), K(smtp_tls, K_TLS), K(smtp_user, K_STR),
+	K(smtp_password, K_STR), K(smtp_password_command, K_STR), K(smtp_from, K_STR),
+	K(smtp_helo, K_STR),
+};
+#undef K
+
+static int set_key(struct pctx *c, struct account *a, const struct key *k, const char *v)
+{
+	void *f = (char *)a + k->off;
+	switch (k->type) {
+	case K_STR:  set_str(f, v); return 0;
+	case K_PATH: free(*(char **)f); *(char **)f = expand_tilde(v); return 0;
+	case K_INT:  return parse_int(c, v, 0, 1 << 30, f);
+	case K_PORT: return parse_int(c, v, 1, 65535, f);
+	case K_BOOL: return parse_bool(c, v, f);
+	case K_TLS:  return parse_tls(c, v, f);
+	case K_AUTH: return parse_auth(c, v, f);
+	}
+	return -1;
+}
+
+static int add_dest(struct pctx *c, struct account *a, const char *v)
+{
+	struct dest d;
+	char *e = NULL;
+	if (dest_parse(v, &d, &e) < 0) {
+		perr(c, "deliver: %s", e);
+		free(e);
+		return -1;
+	}
+	a->dests = xrealloc(a->dests, (a->ndests + 1) * sizeof *a->dests);
+	a->dests[a->ndests++] = d;
+	return 0;
+}
+
+static int new_account(struct pctx *c, const char *name)
+{
+	if (*name == '\0' || strcspn(name, " \t/") != strlen(name))
+		return perr(c, "bad account name \"%s\"", name);
+	for (struct account *a = c->cf->accounts; a; a = a->next)
+		if (strcmp(a->name, name) == 0)
+			return perr(c, "account \"%s\" defined twice", name);
+	struct account *a = xcalloc(1, sizeof *a);
+	account_copy(a, &c->tmpl);
+	set_str(&a->name, name);
+	set_str(&a->file, c->file);
+	a->line = c->line;
+	a->batch = a->batch ? a->batch : 500;
+	*c->tail = a;
+	c->tail = &a->next;
+	c->cur = a;
+	return 0;
+}
+
+static int do_line(struct pctx *c, const char *key, const char *v)
+{
+	if (strcmp(key, "defaults") == 0) {
+		c->cur = NULL;
+		return *v ? perr(c, "defaults takes no value (\"%s\")", v) : 0;
+	}
+	if (strcmp(key, "account") == 0) {
+		c->own_dests = 0;
+		return new_account(c, v);
+	}
+	struct account *a = c->cur ? c->cur : &c->tmpl;
+	if (*v == '\0')
+		return perr(c, "%s needs a value", key);
+	if (strcmp(key, "state") == 0) {
+		char *p = expand_tilde(v);
+		if (c->cf->state && strcmp(c->cf->state, p) != 0) {
+			free(p);
+			return perr(c, "state is already %s: one state database per config", c->cf->state);
+		}
+		free(c->cf->state);
+		c->cf->state = p;
+		return 0;
+	}
+	if (strcmp(key, "deliver") == 0) {
+		/* an account's own deliver lines replace what defaults gave it */
+		if (c->cur && !c->own_dests) {
+			for (size_t i = 0; i < a->ndests; i++)
+				dest_free(&a->dests[i]);
+			a->ndests = 0;
+			c->own_dests = 1;
+		}
+		return add_dest(c, a, v);
+	}
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		if (strcmp(keys[i].name, key) != 0)
+			continue;
+		if (!strcmp(key, "password") || !strcmp(key, "smtp_password"))
+			c->cf->has_password = 1;
+		if (!strcmp(key, "tls"))
+			a->tls_explicit = 1;
+		return set_key(c, a, &keys[i], v);
+	}
+	return perr(c, "unknown key \"%s\"", key);
+}
+
+/* Split "key value  # comment" into key and value.  A value in double
+ * quotes may hold '#' and escapes; otherwise '#' after white space
+ * starts a comment.  Command-like values keep their quotes for
+ * split_args. */
+static int split_line(struct pctx *c, char *line, char **key, char **val)
+{
+	char *s = line + strspn(line, " \t");
+	*key = s;
+	s += strcspn(s, " \t");
+	if (*s)
+		*s++ = '\0';
+	s += strspn(s, " \t");
+	*val = s;
+	int raw = strcmp(*key, "deliver") == 0 || strstr(*key, "_command") != NULL;
+	if (*s == '"' && !raw) {
+		char *o = s;
+		for (s++; *s && *s != '"'; s++) {
+			if (*s == '\\' && s[1])
+				s++;
+			*o++ = *s;
+		}
+		if (*s != '"')
+			return perr(c, "unterminated quote in \"%s\"", *key);
+		*o = '\0';
+		s++;
+		s += strspn(s, " \t");
+		if (*s && *s != '#')
+			return perr(c, "text after the closing quote of \"%s\"", *key);
+		return 0;
+	}
+	for (char *p = s; *p; p++) {
+		if (*p == '#' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			break;
+		}
+	}
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return 0;
+}
+
+static int check_account(struct pctx *c, struct account *a)
+{
+	c->line = a->line;
+	if (a->host == NULL)
+		return perr(c, "account \"%s\" has no host", a->name);
+	if (a->user == NULL)
+		return perr(c, "account \"%s\" has no user", a->name);
+	if (a->ndests == 0 && a->rules == NULL)
+		return perr(c, "account \"%s\" has no deliver line and no rules", a->name);
+	if (a->password && a->password_command)
+		return perr(c, "account \"%s\" has both password and password_command", a->name);
+	if (a->port == 0)
+		a->port = a->tls == TLS_ON ? 995 : 110;
+	return 0;
+}
+
+int conf_parse(const char *path, const char *text, struct config *cf, char **err)
+{
+	memset(cf, 0, sizeof *cf);
+	cf->file = xstrdup(path);
+	struct pctx c = { .file = path, .cf = cf, .tail = &cf->accounts, .err = err };
+	account_defaults(&c.tmpl);
+	char *buf = xstrdup(text);
+	int rc = 0;
+	c.line = 0;
+	for (char *s = buf, *nl; rc == 0 && s; s = nl) {
+		nl = strchr(s, '\n');
+		if (nl)
+			*nl++ = '\0';
+		c.line++;
+		s[strcspn(s, "\r")] = '\0';
+		char *key, *val;
+		const char *t = s + strspn(s, " \t");
+		if (*t == '\0' || *t == '#')
+			continue;
+		rc = split_line(&c, s, &key, &val);
+		if (rc == 0)
+			rc = do_line(&c, key, val);
+	}
+	for (struct account *a = cf->accounts; rc == 0 && a; a = a->next)
+		rc = check_account(&c, a);
+	if (rc == 0 && cf->state == NULL)
+		cf->state = expand_tilde("~/.local/state/popsift/state.db");
+	account_clear(&c.tmpl);
+	free(buf);
+	if (rc < 0)
+		conf_free(cf);
+	return rc;
+}
+
+static char *read_file(const char *path, char **err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		seterr(err, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	size_t len = 0, cap = 4096;
+	char *buf = xmalloc(cap);
+	size_t n;
+	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (cap - len < 2)
+			buf = xrealloc(buf, cap *= 2);
+	}
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+int conf_load(const char *path, struct config *cf, char **err)
+{
+	struct stat st;
+	char *text = read_file(path, err);
+	if (text == NULL)
+		return -1;
+	int rc = conf_parse(path, text, cf, err);
+	free(text);
+	if (rc == 0 && cf->has_password && stat(path, &st) == 0 && (st.st_mode & 077)) {
+		seterr(err, "%s: holds a password but is readable by others (mode %04o): "
+		       "run chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
+		conf_free(cf);
+		return -1;
+	}
+	return rc;
+}
+
+void conf_free(struct config *cf)
+{
+	struct account *a = cf->accounts, *n;
+	for (; a; a = n) {
+		n = a->next;
+		account_clear(a);
+		free(a);
+	}
+	free(cf->file);
+	free(cf->state);
+	memset(cf, 0, sizeof *cf);
+}

@@ -1,0 +1,34 @@
+/* conn.h — one POP3 connection: libcurl connects, does TLS/STLS and the
+ * login, then hands over the socket (curlconn.c, with pop3.c the only
+ * users of libcurl's POP3 side). */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct account;
+
+struct conn {
+	void   *curl;            /* CURL * */
+	int     sock;
+	int     timeout_ms;
+	int     tls;             /* the session is encrypted */
+	int     need_login;      /* libcurl did not log in: send USER/PASS ourselves */
+	const char *acct;
+	char   *greeting;
+};
+
+/* 0, or -1 with *err and the exit code in *code. */
+int  conn_open(struct conn *c, const struct account *a, const char *secret,
+	       int *code, char **err);
+/* Bytes sent or received; 0 when nothing is ready (CURLE_AGAIN); -1
+ * on error (*err set); conn_recv returns -2 at end of stream. */
+ssize_t conn_send(struct conn *c, const char *buf, size_t len, char **err);
+ssize_t conn_recv(struct conn *c, char *buf, size_t len, char **err);
+/* Wait for the socket: 1 ready, 0 timeout, -1 error. */
+int  conn_wait(struct conn *c, int want_write);
+void conn_close(struct conn *c);
+int  conn_global_init(void);
+
+#endif

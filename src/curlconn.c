@@ -1,0 +1,232 @@
+/* curlconn.c — connect and log in with libcurl's CONNECT_ONLY mode, then
+ * carry the session with curl_easy_send/recv.  libcurl owns TLS,
+ * certificate checks, STLS, SASL and APOP. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "conn.h"
+#include "popsift.h"
+
+int conn_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+/* Mask what must never reach a log: passwords, APOP digests, SASL blobs. */
+static void trace_out(const char *acct, const char *p, size_t n)
+{
+	static const char *const shown[] = { "CAPA", "STLS", "QUIT", "USER ", "STAT", NULL };
+	for (int i = 0; shown[i]; i++) {
+		if (n >= strlen(shown[i]) && strncasecmp(p, shown[i], strlen(shown[i])) == 0) {
+			log_proto(acct, 'C', p, n);
+			return;
+		}
+	}
+	size_t w = 0;
+	while (w < n && w < 12 && p[w] != ' ' && p[w] != '\r')
+		w++;
+	int is_auth = n > 5 && strncasecmp(p, "AUTH ", 5) == 0;
+	if (is_auth) {
+		size_t m = 5;
+		while (m < n && p[m] != ' ' && p[m] != '\r')
+			m++;
+		w = m;
+	}
+	int cmd = is_auth || (n >= 4 && (strncasecmp(p, "PASS", 4) == 0 ||
+					  strncasecmp(p, "APOP", 4) == 0));
+	char line[64];
+	if (cmd && strncasecmp(p, "APOP", 4) == 0) {
+		const char *sp = memchr(p + 5, ' ', n > 5 ? n - 5 : 0);
+		w = sp ? (size_t)(sp - p) : w;
+	}
+	snprintf(line, sizeof line, "%.*s%s****", cmd ? (int)w : 0, p, cmd ? " " : "");
+	log_proto(acct, 'C', line, strlen(line));
+}
+
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+	(void)h;
+	const char *acct = arg;
+	if (type == CURLINFO_HEADER_OUT) {
+		trace_out(acct, data, size);
+	} else if (type == CURLINFO_HEADER_IN) {
+		log_proto(acct, 'S', data, size);
+	} else if (type == CURLINFO_TEXT && log_level >= 2) {
+		log_proto(acct, '*', data, size);
+	}
+	return 0;
+}
+
+static const char *login_option(enum auth_mode m)
+{
+	switch (m) {
+	case AUTH_APOP:        return "AUTH=+APOP";
+	case AUTH_PLAIN:       return "AUTH=PLAIN";
+	case AUTH_LOGIN:       return "AUTH=LOGIN";
+	case AUTH_CRAM_MD5:    return "AUTH=CRAM-MD5";
+	case AUTH_XOAUTH2:     return "AUTH=XOAUTH2";
+	case AUTH_OAUTHBEARER: return "AUTH=OAUTHBEARER";
+	default:               return NULL;
+	}
+}
+
+static int setup(struct conn *c, CURL *h, const struct account *a, const char *secret)
+{
+	char url[1024];
+	snprintf(url, sizeof url, "%s://%s:%d/", a->tls == TLS_ON ? "pop3s" : "pop3",
+		 a->host, a->port);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)a->timeout);
+	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)a->timeout);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	if (a->tls == TLS_STARTTLS)
+		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+	if (a->tls_ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, a->tls_ca_file);
+	if (a->tls_fingerprint)
+		curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, a->tls_fingerprint);
+	if (a->auth != AUTH_USER) {
+		curl_easy_setopt(h, CURLOPT_USERNAME, a->user);
+		if (a->auth == AUTH_XOAUTH2 || a->auth == AUTH_OAUTHBEARER)
+			curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, secret);
+		else
+			curl_easy_setopt(h, CURLOPT_PASSWORD, secret);
+		if (login_option(a->auth))
+			curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, login_option(a->auth));
+	}
+	c->need_login = a->auth == AUTH_USER;
+	if (log_level >= 1) {
+		curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+		curl_easy_setopt(h, CURLOPT_DEBUGDATA, (void *)a->name);
+		curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+	}
+	return 0;
+}
+
+/* libcurl's failure, in the user's terms, and its sysexits code. */
+static int classify(CURLcode rc, const struct account *a, const char *detail, char **err)
+{
+	const char *why = *detail ? detail : curl_easy_strerror(rc);
+	switch (rc) {
+	case CURLE_LOGIN_DENIED:
+		seterr(err, "login refused for user %s at %s: %s", a->user, a->host, why);
+		return EX_NOPERM;
+	case CURLE_USE_SSL_FAILED:
+		seterr(err, "%s does not offer STLS; not continuing without TLS", a->host);
+		return EX_UNAVAILABLE;
+	case CURLE_OPERATION_TIMEDOUT:
+		seterr(err, "%s:%d timed out after %d s", a->host, a->port, a->timeout);
+		return EX_TEMPFAIL;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+		seterr(err, "cannot connect to %s:%d: %s", a->host, a->port, why);
+		return EX_UNAVAILABLE;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_CACERT_BADFILE:
+		seterr(err, "TLS with %s:%d failed verification: %s", a->host, a->port, why);
+		return EX_UNAVAILABLE;
+	default:
+		seterr(err, "connection to %s:%d failed: %s", a->host, a->port, why);
+		return rc == CURLE_WEIRD_SERVER_REPLY ? EX_UNAVAILABLE : EX_TEMPFAIL;
+	}
+}
+
+static int cleartext_refused(const struct account *a)
+{
+	int sends_password = a->auth == AUTH_ANY || a->auth == AUTH_USER ||
+			     a->auth == AUTH_PLAIN || a->auth == AUTH_LOGIN;
+	return a->tls == TLS_OFF && sends_password && !a->tls_explicit;
+}
+
+int conn_open(struct conn *c, const struct account *a, const char *secret, int *code, char **err)
+{
+	memset(c, 0, sizeof *c);
+	c->sock = -1;
+	c->acct = a->name;
+	c->timeout_ms = a->timeout > 0 ? a->timeout * 1000 : 60000;
+	if (cleartext_refused(a)) {
+		*code = EX_CONFIG;
+		return seterr(err, "refusing to send a password in clear text: say \"tls off\" "
+			      "in the account to allow it, or use tls on/starttls");
+	}
+	CURL *h = curl_easy_init();
+	if (h == NULL) {
+		*code = EX_SOFTWARE;
+		return seterr(err, "libcurl initialisation failed");
+	}
+	c->curl = h;
+	char detail[CURL_ERROR_SIZE] = "";
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
+	setup(c, h, a, secret);
+	CURLcode rc = curl_easy_perform(h);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	if (rc != CURLE_OK) {
+		*code = classify(rc, a, detail, err);
+		conn_close(c);
+		return -1;
+	}
+	curl_socket_t s;
+	if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) {
+		*code = EX_SOFTWARE;
+		conn_close(c);
+		return seterr(err, "libcurl gave no socket");
+	}
+	c->sock = (int)s;
+	c->tls = a->tls != TLS_OFF;
+	return 0;
+}
+
+ssize_t conn_send(struct conn *c, const char *buf, size_t len, char **err)
+{
+	size_t n = 0;
+	CURLcode rc = curl_easy_send(c->curl, buf, len, &n);
+	if (rc == CURLE_AGAIN)
+		return 0;
+	if (rc != CURLE_OK) {
+		seterr(err, "send failed: %s", curl_easy_strerror(rc));
+		return -1;
+	}
+	return (ssize_t)n;
+}
+
+ssize_t conn_recv(struct conn *c, char *buf, size_t len, char **err)
+{
+	size_t n = 0;
+	CURLcode rc = curl_easy_recv(c->curl, buf, len, &n);
+	if (rc == CURLE_AGAIN)
+		return 0;
+	if (rc != CURLE_OK) {
+		seterr(err, "connection lost: %s", curl_easy_strerror(rc));
+		return -1;
+	}
+	if (n == 0)
+		return -2;
+	return (ssize_t)n;
+}
+
+int conn_wait(struct conn *c, int want_write)
+{
+	struct pollfd p = { .fd = c->sock, .events = POLLIN | (want_write ? POLLOUT : 0) };
+	for (;;) {
+		int r = poll(&p, 1, c->timeout_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r < 0 ? -1 : r > 0;
+	}
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	c->curl = NULL;
+	c->sock = -1;
+	free(c->greeting);
+	c->greeting = NULL;
+}

@@ -1,0 +1,167 @@
+/* deliver-maildir.c — write into tmp/, fsync, rename into new/, fsync
+ * the directory.  Every name of a batch starts with the batch's prefix,
+ * which the journal records so a crashed batch can be taken back. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "msg.h"
+
+static int make_maildir(const char *dir, char **err)
+{
+	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
+	for (size_t i = 0; i < 4; i++) {
+		char *p = xasprintf("%s%s", dir, sub[i]);
+		int rc = mkdirs(p, 0700);
+		if (rc < 0)
+			seterr(err, "cannot create Maildir %s: %s", p, strerror(errno));
+		free(p);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int maildir_open(struct target *t, char **err)
+{
+	if (make_maildir(t->dest.path, err) < 0)
+		return -1;
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	/* time.M<usec>P<pid>: unique to this batch, the Maildir convention */
+	t->prefix = xasprintf("%lld.M%06ldP%ld", (long long)tv.tv_sec, (long)tv.tv_usec,
+			      (long)getpid());
+	t->journal.kind = "maildir";
+	t->journal.path = t->dest.path;
+	t->journal.prefix = t->prefix;
+	return 0;
+}
+
+static int copy_cb(void *arg, const char *p, size_t n)
+{
+	return write_all(*(int *)arg, p, n);
+}
+
+static int maildir_write(struct target *t, struct msg *m, const struct envelope *e, char **err)
+{
+	char host[256] = "localhost";
+	gethostname(host, sizeof host - 1);
+	host[strcspn(host, "/:")] = '\0';
+	char *name = xasprintf("%sQ%lu.%s,S=%zu", t->prefix, ++t->seq, host,
+			       m->size + e->prependlen);
+	char *tmp = xasprintf("%s/tmp/%s", t->dest.path, name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = fd < 0 ? -1 : 0;
+	char *e2 = NULL;
+	if (rc == 0 && e->prependlen)
+		rc = write_all(fd, e->prepend, e->prependlen);
+	if (rc == 0)
+		rc = msg_chunks(m, copy_cb, &fd, &e2);
+	if (rc == 0)
+		rc = fsync(fd);
+	if (rc < 0) {
+		seterr(err, "cannot write %s: %s", tmp, e2 ? e2 : strerror(errno));
+		unlink(tmp);
+		free(name);
+	} else {
+		t->pending = xrealloc(t->pending, (t->npending + 1) * sizeof *t->pending);
+		t->pending[t->npending++] = name;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(e2);
+	free(tmp);
+	return rc;
+}
+
+static void maildir_undo(struct target *t)
+{
+	if (t->npending == 0)
+		return;
+	char *name = t->pending[--t->npending];
+	char *tmp = xasprintf("%s/tmp/%s", t->dest.path, name);
+	unlink(tmp);
+	free(tmp);
+	free(name);
+}
+
+static int maildir_commit(struct target *t, char **err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < t->npending; i++) {
+		char *from = xasprintf("%s/tmp/%s", t->dest.path, t->pending[i]);
+		char *to = xasprintf("%s/new/%s", t->dest.path, t->pending[i]);
+		if (rc == 0 && rename(from, to) < 0)
+			rc = seterr(err, "cannot move %s into new/: %s", from, strerror(errno));
+		free(from);
+		free(to);
+		free(t->pending[i]);
+	}
+	t->npending = 0;
+	char *newdir = xasprintf("%s/new", t->dest.path);
+	if (rc == 0 && fsync_dir(newdir) < 0)
+		rc = seterr(err, "cannot sync %s: %s", newdir, strerror(errno));
+	free(newdir);
+	return rc;
+}
+
+static void maildir_close(struct target *t)
+{
+	while (t->npending > 0)
+		maildir_undo(t);
+	free(t->pending);
+	t->pending = NULL;
+	free(t->prefix);
+	t->prefix = NULL;
+}
+
+static void remove_prefixed(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	size_t n = strlen(prefix);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, n) != 0 || de->d_name[n] != 'Q')
+			continue;
+		char *p = xasprintf("%s/%s", dir, de->d_name);
+		log_info(NULL, "recovering: removing %s of an unfinished delivery", p);
+		unlink(p);
+		free(p);
+	}
+	closedir(d);
+	fsync_dir(dir);
+}
+
+static int maildir_recover(const struct journal *j, char **err)
+{
+	(void)err;
+	if (j->prefix == NULL || *j->prefix == '\0')
+		return 0;
+	static const char *const sub[] = { "tmp", "new" };
+	for (size_t i = 0; i < 2; i++) {
+		char *dir = xasprintf("%s/%s", j->path, sub[i]);
+		remove_prefixed(dir, j->prefix);
+		free(dir);
+	}
+	return 0;
+}
+
+const struct deliverer deliver_maildir = {
+	.name = "maildir",
+	.undoable = 1,
+	.open = maildir_open,
+	.write = maildir_write,
+	.undo = maildir_undo,
+	.commit = maildir_commit,
+	.close = maildir_close,
+	.recover = maildir_recover,
+};

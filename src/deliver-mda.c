@@ -1,0 +1,98 @@
+/* deliver-mda.c — pipe the message to a command (procmail,
+ * dovecot-lda…), run without a shell and with a minimal environment.
+ * Exit 0 delivered; 75 (EX_TEMPFAIL) try later; anything else failed.
+ * It cannot be taken back: at-least-once. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "msg.h"
+
+static int mda_open(struct target *t, char **err)
+{
+	(void)err;
+	t->fd = -1;
+	return 0;
+}
+
+static void child(char **argv, int in)
+{
+	const char *home = getenv("HOME"), *user = getenv("USER");
+	char *env[6];
+	int n = 0;
+	env[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+	env[n++] = xasprintf("HOME=%s", home ? home : "/");
+	if (user) {
+		env[n++] = xasprintf("USER=%s", user);
+		env[n++] = xasprintf("LOGNAME=%s", user);
+	}
+	env[n] = NULL;
+	dup2(in, 0);
+	if (in != 0)
+		close(in);
+	signal(SIGPIPE, SIG_DFL);
+	execvpe(argv[0], argv, env);
+	_exit(127);
+}
+
+static int feed(void *arg, const char *p, size_t n)
+{
+	return write_all(*(int *)arg, p, n);
+}
+
+static int mda_write(struct target *t, struct msg *m, const struct envelope *e, char **err)
+{
+	char **argv = t->dest.argv;
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return seterr(err, "pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid == 0)
+		child(argv, pfd[0]);
+	close(pfd[0]);
+	char *e2 = NULL;
+	int rc = pid < 0 ? -1 : write_all(pfd[1], e->prepend, e->prependlen);
+	if (rc == 0)
+		rc = msg_chunks(m, feed, &pfd[1], &e2);
+	int werr = errno;
+	close(pfd[1]);
+	int status = 0;
+	if (pid > 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	t->temp_fail = WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL;
+	if (pid < 0)
+		rc = seterr(err, "cannot start %s: %s", argv[0], strerror(errno));
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		rc = seterr(err, "%s %s %d%s", argv[0],
+			    WIFEXITED(status) ? "exited with" : "killed by signal",
+			    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+			    t->temp_fail ? " (try later)" :
+			    WIFEXITED(status) && WEXITSTATUS(status) == 127 ? " (not found?)" : "");
+	else if (rc < 0)
+		rc = seterr(err, "writing to %s: %s", argv[0], e2 ? e2 : strerror(werr));
+	free(e2);
+	return rc;
+}
+
+static void mda_undo(struct target *t) { (void)t; }
+static int mda_commit(struct target *t, char **err) { (void)t; (void)err; return 0; }
+static void mda_close(struct target *t) { (void)t; }
+static int mda_recover(const struct journal *j, char **err) { (void)j; (void)err; return 0; }
+
+const struct deliverer deliver_mda = {
+	.name = "mda",
+	.undoable = 0,
+	.open = mda_open,
+	.write = mda_write,
+	.undo = mda_undo,
+	.commit = mda_commit,
+	.close = mda_close,
+	.recover = mda_recover,
+};

@@ -1,0 +1,70 @@
+/* deliver.h — deliveries behind one small vtable.  A batch opens each
+ * destination once (locks, journal entry), writes messages, commits
+ * once (fsync), then closes: one fsync per destination per batch. */
+#ifndef DELIVER_H
+#define DELIVER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "popsift.h"
+#include "state.h"
+
+struct msg;
+struct target;
+
+/* What goes with one message: lines to put before its header (Received:,
+ * add-header) and the envelope sender for mbox "From " lines. */
+struct envelope {
+	const char *prepend;
+	size_t      prependlen;
+	const char *sender;
+	time_t      when;
+};
+
+struct deliverer {
+	const char *name;
+	int  undoable;    /* local: the last write can be taken back, journaled */
+	int  (*open)(struct target *t, char **err);
+	int  (*write)(struct target *t, struct msg *m, const struct envelope *e, char **err);
+	void (*undo)(struct target *t);          /* take back the last write */
+	int  (*commit)(struct target *t, char **err);
+	void (*close)(struct target *t);
+	int  (*recover)(const struct journal *j, char **err);
+};
+
+/* An open destination. */
+struct target {
+	const struct deliverer *ops;
+	struct dest dest;
+	struct journal journal;   /* filled by open() for undoable targets */
+	int     fd;
+	off_t   start, last;      /* mbox: size at open, offset before the last write */
+	int     dotlocked, created;
+	char   *prefix;           /* Maildir names of this batch start with it */
+	char  **pending;          /* Maildir tmp names waiting for commit */
+	size_t  npending;
+	unsigned long seq;
+	int     temp_fail;        /* MDA said 75: try later */
+};
+
+extern const struct deliverer deliver_mbox, deliver_maildir, deliver_mda, deliver_smtp;
+const struct deliverer *deliverer_for(enum dest_kind k);
+
+struct target *target_open(const struct dest *d, char **err);
+void target_close(struct target *t);
+/* Deliver one message to the given targets: non-undoable first, and
+ * every local write taken back if a later one fails. */
+int  deliver_to(struct target **ts, size_t n, struct msg *m, const struct envelope *e, char **err);
+/* One message, open to close: for `popsift filter`. */
+int  deliver_message(const struct dest *dests, size_t n, struct msg *m, char **err);
+/* Undo what a journal entry says a crashed batch may have left. */
+int  deliver_recover(const struct journal *j, char **err);
+/* At the start of a line: 1 if mboxrd quotes it (">*From "), 0 if not,
+ * -1 if more bytes are needed to tell. */
+int  mboxrd_from_line(const char *s, size_t n);
+/* Seconds to wait for a lock held by another program. */
+#define LOCK_WAIT 60
+
+#endif

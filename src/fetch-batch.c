@@ -1,0 +1,298 @@
+/* fetch-batch.c — what happens to each fetched message (rules,
+ * Received:, deliveries) and the group commit that makes a batch
+ * durable: one fsync per destination, one SQLite transaction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "fetch.h"
+#include "mime.h"
+#include "msg.h"
+#include "pop3.h"
+#include "rules.h"
+#include "state.h"
+
+char *received_header(const struct fetch *f, const struct srvmsg *sm)
+{
+	char date[64], host[256] = "localhost";
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	gethostname(host, sizeof host - 1);
+	const struct account *a = f->a;
+	return xasprintf("Received: from %s\n\tby %s with %s (popsift %s)\n\tid %s; %s\n",
+			 a->host, host, a->tls == TLS_OFF ? "POP3" : "POP3S", POPSIFT_VERSION,
+			 sm->uidl, date);
+}
+
+static int same_dest(const struct dest *a, const struct dest *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->path || b->path)
+		return a->path && b->path && strcmp(a->path, b->path) == 0;
+	size_t i = 0;
+	for (; a->argv[i] && b->argv[i]; i++)
+		if (strcmp(a->argv[i], b->argv[i]) != 0)
+			return 0;
+	return a->argv[i] == b->argv[i];
+}
+
+/* The batch's open target for d, opened (and journaled: durable before
+ * the first byte is written) on first use. */
+static struct target *target_for(struct fetch *f, const struct dest *d, char **err)
+{
+	for (size_t i = 0; i < f->ntargets; i++)
+		if (same_dest(&f->targets[i]->dest, d))
+			return f->targets[i];
+	struct target *t = target_open(d, err);
+	if (t == NULL)
+		return NULL;
+	if (t->ops->undoable && state_journal_add(f->st, f->a->name, &t->journal, err) < 0) {
+		target_close(t);
+		return NULL;
+	}
+	f->targets = xrealloc(f->targets, (f->ntargets + 1) * sizeof *f->targets);
+	f->targets[f->ntargets++] = t;
+	return t;
+}
+
+static int sender_of(const char *hdr, size_t len, char **out)
+{
+	char *rp = mime_header_get(hdr, len, "Return-Path", NULL);
+	if (rp == NULL)
+		rp = mime_header_get(hdr, len, "From", NULL);
+	*out = rp ? mime_address(rp, strlen(rp)) : NULL;
+	free(rp);
+	return 0;
+}
+
+static char *build_prepend(const struct fetch *f, const struct srvmsg *sm,
+			   const struct decision *d)
+{
+	size_t cap = 256, len = 0;
+	char *buf = xmalloc(cap);
+	buf[0] = '\0';
+	char *recv = f->a->received_header ? received_header(f, sm) : NULL;
+	for (size_t i = 0; i <= (d ? d->nadd : 0); i++) {
+		const char *line = i == 0 ? recv : d->add_headers[i - 1];
+		if (line == NULL)
+			continue;
+		size_t n = strlen(line);
+		if (len + n + 2 > cap)
+			buf = xrealloc(buf, cap = (len + n + 2) * 2);
+		memcpy(buf + len, line, n);
+		len += n;
+		if (n == 0 || line[n - 1] != '\n')
+			buf[len++] = '\n';
+		buf[len] = '\0';
+	}
+	free(recv);
+	return buf;
+}
+
+static int is_dup(void *arg, const char *message_id)
+{
+	return state_is_duplicate(arg, message_id);
+}
+
+static int decide(struct fetch *f, struct srvmsg *sm, struct decision *d)
+{
+	memset(d, 0, sizeof *d);
+	if (f->rules == NULL)
+		return 0;
+	size_t hl;
+	const char *hdr = msg_header(f->cur, &hl);
+	struct msgview v = {
+		.account = f->a->name, .hdr = hdr, .hdrlen = hl, .size = f->cur->size,
+		.msg = f->cur, .is_duplicate = is_dup, .dup_arg = f->st,
+	};
+	rules_eval(f->rules, &v, d);
+	if (d->error) {
+		sm->failed = 1;
+		sm->error = xstrdup(d->error);
+		log_err(f->a->name, "message %lu stays on the server: %s", sm->num, d->error);
+		return -1;
+	}
+	sm->rule = d->rule ? xstrdup(d->rule) : NULL;
+	sm->action = d->action ? xstrdup(d->action) : NULL;
+	sm->keep = d->keep;
+	sm->skipped = d->skip;
+	sm->discard = d->discard;
+	return 0;
+}
+
+static void dry_run_line(const struct fetch *f, const struct srvmsg *sm)
+{
+	printf("%s: %lu %s | %s | %s\n", f->a->name, sm->num,
+	       sm->subject ? sm->subject : "(no subject)", sm->rule ? sm->rule : "default",
+	       sm->action ? sm->action : "deliver");
+}
+
+static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision *d)
+{
+	const struct dest *dests = d->matched && d->ndests ? d->dests : f->a->dests;
+	size_t n = d->matched && d->ndests ? d->ndests : f->a->ndests;
+	struct target **ts = xcalloc(n + 1, sizeof *ts);
+	char *err = NULL, *sender = NULL;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if ((ts[i] = target_for(f, &dests[i], &err)) == NULL)
+			rc = -1;
+	size_t hl;
+	const char *hdr = msg_header(f->cur, &hl);
+	sender_of(hdr, hl, &sender);
+	char *pre = build_prepend(f, sm, d);
+	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender };
+	if (rc == 0)
+		rc = deliver_to(ts, n, f->cur, &e, &err);
+	if (rc < 0) {
+		sm->failed = 1;
+		sm->error = err;
+		log_err(f->a->name, "message %lu stays on the server: %s", sm->num, err);
+	} else {
+		sm->pending = 1;
+	}
+	free(pre);
+	free(sender);
+	free(ts);
+	return 0;
+}
+
+int batch_message(struct fetch *f, struct srvmsg *sm)
+{
+	size_t hl;
+	const char *hdr = msg_header(f->cur, &hl);
+	sm->message_id = mime_header_get(hdr, hl, "Message-ID", NULL);
+	sm->subject = mime_header_get(hdr, hl, "Subject", NULL);
+	struct decision d;
+	if (decide(f, sm, &d) < 0) {
+		decision_free(&d);
+		return 0;
+	}
+	if (f->opts->dry_run)
+		dry_run_line(f, sm);
+	else if (sm->discard)
+		sm->pending = 1;   /* delivered nowhere, deleted all the same */
+	else if (!sm->skipped)
+		deliver_one(f, sm, &d);
+	decision_free(&d);
+	return 0;
+}
+
+static void close_targets(struct fetch *f, int recover)
+{
+	for (size_t i = 0; i < f->ntargets; i++) {
+		struct target *t = f->targets[i];
+		struct journal j = t->journal;
+		char *path = t->dest.path ? xstrdup(t->dest.path) : NULL;
+		char *prefix = t->prefix ? xstrdup(t->prefix) : NULL;
+		int undoable = t->ops->undoable;
+		target_close(t);
+		if (recover && undoable) {
+			char *err = NULL;
+			j.path = path;
+			j.prefix = prefix;
+			if (deliver_recover(&j, &err) < 0) {
+				log_err(f->a->name, "%s", err);
+				free(err);
+			}
+		}
+		free(path);
+		free(prefix);
+	}
+	f->ntargets = 0;
+}
+
+static int commit_targets(struct fetch *f, char **err)
+{
+	for (size_t i = 0; i < f->ntargets; i++)
+		if (f->targets[i]->ops->commit(f->targets[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+static int put_row(struct fetch *f, struct srvmsg *sm, int state, char **err)
+{
+	struct msgrow row = {
+		.uidl = sm->uidl, .state = state, .size = (int64_t)f->cur->size,
+		.message_id = sm->message_id, .subject = sm->subject, .rule = sm->rule,
+		.action = sm->discard ? "discard" : sm->action, .error = sm->error,
+	};
+	row.size = (int64_t)sm->size;
+	return state_put(f->st, f->a->name, &row, err);
+}
+
+static int record_batch(struct fetch *f, char **err)
+{
+	int rc = state_begin(f->st, err);
+	for (size_t k = 0; rc == 0 && k < f->nbatch; k++) {
+		struct srvmsg *sm = f->batch[k];
+		if (sm->pending)
+			rc = put_row(f, sm, M_DELIVERED, err);
+		else if (sm->failed)
+			rc = put_row(f, sm, M_FAILED, err);
+		else if (sm->skipped)
+			rc = put_row(f, sm, M_SKIPPED, err);
+	}
+	if (rc == 0)
+		rc = state_journal_clear(f->st, f->a->name, err);
+	if (rc == 0)
+		rc = state_commit(f->st, err);
+	if (rc < 0)
+		state_rollback(f->st);
+	return rc;
+}
+
+static void count_batch(struct fetch *f, int ok, const char *why)
+{
+	for (size_t k = 0; k < f->nbatch; k++) {
+		struct srvmsg *sm = f->batch[k];
+		if (sm->pending && ok) {
+			sm->delivered = 1;
+			f->r.delivered += !sm->discard;
+			f->r.kept += sm->keep || f->a->keep;
+		} else if (sm->pending) {
+			sm->failed = 1;
+			sm->error = xstrdup(why);
+		}
+		sm->pending = 0;
+		f->r.failed += sm->failed;
+		f->r.skipped += sm->skipped;
+	}
+}
+
+/* Make the batch durable: fsync every destination, then one transaction
+ * marks its messages delivered and drops the journal.  If either fails,
+ * the batch's local writes are taken back and its messages stay on the
+ * server. */
+int batch_commit(struct fetch *f)
+{
+	if (f->opts->dry_run) {
+		close_targets(f, 0);
+		return 0;
+	}
+	char *err = NULL;
+	int rc = commit_targets(f, &err);
+	if (rc == 0)
+		rc = record_batch(f, &err);
+	close_targets(f, rc < 0);
+	if (rc < 0) {
+		log_err(f->a->name, "batch not delivered: %s", err);
+		if (state_journal_clear(f->st, f->a->name, NULL) < 0)
+			(void)0;   /* the journal stays; the next run undoes it again */
+	}
+	count_batch(f, rc == 0, err ? err : "");
+	free(err);
+	return rc;
+}
+
+void batch_abort(struct fetch *f)
+{
+	if (f->ntargets > 0)
+		close_targets(f, 1);
+}

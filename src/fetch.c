@@ -1,0 +1,483 @@
+/* fetch.c — one account, one pass: log in, UIDL, diff against the state
+ * database, LIST, RETR in pipelined batches (delivered and committed by
+ * fetch-batch.c), DELE, QUIT; then record what the server confirmed. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "deliver.h"
+#include "fetch.h"
+#include "msg.h"
+#include "pop3.h"
+#include "rules.h"
+#include "state.h"
+
+#define WINDOW   64          /* commands in flight */
+#define MAXMSGS  10000000ul  /* a server claiming more is lying */
+
+static int fail(struct fetch *f, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct fetch *f, int code, const char *fmt, ...)
+{
+	if (f->r.error)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&f->r.error, fmt, ap) < 0)
+		f->r.error = xstrdup("error");
+	va_end(ap);
+	f->r.code = code;
+	return -1;
+}
+
+static int from_pop3(struct fetch *f)
+{
+	return fail(f, pop3_code(f->p) ? pop3_code(f->p) : EX_TEMPFAIL, "%s", pop3_error(f->p));
+}
+
+static struct srvmsg *add_msg(struct fetch *f, unsigned long num)
+{
+	if (f->nmsgs == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 256;
+		f->msgs = xrealloc(f->msgs, f->cap * sizeof *f->msgs);
+	}
+	struct srvmsg *sm = &f->msgs[f->nmsgs++];
+	memset(sm, 0, sizeof *sm);
+	sm->num = num;
+	return sm;
+}
+
+static struct srvmsg *by_num(struct fetch *f, unsigned long num)
+{
+	/* listings come in order, so the index is almost always num-1 */
+	if (num >= 1 && num <= f->nmsgs && f->msgs[num - 1].num == num)
+		return &f->msgs[num - 1];
+	for (size_t i = 0; i < f->nmsgs; i++)
+		if (f->msgs[i].num == num)
+			return &f->msgs[i];
+	return NULL;
+}
+
+static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
+{
+	(void)arg;
+	if (ev == P3_ERR)
+		return pop3_fail(p, EX_NOPERM, "login refused: %.*s", (int)n, s);
+	return 0;
+}
+
+static int on_uidl(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
+{
+	struct fetch *f = arg;
+	if (ev == P3_ERR) {
+		f->no_uidl = 1;
+		return 0;
+	}
+	if (ev != P3_DATA)
+		return 0;
+	unsigned long num;
+	const char *u;
+	size_t ulen;
+	if (pop3_parse_uidl(s, n, &num, &u, &ulen) < 0 || num > MAXMSGS)
+		return pop3_fail(p, EX_UNAVAILABLE, "malformed UIDL line \"%.*s\"",
+				 (int)(n > 80 ? 80 : n), s);
+	struct srvmsg *sm = add_msg(f, num);
+	sm->uidl = xstrndup(u, ulen);
+	return 0;
+}
+
+static int on_list(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
+{
+	struct fetch *f = arg;
+	if (ev == P3_ERR)
+		return pop3_fail(p, EX_UNAVAILABLE, "LIST refused: %.*s", (int)n, s);
+	/* "LIST n" answers on its status line, "LIST" in its payload */
+	int single = ev == P3_OK && f->p != NULL && n > 0 && f->list_single;
+	if (ev != P3_DATA && !single)
+		return 0;
+	unsigned long num;
+	unsigned long long size;
+	if (pop3_parse_list(s, n, &num, &size) < 0 || num > MAXMSGS)
+		return pop3_fail(p, EX_UNAVAILABLE, "malformed LIST line \"%.*s\"",
+				 (int)(n > 80 ? 80 : n), s);
+	struct srvmsg *sm = by_num(f, num);
+	if (sm == NULL && f->no_uidl)
+		sm = add_msg(f, num);
+	if (sm)
+		sm->size = size;
+	return 0;
+}
+
+/* Without UIDL a message is known by a hash of its header section:
+ * stable across sessions, unlike its number. */
+static int on_top(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
+{
+	struct fetch *f = arg;
+	struct srvmsg *sm = &f->msgs[f->curidx];
+	(void)p;
+	if (ev == P3_OK) {
+		sm->uidl = xstrdup("");
+		f->hash[0] = 1469598103934665603ull;
+		f->hash[1] = 0x9e3779b97f4a7c15ull;
+	} else if (ev == P3_DATA) {
+		for (size_t i = 0; i < n; i++) {
+			f->hash[0] = (f->hash[0] ^ (unsigned char)s[i]) * 1099511628211ull;
+			f->hash[1] = (f->hash[1] ^ (unsigned char)s[i]) * 0x100000001b3ull + 7;
+		}
+	} else if (ev == P3_END) {
+		free(sm->uidl);
+		sm->uidl = xasprintf("hdr-%016llx%016llx", (unsigned long long)f->hash[0],
+				     (unsigned long long)f->hash[1]);
+		f->curidx++;
+	} else {
+		return pop3_fail(p, EX_UNAVAILABLE, "server has neither UIDL nor TOP: "
+				 "cannot tell messages apart safely");
+	}
+	return 0;
+}
+
+static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
+{
+	struct fetch *f = arg;
+	struct srvmsg *sm = f->batch[f->curidx];
+	char *err = NULL;
+	switch (ev) {
+	case P3_OK:
+		msg_reset(f->cur);
+		f->cur->num = sm->num;
+		return 0;
+	case P3_ERR:
+		sm->failed = 1;
+		sm->error = xasprintf("RETR %lu: -ERR %.*s", sm->num, (int)n, s);
+		log_err(f->a->name, "%s", sm->error);
+		f->curidx++;
+		return 0;
+	case P3_DATA:
+		if (msg_append(f->cur, s, n, &err) < 0) {
+			pop3_fail(p, EX_TEMPFAIL, "%s", err);
+			free(err);
+			return -1;
+		}
+		return 0;
+	case P3_END:
+		msg_finish(f->cur, NULL);
+		f->r.bytes += f->cur->size;
+		f->curidx++;
+		return batch_message(f, sm);
+	}
+	return 0;
+}
+
+static int on_dele(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
+{
+	struct srvmsg *sm = arg;
+	(void)p;
+	if (ev == P3_OK)
+		sm->dele = 1;
+	else if (ev == P3_ERR)
+		log_err(NULL, "DELE %lu refused: %.*s", sm->num, (int)n, s);
+	return 0;
+}
+
+static int on_quit(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
+{
+	struct fetch *f = arg;
+	(void)p;
+	if (ev == P3_OK)
+		f->quit_ok = 1;
+	else
+		log_err(f->a->name, "QUIT refused (%.*s): the server deleted nothing", (int)n, s);
+	return 0;
+}
+
+static int get_secret(struct fetch *f)
+{
+	const struct account *a = f->a;
+	char *err = NULL;
+	if (a->password_command) {
+		if (run_password_command(a->password_command, &f->secret, &err) < 0) {
+			fail(f, EX_CONFIG, "%s", err);
+			free(err);
+			return -1;
+		}
+		return 0;
+	}
+	f->secret = xstrdup(a->password ? a->password : "");
+	return 0;
+}
+
+static int recover_one(void *arg, const struct journal *j, char **err)
+{
+	(void)arg;
+	return deliver_recover(j, err);
+}
+
+/* A batch that died (kill -9, power loss) left a journal: undo its
+ * uncommitted writes, so the rerun delivers those messages once. */
+static int recover(struct fetch *f)
+{
+	char *err = NULL;
+	int rc = state_journal_each(f->st, f->a->name, recover_one, f, &err);
+	if (rc == 0)
+		rc = state_journal_clear(f->st, f->a->name, &err);
+	if (rc < 0) {
+		fail(f, EX_TEMPFAIL, "recovery of an unfinished delivery failed: %s", err);
+		free(err);
+	}
+	return rc;
+}
+
+static int list_messages(struct fetch *f)
+{
+	pop3_queue(f->p, P3_LINES, 0, on_uidl, f, "UIDL");
+	if (pop3_flush(f->p) < 0)
+		return from_pop3(f);
+	if (!f->no_uidl)
+		return 0;
+	log_info(f->a->name, "server has no UIDL: identifying messages by a hash of their headers");
+	for (size_t i = 0; i < f->nmsgs; i++)
+		free(f->msgs[i].uidl);
+	f->nmsgs = 0;
+	pop3_queue(f->p, P3_LINES, 0, on_list, f, "LIST");
+	if (pop3_flush(f->p) < 0)
+		return from_pop3(f);
+	f->curidx = 0;
+	for (size_t i = 0; i < f->nmsgs; i++)
+		pop3_queue(f->p, P3_STREAM, 0, on_top, f, "TOP %lu 0", f->msgs[i].num);
+	return pop3_flush(f->p) < 0 ? from_pop3(f) : 0;
+}
+
+static void queue_dele(struct fetch *f, struct srvmsg *sm)
+{
+	pop3_queue(f->p, P3_SINGLE, 0, on_dele, sm, "DELE %lu", sm->num);
+}
+
+/* The diff: what to fetch, and what was delivered in an earlier run but
+ * not yet deleted (the run died before QUIT, or keep was turned off). */
+static size_t plan(struct fetch *f)
+{
+	struct uidmap here;
+	uidmap_init(&here);
+	size_t want = 0;
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		struct srvmsg *sm = &f->msgs[i];
+		if (uidmap_get(&here, sm->uidl) != M_NONE) {
+			log_err(f->a->name, "UIDL %s appears twice: leaving message %lu on the server",
+				sm->uidl, sm->num);
+			continue;
+		}
+		uidmap_put(&here, sm->uidl, M_SEEN);
+		sm->known = uidmap_get(&f->known, sm->uidl);
+		int done = sm->known == M_DELIVERED || sm->known == M_DELETED;
+		sm->want = !done || f->opts->all;
+		f->r.nnew += sm->known == M_NONE;
+		want += sm->want;
+		if (done && !sm->want && !f->a->keep && !f->opts->dry_run)
+			queue_dele(f, sm);
+	}
+	uidmap_free(&here);
+	return want;
+}
+
+static int fetch_sizes(struct fetch *f, size_t want)
+{
+	if (want == 0 || f->no_uidl)
+		return 0;
+	/* a few new messages in a big mailbox: ask for just their sizes */
+	f->list_single = want * 8 < f->nmsgs;
+	if (!f->list_single)
+		pop3_queue(f->p, P3_LINES, 0, on_list, f, "LIST");
+	for (size_t i = 0; f->list_single && i < f->nmsgs; i++)
+		if (f->msgs[i].want)
+			pop3_queue(f->p, P3_SINGLE, 0, on_list, f, "LIST %lu", f->msgs[i].num);
+	return pop3_flush(f->p) < 0 ? from_pop3(f) : 0;
+}
+
+static void progress(struct fetch *f, size_t done, size_t total)
+{
+	double t = now_sec();
+	if (!f->opts->progress || t - f->last_progress < 0.5)
+		return;
+	f->last_progress = t;
+	fprintf(stderr, "\r%s: %zu/%zu messages, %.1f MB ", f->a->name, done, total,
+		(double)f->r.bytes / 1e6);
+}
+
+static int fetch_batches(struct fetch *f, size_t want)
+{
+	size_t bmax = f->a->batch ? f->a->batch : 500, done = 0;
+	f->batch = xcalloc(bmax, sizeof *f->batch);
+	size_t i = 0;
+	int rc = 0;
+	while (rc == 0 && i < f->nmsgs) {
+		f->nbatch = 0;
+		for (; i < f->nmsgs && f->nbatch < bmax; i++)
+			if (f->msgs[i].want)
+				f->batch[f->nbatch++] = &f->msgs[i];
+		if (f->nbatch == 0)
+			break;
+		f->curidx = 0;
+		for (size_t k = 0; k < f->nbatch; k++)
+			pop3_queue(f->p, P3_STREAM, 0, on_retr, f, "RETR %lu", f->batch[k]->num);
+		rc = pop3_flush(f->p);
+		if (rc < 0)
+			from_pop3(f);
+		/* what arrived whole is committed even if the connection broke */
+		if (batch_commit(f) < 0)
+			rc = -1;
+		done += f->nbatch;
+		progress(f, done, want);
+		for (size_t k = 0; rc == 0 && k < f->nbatch; k++) {
+			struct srvmsg *sm = f->batch[k];
+			if (sm->delivered && !sm->keep && !f->a->keep)
+				queue_dele(f, sm);
+		}
+	}
+	if (f->opts->progress && f->last_progress > 0)
+		fputc('\n', stderr);
+	return rc;
+}
+
+static int mark_deleted(struct fetch *f)
+{
+	char *err = NULL;
+	int rc = state_begin(f->st, &err);
+	for (size_t i = 0; rc == 0 && i < f->nmsgs; i++) {
+		if (!f->msgs[i].dele)
+			continue;
+		f->r.deleted++;
+		rc = state_set(f->st, f->a->name, f->msgs[i].uidl, M_DELETED, &err);
+	}
+	if (rc == 0)
+		rc = state_commit(f->st, &err);
+	if (rc < 0) {
+		state_rollback(f->st);
+		fail(f, EX_TEMPFAIL, "%s", err);
+		free(err);
+	}
+	return rc;
+}
+
+static int quit(struct fetch *f)
+{
+	pop3_queue(f->p, P3_SINGLE, 0, on_quit, f, "QUIT");
+	if (pop3_flush(f->p) < 0)
+		return from_pop3(f);
+	if (!f->quit_ok)
+		return 0;
+	return mark_deleted(f);
+}
+
+static int session(struct fetch *f, struct conn *c)
+{
+	int code = 0;
+	char *err = NULL;
+	if (conn_open(c, f->a, f->secret, &code, &err) < 0) {
+		fail(f, code, "%s", err);
+		free(err);
+		return -1;
+	}
+	f->p = pop3_new(c, f->a->name, WINDOW);
+	if (c->need_login) {
+		pop3_queue(f->p, P3_SINGLE, 0, on_login, f, "USER %s", f->a->user);
+		pop3_queue(f->p, P3_SINGLE, 1, on_login, f, "PASS %s", f->secret);
+		if (pop3_flush(f->p) < 0)
+			return from_pop3(f);
+	}
+	if (list_messages(f) < 0)
+		return -1;
+	size_t want = plan(f);
+	if (fetch_sizes(f, want) < 0 || fetch_batches(f, want) < 0)
+		return -1;
+	return quit(f);
+}
+
+static void free_fetch(struct fetch *f)
+{
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		struct srvmsg *sm = &f->msgs[i];
+		free(sm->uidl); free(sm->rule); free(sm->action);
+		free(sm->subject); free(sm->message_id); free(sm->error);
+	}
+	free(f->msgs);
+	free(f->batch);
+	free(f->targets);
+	uidmap_free(&f->known);
+	pop3_free(f->p);
+	rules_free(f->rules);
+	if (f->cur)
+		msg_free(f->cur);
+	free(f->cur);
+	if (f->secret)
+		memset(f->secret, 0, strlen(f->secret));
+	free(f->secret);
+}
+
+static void record_run(struct fetch *f)
+{
+	struct runrow row = {
+		.started = f->started, .ended = f->started + f->r.seconds,
+		.nnew = f->r.nnew, .delivered = f->r.delivered, .kept = f->r.kept,
+		.deleted = f->r.deleted, .status = f->r.code, .bytes = (int64_t)f->r.bytes,
+		.error = f->r.error,
+	};
+	char *err = NULL;
+	if (state_run_add(f->st, f->a->name, &row, &err) < 0) {
+		log_err(f->a->name, "%s", err);
+		free(err);
+	}
+}
+
+static int load_rules(struct fetch *f)
+{
+	if (f->a->rules == NULL)
+		return 0;
+	char *err = NULL;
+	f->rules = rules_load(f->a->rules, &err);
+	if (f->rules == NULL) {
+		fail(f, EX_CONFIG, "%s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+int fetch_account(const struct account *a, struct state *st, const struct runopts *o,
+		  struct result *r)
+{
+	struct fetch f = { .a = a, .opts = o, .st = st };
+	struct conn c = { .sock = -1 };
+	double t0 = now_sec();
+	f.started = (double)time(NULL);
+	f.cur = xcalloc(1, sizeof *f.cur);
+	msg_init(f.cur);
+	uidmap_init(&f.known);
+	char *err = NULL;
+	if (state_load(st, a->name, &f.known, &err) < 0) {
+		fail(&f, EX_TEMPFAIL, "%s", err);
+		free(err);
+	} else if (recover(&f) == 0 && load_rules(&f) == 0 && get_secret(&f) == 0) {
+		session(&f, &c);
+	}
+	batch_abort(&f);
+	conn_close(&c);
+	f.r.seconds = now_sec() - t0;
+	if (f.r.code == 0 && f.r.failed > 0)
+		fail(&f, EX_TEMPFAIL, "%d message%s could not be delivered and stay on the server",
+		     f.r.failed, f.r.failed == 1 ? "" : "s");
+	record_run(&f);
+	free_fetch(&f);
+	*r = f.r;
+	return r->code;
+}
+
+void result_free(struct result *r)
+{
+	free(r->error);
+	r->error = NULL;
+}

@@ -1,0 +1,81 @@
+/* fetch.h — one pass over one account: the path of a message from
+ * UIDL to DELE (fetch.c drives the session, fetch-batch.c delivers and
+ * commits batches). */
+#ifndef FETCH_H
+#define FETCH_H
+
+#include <stddef.h>
+#include "popsift.h"
+#include "uidmap.h"
+
+struct state;
+struct rules;
+struct pop3;
+struct target;
+
+struct runopts {
+	int all;          /* fetch messages already seen */
+	int dry_run;
+	int progress;     /* a progress line on the terminal */
+};
+
+struct srvmsg {
+	unsigned long num;
+	char   *uidl;
+	unsigned long long size;
+	int     known;      /* enum mstate from the database */
+	int     want;       /* fetch it this run */
+	int     dele;       /* DELE sent */
+	int     delivered;  /* delivered and committed this run */
+	int     failed;
+	int     keep;       /* rule said keep */
+	int     skipped;
+	int     discard;
+	int     pending;    /* written, waiting for the batch commit */
+	char   *rule, *action, *subject, *message_id, *error;
+};
+
+struct result {
+	int     nnew, delivered, kept, deleted, failed, skipped;
+	unsigned long long bytes;
+	double  seconds;
+	int     code;
+	char   *error;
+};
+
+struct fetch {
+	const struct account *a;
+	const struct runopts *opts;
+	struct state *st;
+	struct rules *rules;
+	struct pop3  *p;
+	struct uidmap known;
+	struct srvmsg *msgs;
+	size_t  nmsgs, cap;
+	int     no_uidl;
+	int     list_single;    /* LIST n per message rather than one LIST */
+	int     quit_ok;
+	unsigned long long hash[2];
+	/* the batch being fetched */
+	struct target **targets;
+	size_t  ntargets;
+	struct srvmsg **batch;
+	size_t  nbatch;
+	struct msg *cur;
+	size_t  curidx;
+	struct result r;
+	double  started, last_progress;
+	char   *secret;
+};
+
+int  fetch_account(const struct account *a, struct state *st, const struct runopts *o,
+		   struct result *r);
+void result_free(struct result *r);
+
+/* fetch-batch.c */
+int  batch_message(struct fetch *f, struct srvmsg *sm);
+int  batch_commit(struct fetch *f);
+void batch_abort(struct fetch *f);
+char *received_header(const struct fetch *f, const struct srvmsg *sm);
+
+#endif

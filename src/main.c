@@ -1,0 +1,271 @@
+/* main.c — command line: run, daemon, check, filter, status. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "fetch.h"
+#include "rules.h"
+#include "state.h"
+
+int cmd_filter(int argc, char **argv);
+
+struct cli {
+	const char *config;
+	int json, all, dry_run;
+	const char *cmd;
+	char **args;
+	int nargs;
+};
+
+static void usage(void)
+{
+	fputs("usage: popsift [-f CONFIG] [-v | -vv | -q] run [--all] [--dry-run] [--json] [ACCOUNT...]\n"
+	      "       popsift [-f CONFIG] daemon\n"
+	      "       popsift [-f CONFIG] check\n"
+	      "       popsift filter -r RULES [--dry-run] [--mbox F | --maildir D | FILE... | < MSG]\n"
+	      "       popsift [-f CONFIG] status [ACCOUNT]\n", stderr);
+}
+
+static int parse_cli(int argc, char **argv, struct cli *c)
+{
+	c->args = xcalloc((size_t)argc + 1, sizeof *c->args);
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (!strcmp(s, "-f") && i + 1 < argc)
+			c->config = argv[++i];
+		else if (!strcmp(s, "-v"))
+			log_level = log_level < 0 ? 1 : log_level + 1;
+		else if (!strcmp(s, "-vv"))
+			log_level = 2;
+		else if (!strcmp(s, "-q"))
+			log_level = -1;
+		else if (!strcmp(s, "--json"))
+			c->json = 1;
+		else if (!strcmp(s, "--all"))
+			c->all = 1;
+		else if (!strcmp(s, "--dry-run") || !strcmp(s, "-n"))
+			c->dry_run = 1;
+		else if (s[0] == '-' && s[1] != '\0')
+			return fprintf(stderr, "popsift: unknown option %s\n", s), -1;
+		else if (c->cmd == NULL)
+			c->cmd = s;
+		else
+			c->args[c->nargs++] = argv[i];
+	}
+	return c->cmd ? 0 : -1;
+}
+
+static char *config_path(const struct cli *c)
+{
+	if (c->config)
+		return xstrdup(c->config);
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	if (xdg && *xdg)
+		return xasprintf("%s/popsift/config", xdg);
+	return expand_tilde("~/.config/popsift/config");
+}
+
+static int load_config(const struct cli *c, struct config *cf)
+{
+	char *path = config_path(c), *err = NULL;
+	int rc = conf_load(path, cf, &err);
+	if (rc < 0) {
+		log_err(NULL, "%s", err);
+		free(err);
+	}
+	free(path);
+	return rc < 0 ? EX_CONFIG : 0;
+}
+
+/* The most telling code when accounts fail differently. */
+static int worse(int a, int b)
+{
+	static const int order[] = { EX_CONFIG, EX_NOPERM, EX_UNAVAILABLE, EX_DATAERR,
+				     EX_SOFTWARE, EX_TEMPFAIL, 0 };
+	for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+		if (a == order[i] || b == order[i])
+			return order[i];
+	return a ? a : b;
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void print_summary(const struct account *a, const struct result *r, int json, int first)
+{
+	if (json) {
+		printf("%s{\"account\":", first ? "" : ",");
+		json_str(a->name);
+		printf(",\"new\":%d,\"delivered\":%d,\"kept\":%d,\"deleted\":%d,\"failed\":%d,"
+		       "\"skipped\":%d,\"bytes\":%llu,\"seconds\":%.3f,\"exit\":%d,\"error\":",
+		       r->nnew, r->delivered, r->kept, r->deleted, r->failed, r->skipped,
+		       r->bytes, r->seconds, r->code);
+		if (r->error)
+			json_str(r->error);
+		else
+			fputs("null", stdout);
+		putchar('}');
+		return;
+	}
+	if (r->error)
+		log_err(a->name, "%s", r->error);
+	log_info(a->name, "%d new, %d delivered, %d kept, %d deleted, %.1f MB in %.1f s",
+		 r->nnew, r->delivered, r->kept, r->deleted, (double)r->bytes / 1e6, r->seconds);
+}
+
+static int wanted(const struct cli *c, const char *name)
+{
+	if (c->nargs == 0)
+		return 1;
+	for (int i = 0; i < c->nargs; i++)
+		if (strcmp(c->args[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int check_names(const struct cli *c, const struct config *cf)
+{
+	for (int i = 0; i < c->nargs; i++) {
+		const struct account *a = cf->accounts;
+		while (a && strcmp(a->name, c->args[i]) != 0)
+			a = a->next;
+		if (a == NULL) {
+			log_err(NULL, "no account \"%s\" in %s", c->args[i], cf->file);
+			return EX_USAGE;
+		}
+	}
+	return 0;
+}
+
+static int cmd_run(const struct cli *c)
+{
+	struct config cf;
+	int code = load_config(c, &cf);
+	if (code)
+		return code;
+	if ((code = check_names(c, &cf)) != 0) {
+		conf_free(&cf);
+		return code;
+	}
+	struct state *st = NULL;
+	char *err = NULL;
+	if (state_open(cf.state, &st, &err) < 0) {
+		log_err(NULL, "%s", err);
+		free(err);
+		conf_free(&cf);
+		return EX_TEMPFAIL;
+	}
+	struct runopts o = { .all = c->all, .dry_run = c->dry_run,
+			     .progress = isatty(2) && log_level == 0 && !c->json };
+	if (c->json)
+		fputs("{\"accounts\":[", stdout);
+	int first = 1;
+	for (const struct account *a = cf.accounts; a; a = a->next) {
+		if (!wanted(c, a->name))
+			continue;
+		struct result r;
+		code = worse(code, fetch_account(a, st, &o, &r));
+		print_summary(a, &r, c->json, first);
+		first = 0;
+		result_free(&r);
+	}
+	if (c->json)
+		printf("],\"exit\":%d}\n", code);
+	state_close(st);
+	conf_free(&cf);
+	return code;
+}
+
+static int cmd_check(const struct cli *c)
+{
+	struct config cf;
+	int code = load_config(c, &cf);
+	if (code)
+		return code;
+	int n = 0;
+	for (const struct account *a = cf.accounts; a; a = a->next, n++) {
+		if (a->rules == NULL)
+			continue;
+		char *err = NULL;
+		struct rules *r = rules_load(a->rules, &err);
+		if (r == NULL) {
+			log_err(NULL, "%s", err);
+			free(err);
+			code = EX_CONFIG;
+			continue;
+		}
+		if (log_level >= 1)
+			rules_dump(r, stdout);
+		rules_free(r);
+	}
+	if (code == 0)
+		log_info(NULL, "%s: %d account%s, OK", cf.file, n, n == 1 ? "" : "s");
+	conf_free(&cf);
+	return code;
+}
+
+static int cmd_status(const struct cli *c)
+{
+	struct config cf;
+	int code = load_config(c, &cf);
+	if (code)
+		return code;
+	struct state *st = NULL;
+	char *err = NULL;
+	if (state_open(cf.state, &st, &err) < 0 ||
+	    state_status(st, c->nargs ? c->args[0] : NULL, c->json, &err) < 0) {
+		log_err(NULL, "%s", err);
+		free(err);
+		code = EX_TEMPFAIL;
+	}
+	state_close(st);
+	conf_free(&cf);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	if (argc > 1 && strcmp(argv[1], "filter") == 0)
+		return cmd_filter(argc - 1, argv + 1);
+	if (parse_cli(argc, argv, &c) < 0) {
+		usage();
+		return EX_USAGE;
+	}
+	if (conn_global_init() < 0)
+		return EX_SOFTWARE;
+	int code;
+	if (!strcmp(c.cmd, "run"))
+		code = cmd_run(&c);
+	else if (!strcmp(c.cmd, "check"))
+		code = cmd_check(&c);
+	else if (!strcmp(c.cmd, "status"))
+		code = cmd_status(&c);
+	else if (!strcmp(c.cmd, "daemon"))
+		code = (log_err(NULL, "daemon mode is not built yet; run \"popsift run\" from cron"),
+			EX_UNAVAILABLE);
+	else {
+		usage();
+		code = EX_USAGE;
+	}
+	free(c.args);
+	return code;
+}

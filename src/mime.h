@@ -1,0 +1,67 @@
+/* mime.h — headers and RFC 2047/2045 decoding for matching.  Pure
+ * functions over in-memory bytes: no I/O, unit-tested. Output is UTF-8. */
+#ifndef MIME_H
+#define MIME_H
+
+#include <stddef.h>
+
+/* Iterate the header fields of a header section (LF or CRLF line ends;
+ * stops at the blank line).  *pos starts at 0.  Returns 1 and sets
+ * name/namelen and raw value/vallen (folded, as in the message, without
+ * the final newline), 0 at the end. */
+int mime_next_header(const char *hdr, size_t len, size_t *pos,
+		     const char **name, size_t *namelen,
+		     const char **val, size_t *vallen);
+
+/* First field named `name` (case-insensitive), unfolded and RFC 2047
+ * decoded to UTF-8; malloc'd, NULL if absent.  *notes (may be NULL)
+ * receives a malloc'd note when something could not be decoded
+ * (malformed encoded word, unknown charset): that part is kept raw. */
+char *mime_header_get(const char *hdr, size_t len, const char *name, char **notes);
+
+/* Unfold and decode one raw field value (RFC 2047 encoded words, Q and B,
+ * adjacent words joined, charset via iconv; 8-bit bytes that are not
+ * valid UTF-8 taken as Latin-1...).  Always returns a malloc'd string
+ * that is valid UTF-8 (invalid bytes replaced). */
+char *mime_decode_value(const char *val, size_t len, char **notes);
+
+/* Convert `len` bytes in `charset` to UTF-8; malloc'd, NULL if the
+ * charset is unknown (the caller makes the note).  outlen may be NULL.
+ * Bytes invalid in the charset become U+FFFD; labels are read as their
+ * usual supersets (GB2312/GBK as GB18030, ISO-8859-1 as Windows-1252,
+ * ...) and "us-ascii" as mime_raw_to_utf8 does. */
+char *mime_to_utf8(const char *charset, const char *p, size_t len, size_t *outlen);
+
+/* The text of a whole message's text/ parts (walking multipart), decoded
+ * from quoted-printable/base64 and converted to UTF-8, parts joined by
+ * "\n".  malloc'd, length in *outlen. */
+char *mime_body_text(const char *msg, size_t len, size_t *outlen, char **notes);
+
+/* The address in a Return-Path or From value: "<a@b>" -> "a@b";
+ * malloc'd, NULL if none. "<>" gives "". */
+char *mime_address(const char *val, size_t len);
+
+/* Offset of the body: just past the blank line that ends the header
+ * section, or len when there is none. */
+size_t mime_header_end(const char *hdr, size_t len);
+
+/* Parameter `name` (case-insensitive) of a Content-Type style value,
+ * unquoted; malloc'd, NULL if absent.  RFC 2231 extended parameters
+ * (name*=, name*0=) are not decoded. */
+char *mime_param(const char *val, size_t len, const char *name);
+
+/* Content-Transfer-Encoding decoders, lenient as mail readers are: a
+ * stray '=' is kept, bytes outside the base64 alphabet are skipped.
+ * malloc'd and NUL-terminated, length in *outlen (may be NULL). */
+char *mime_qp_decode(const char *p, size_t len, size_t *outlen);
+char *mime_b64_decode(const char *p, size_t len, size_t *outlen);
+
+/* Text with no declared charset to UTF-8: valid UTF-8 sequences are
+ * kept, every other byte is read as Latin-1, NUL becomes U+FFFD. */
+char *mime_raw_to_utf8(const char *p, size_t len, size_t *outlen);
+
+/* Append a note to *notes ("; " between notes); nothing if notes is NULL. */
+void mime_add_note(char **notes, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,443 @@
+/* pop3.c — see pop3.h.  Replies are untrusted: status and list lines
+ * are bounded, anything that is neither +OK nor -ERR is an error, and a
+ * multi-line body is streamed, never held whole. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pop3.h"
+#include "popsift.h"
+
+#define RBUF (256u << 10)
+
+struct cmd {
+	char   *line;
+	enum pop3_mode mode;
+	int     secret;
+	pop3_fn fn;
+	void   *arg;
+};
+
+struct pop3 {
+	struct conn *c;
+	const char *acct;
+	size_t  window;
+	struct cmd *q;
+	size_t  qcap, qlen;      /* queued */
+	size_t  qsent;           /* sent to the server */
+	size_t  qdone;           /* answered */
+	char   *sbuf;
+	size_t  slen, scap, soff;
+	char   *rbuf;
+	size_t  rlen, roff;
+	int     in_multi, bol;
+	char   *err;
+	int     code;
+	unsigned long long bytes;
+};
+
+struct pop3 *pop3_new(struct conn *c, const char *acct, size_t window)
+{
+	struct pop3 *p = xcalloc(1, sizeof *p);
+	p->c = c;
+	p->acct = acct;
+	p->window = window ? window : 1;
+	p->rbuf = xmalloc(RBUF);
+	return p;
+}
+
+void pop3_free(struct pop3 *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->qlen; i++)
+		free(p->q[i].line);
+	free(p->q);
+	free(p->sbuf);
+	free(p->rbuf);
+	free(p->err);
+	free(p);
+}
+
+void pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, void *arg,
+		const char *fmt, ...)
+{
+	if (p->qlen == p->qcap) {
+		p->qcap = p->qcap ? p->qcap * 2 : 64;
+		p->q = xrealloc(p->q, p->qcap * sizeof *p->q);
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	char *line = NULL;
+	if (vasprintf(&line, fmt, ap) < 0)
+		line = xstrdup("NOOP");
+	va_end(ap);
+	p->q[p->qlen++] = (struct cmd){ line, mode, secret, fn, arg };
+}
+
+int pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
+{
+	if (p->err != NULL)
+		return -1;   /* the first failure is the cause */
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&p->err, fmt, ap) < 0)
+		p->err = xstrdup("error");
+	va_end(ap);
+	p->code = code;
+	return -1;
+}
+
+const char *pop3_error(const struct pop3 *p) { return p->err ? p->err : "no error"; }
+int pop3_code(const struct pop3 *p) { return p->code; }
+size_t pop3_pending(const struct pop3 *p) { return p->qlen - p->qdone; }
+unsigned long long pop3_bytes(const struct pop3 *p) { return p->bytes; }
+
+static const char *cmd_name(const struct cmd *k)
+{
+	return k->secret ? "login" : k->line;
+}
+
+/* Move queued commands into the send buffer while the window allows. */
+static void fill_send(struct pop3 *p)
+{
+	if (p->soff == p->slen)
+		p->soff = p->slen = 0;
+	while (p->qsent < p->qlen && p->qsent - p->qdone < p->window) {
+		struct cmd *k = &p->q[p->qsent++];
+		size_t n = strlen(k->line);
+		if (p->slen + n + 2 > p->scap) {
+			p->scap = (p->slen + n + 2) * 2;
+			p->sbuf = xrealloc(p->sbuf, p->scap);
+		}
+		memcpy(p->sbuf + p->slen, k->line, n);
+		memcpy(p->sbuf + p->slen + n, "\r\n", 2);
+		p->slen += n + 2;
+		if (k->secret) {
+			char masked[64];
+			snprintf(masked, sizeof masked, "%.*s ****", (int)strcspn(k->line, " "), k->line);
+			log_proto(p->acct, 'C', masked, strlen(masked));
+		} else {
+			log_proto(p->acct, 'C', k->line, n);
+		}
+	}
+}
+
+static void done_cmd(struct pop3 *p)
+{
+	struct cmd *k = &p->q[p->qdone++];
+	free(k->line);
+	k->line = NULL;
+	p->in_multi = 0;
+	if (p->qdone == p->qlen)   /* all answered: reuse the queue from the start */
+		p->qdone = p->qsent = p->qlen = 0;
+}
+
+int pop3_status(const char *line, size_t n)
+{
+	/* lenient on what follows, as real servers vary ("+OK.", "-ERR:") */
+	if (n >= 3 && memcmp(line, "+OK", 3) == 0)
+		return 1;
+	if (n >= 4 && memcmp(line, "-ERR", 4) == 0)
+		return 0;
+	return -1;
+}
+
+static int call(struct pop3 *p, enum pop3_ev ev, const char *s, size_t n)
+{
+	struct cmd *k = &p->q[p->qdone];
+	if (k->fn == NULL)
+		return 0;
+	if (k->fn(p, k->arg, ev, s, n) < 0)
+		return pop3_fail(p, EX_SOFTWARE, "handler for %s failed", cmd_name(k));
+	return 0;
+}
+
+/* A status line: returns 1 if consumed, 0 if more bytes are needed. */
+static int take_status(struct pop3 *p)
+{
+	char *b = p->rbuf + p->roff;
+	size_t avail = p->rlen - p->roff;
+	char *nl = memchr(b, '\n', avail < POP3_MAXLINE ? avail : POP3_MAXLINE);
+	if (nl == NULL) {
+		if (avail >= POP3_MAXLINE)
+			return pop3_fail(p, EX_UNAVAILABLE, "reply to %s is longer than %d bytes",
+					 cmd_name(&p->q[p->qdone]), POP3_MAXLINE);
+		return 0;
+	}
+	size_t n = (size_t)(nl - b);
+	p->roff += n + 1;
+	if (n > 0 && b[n - 1] == '\r')
+		n--;
+	log_proto(p->acct, 'S', b, n);
+	int st = pop3_status(b, n);
+	struct cmd *k = &p->q[p->qdone];
+	if (st < 0)
+		return pop3_fail(p, EX_UNAVAILABLE, "malformed reply to %s: \"%.*s\"", cmd_name(k),
+				 (int)(n > 80 ? 80 : n), b);
+	const char *text = b + (st ? 3 : 4);
+	size_t tn = n - (st ? 3 : 4);
+	while (tn > 0 && *text == ' ')
+		text++, tn--;
+	int multi = st && k->mode != P3_SINGLE;
+	if (call(p, st ? P3_OK : P3_ERR, text, tn) < 0)
+		return -1;
+	if (multi) {
+		p->in_multi = 1;
+		p->bol = 1;
+	} else {
+		done_cmd(p);
+	}
+	return 1;
+}
+
+/* At the start of a payload line: 1 terminator, 0 data, -1 need more. */
+static int at_terminator(const char *b, size_t avail)
+{
+	if (avail < 2)
+		return -1;
+	if (b[1] == '\n')
+		return 1;
+	if (b[1] != '\r')
+		return 0;
+	if (avail < 3)
+		return -1;
+	return b[2] == '\n';
+}
+
+static int finish_multi(struct pop3 *p, size_t skip)
+{
+	p->roff += skip;
+	if (call(p, P3_END, "", 0) < 0)
+		return -1;
+	done_cmd(p);
+	return 1;
+}
+
+/* Line mode: one callback per complete line, each bounded. */
+static int take_lines(struct pop3 *p)
+{
+	for (;;) {
+		char *b = p->rbuf + p->roff;
+		size_t avail = p->rlen - p->roff;
+		if (avail == 0)
+			return 0;
+		if (b[0] == '.') {
+			int t = at_terminator(b, avail);
+			if (t < 0)
+				return 0;
+			if (t > 0)
+				return finish_multi(p, b[1] == '\n' ? 2 : 3);
+		}
+		char *nl = memchr(b, '\n', avail < POP3_MAXLINE ? avail : POP3_MAXLINE);
+		if (nl == NULL) {
+			if (avail >= POP3_MAXLINE)
+				return pop3_fail(p, EX_UNAVAILABLE, "a line in the reply to %s is "
+						 "longer than %d bytes", cmd_name(&p->q[p->qdone]),
+						 POP3_MAXLINE);
+			return 0;
+		}
+		size_t n = (size_t)(nl - b);
+		p->roff += n + 1;
+		if (n > 0 && b[n - 1] == '\r')
+			n--;
+		size_t dot = b[0] == '.';
+		if (call(p, P3_DATA, b + dot, n - dot) < 0)
+			return -1;
+	}
+}
+
+/* Stream mode: unstuff dots and turn CRLF into LF in place (output never
+ * outruns input), then hand the payload over in one chunk per read. */
+static int take_stream(struct pop3 *p)
+{
+	char *b = p->rbuf;
+	size_t r = p->roff, end = p->rlen, w = r, start = r;
+	int term = 0;
+	while (r < end) {
+		if (p->bol && b[r] == '.') {
+			int t = at_terminator(b + r, end - r);
+			if (t < 0)
+				break;
+			if (t > 0) {
+				term = b[r + 1] == '\n' ? 2 : 3;
+				break;
+			}
+			r++;
+		}
+		char *nl = memchr(b + r, '\n', end - r);
+		size_t stop = nl ? (size_t)(nl - b) : end;
+		size_t m = stop - r;
+		if (m > 0 && b[r + m - 1] == '\r')
+			m--;   /* CR of CRLF, or a lone CR at the end of what we have */
+		memmove(b + w, b + r, m);
+		w += m;
+		r += m;
+		if (nl == NULL) {
+			p->bol = 0;
+			break;   /* a trailing CR waits for its LF */
+		}
+		b[w++] = '\n';
+		r = stop + 1;
+		p->bol = 1;
+	}
+	p->roff = r;
+	if (w > start && call(p, P3_DATA, b + start, w - start) < 0)
+		return -1;
+	if (term)
+		return finish_multi(p, (size_t)term);
+	return 0;
+}
+
+static int process(struct pop3 *p)
+{
+	while (p->roff < p->rlen && p->err == NULL) {
+		if (p->qdone >= p->qsent)
+			return pop3_fail(p, EX_UNAVAILABLE, "server sent data nobody asked for: \"%.*s\"",
+					 (int)(p->rlen - p->roff > 60 ? 60 : p->rlen - p->roff),
+					 p->rbuf + p->roff);
+		int r;
+		if (!p->in_multi)
+			r = take_status(p);
+		else if (p->q[p->qdone].mode == P3_LINES)
+			r = take_lines(p);
+		else
+			r = take_stream(p);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+	}
+	return p->err ? -1 : 0;
+}
+
+static int do_recv(struct pop3 *p, int *got)
+{
+	if (p->roff > 0 && p->roff == p->rlen)
+		p->roff = p->rlen = 0;
+	if (p->rlen == RBUF) {   /* keep the unconsumed tail */
+		memmove(p->rbuf, p->rbuf + p->roff, p->rlen - p->roff);
+		p->rlen -= p->roff;
+		p->roff = 0;
+	}
+	char *e = NULL;
+	ssize_t n = conn_recv(p->c, p->rbuf + p->rlen, RBUF - p->rlen, &e);
+	if (n == 0) {
+		free(e);
+		return 0;
+	}
+	if (n < 0) {
+		const char *what = p->qdone < p->qsent ? cmd_name(&p->q[p->qdone]) : "idle";
+		pop3_fail(p, EX_TEMPFAIL, "%s during %s", n == -2 ? "server closed the connection" :
+			  (e ? e : "receive failed"), what);
+		free(e);
+		return -1;
+	}
+	*got = 1;
+	p->rlen += (size_t)n;
+	p->bytes += (unsigned long long)n;
+	return process(p) < 0 ? -1 : 1;
+}
+
+static int do_send(struct pop3 *p, int *moved)
+{
+	if (p->soff == p->slen)
+		return 0;
+	char *e = NULL;
+	ssize_t n = conn_send(p->c, p->sbuf + p->soff, p->slen - p->soff, &e);
+	if (n < 0) {
+		pop3_fail(p, EX_TEMPFAIL, "%s", e ? e : "send failed");
+		free(e);
+		return -1;
+	}
+	if (n > 0)
+		*moved = 1;
+	p->soff += (size_t)n;
+	return 0;
+}
+
+int pop3_flush(struct pop3 *p)
+{
+	while (p->err == NULL && p->qdone < p->qlen) {
+		fill_send(p);
+		int moved = 0;
+		if (do_send(p, &moved) < 0)
+			return -1;
+		int r;
+		/* drain libcurl: TLS data may sit decrypted while the socket is quiet */
+		while ((r = do_recv(p, &moved)) > 0 && p->qdone < p->qlen)
+			;
+		if (r < 0)
+			return -1;
+		if (moved || p->qdone >= p->qlen)
+			continue;
+		int w = conn_wait(p->c, p->soff < p->slen);
+		if (w == 0)
+			return pop3_fail(p, EX_TEMPFAIL, "server did not answer %s within %d s",
+					 cmd_name(&p->q[p->qdone]), p->c->timeout_ms / 1000);
+		if (w < 0)
+			return pop3_fail(p, EX_TEMPFAIL, "poll: %s", strerror(errno));
+	}
+	return p->err ? -1 : 0;
+}
+
+static int parse_num(const char **s, const char *end, unsigned long long *v)
+{
+	const char *p = *s;
+	unsigned long long n = 0;
+	if (p >= end || *p < '0' || *p > '9')
+		return -1;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (n > (~0ull - 9) / 10)
+			return -1;
+		n = n * 10 + (unsigned)(*p - '0');
+	}
+	*s = p;
+	*v = n;
+	return 0;
+}
+
+/* "N UID": the UID is 1-70 printable characters (RFC 1939 7). */
+int pop3_parse_uidl(const char *line, size_t n, unsigned long *num, const char **uid,
+		    size_t *uidlen)
+{
+	const char *s = line, *end = line + n;
+	unsigned long long v;
+	if (parse_num(&s, end, &v) < 0 || v == 0 || s >= end || *s != ' ')
+		return -1;
+	while (s < end && *s == ' ')
+		s++;
+	const char *u = s;
+	while (s < end && *s > 0x20 && *s < 0x7f)
+		s++;
+	if (s == u || s - u > 512)
+		return -1;
+	const char *t = s;
+	while (t < end && (*t == ' ' || *t == '\t'))
+		t++;
+	if (t != end)
+		return -1;
+	*num = (unsigned long)v;
+	*uid = u;
+	*uidlen = (size_t)(s - u);
+	return 0;
+}
+
+/* "N SIZE [anything]" */
+int pop3_parse_list(const char *line, size_t n, unsigned long *num, unsigned long long *size)
+{
+	const char *s = line, *end = line + n;
+	unsigned long long v;
+	if (parse_num(&s, end, &v) < 0 || v == 0 || s >= end || *s != ' ')
+		return -1;
+	while (s < end && *s == ' ')
+		s++;
+	if (parse_num(&s, end, size) < 0)
+		return -1;
+	if (s < end && *s != ' ')
+		return -1;
+	*num = (unsigned long)v;
+	return 0;
+}

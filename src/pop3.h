@@ -1,0 +1,46 @@
+/* pop3.h — the pipelined POP3 transaction engine over a struct conn.
+ * Commands are queued with a handler; up to `window` are in flight and
+ * replies are matched to them in order (RFC 2449 PIPELINING; a bounded
+ * window is safe even where the server does not advertise it). */
+#ifndef POP3_H
+#define POP3_H
+
+#include <stddef.h>
+#include "conn.h"
+
+enum pop3_ev {
+	P3_OK,     /* "+OK" status; text after it */
+	P3_ERR,    /* "-ERR" status; text after it; the command is done */
+	P3_DATA,   /* multi-line payload: a chunk (stream mode) or one line
+		      without its newline (line mode); dot-unstuffed, LF ends */
+	P3_END,    /* the terminating "." of a multi-line reply */
+};
+
+enum pop3_mode { P3_SINGLE, P3_STREAM, P3_LINES };
+
+struct pop3;
+typedef int (*pop3_fn)(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n);
+
+#define POP3_MAXLINE 4096   /* status and list lines; RFC 1939 says 512 */
+
+struct pop3 *pop3_new(struct conn *c, const char *acct, size_t window);
+void   pop3_free(struct pop3 *p);
+/* Queue a command; `secret` masks it in the -v trace. */
+void   pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, void *arg,
+		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Run until every queued command has its reply: 0, or -1 with the error. */
+int    pop3_flush(struct pop3 *p);
+/* Fail from inside a handler: the pump stops with this error and code. */
+int    pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+const char *pop3_error(const struct pop3 *p);
+int    pop3_code(const struct pop3 *p);
+size_t pop3_pending(const struct pop3 *p);
+unsigned long long pop3_bytes(const struct pop3 *p);
+/* Pure parsing helpers, unit-tested. */
+int    pop3_status(const char *line, size_t n);   /* 1 +OK, 0 -ERR, -1 malformed */
+int    pop3_parse_uidl(const char *line, size_t n, unsigned long *num, const char **uid,
+		       size_t *uidlen);
+int    pop3_parse_list(const char *line, size_t n, unsigned long *num, unsigned long long *size);
+
+#endif

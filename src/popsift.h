@@ -1,0 +1,93 @@
+/* popsift — shared types: accounts, destinations, logging, exit codes. */
+#ifndef POPSIFT_H
+#define POPSIFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sysexits.h>
+
+#define POPSIFT_VERSION "0.1"
+
+enum tls_mode  { TLS_ON, TLS_STARTTLS, TLS_OFF };
+enum auth_mode { AUTH_ANY, AUTH_USER, AUTH_APOP, AUTH_PLAIN, AUTH_LOGIN,
+                 AUTH_CRAM_MD5, AUTH_XOAUTH2, AUTH_OAUTHBEARER };
+
+/* Where a message goes: an account's `deliver` line or a rule action. */
+enum dest_kind { DEST_MBOX, DEST_MAILDIR, DEST_MDA, DEST_FORWARD };
+struct dest {
+	enum dest_kind kind;
+	char  *path;    /* mbox file or Maildir directory, ~ expanded */
+	char **argv;    /* MDA command or forward addresses, NULL-terminated */
+};
+
+struct account {
+	char   *name;
+	char   *file;           /* config file and line of the `account` line */
+	int     line;
+	char   *host;
+	int     port;           /* 0: default for the TLS mode */
+	char   *user;
+	char   *password;
+	char   *password_command;
+	enum tls_mode  tls;
+	int     tls_explicit;   /* `tls` was written in the config */
+	char   *tls_ca_file;
+	char   *tls_fingerprint;
+	enum auth_mode auth;
+	int     keep;
+	char   *rules;
+	struct dest *dests;
+	size_t  ndests;
+	int     interval;
+	int     timeout;
+	int     received_header;
+	size_t  batch;          /* messages per group commit */
+	char   *smtp_host, *smtp_user, *smtp_password, *smtp_password_command;
+	char   *smtp_from, *smtp_helo;
+	int     smtp_port;
+	enum tls_mode smtp_tls;
+	struct account *next;
+};
+
+struct config {
+	char   *file;
+	char   *state;          /* state database path */
+	struct account *accounts;
+	int     has_password;   /* a literal password is stored in the file */
+};
+
+/* conf.c */
+int  conf_load(const char *path, struct config *cf, char **err);
+int  conf_parse(const char *path, const char *text, struct config *cf, char **err);
+void conf_free(struct config *cf);
+int  dest_parse(const char *text, struct dest *d, char **err);
+void dest_free(struct dest *d);
+char *expand_tilde(const char *path);
+
+/* log.c: every line about an account starts with its name. */
+extern int log_level;           /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+void log_err(const char *acct, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_info(const char *acct, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_debug(const char *acct, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void log_proto(const char *acct, char dir, const char *line, size_t len);
+
+/* util.c */
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+void *xmalloc(size_t n);
+void *xrealloc(void *p, size_t n);
+void *xcalloc(size_t n, size_t m);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int   seterr(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+double now_sec(void);
+int   fsync_dir(const char *dir);
+int   write_all(int fd, const void *buf, size_t len);
+int   mkdirs(const char *path, int mode);
+int   run_password_command(const char *cmd, char **out, char **err);
+char **split_args(const char *s, char **err);
+void  free_argv(char **argv);
+
+#endif

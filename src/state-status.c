@@ -1,0 +1,128 @@
+/* state-status.c — `popsift status`: what the state database knows, per
+ * account.  With state.c the only users of sqlite3.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "popsift.h"
+#include "state.h"
+
+sqlite3 *state_db(struct state *st);
+
+static const char q_accounts[] =
+	"SELECT account FROM runs WHERE ?1 IS NULL OR account=?1 "
+	"UNION SELECT account FROM messages WHERE ?1 IS NULL OR account=?1 ORDER BY 1";
+static const char q_last[] =
+	"SELECT ended,status,new,delivered,deleted,bytes,error FROM runs "
+	"WHERE account=?1 ORDER BY id DESC LIMIT 1";
+static const char q_counts[] =
+	"SELECT sum(state='delivered'),sum(state='deleted'),sum(state='failed'),"
+	"sum(state='skipped'),sum(coalesce(size,0)) FROM messages WHERE account=?1";
+static const char q_failed[] =
+	"SELECT uidl,coalesce(subject,''),coalesce(error,'') FROM messages "
+	"WHERE account=?1 AND state='failed' ORDER BY first_seen LIMIT 20";
+
+static void jstr(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\')
+			putchar('\\');
+		if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql, const char *acct)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	if (acct)
+		sqlite3_bind_text(s, 1, acct, -1, SQLITE_TRANSIENT);
+	return s;
+}
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+	return t ? t : "";
+}
+
+static void show_last(sqlite3 *db, const char *acct, int json)
+{
+	sqlite3_stmt *s = prep(db, q_last, acct);
+	if (s && sqlite3_step(s) == SQLITE_ROW) {
+		time_t t = (time_t)sqlite3_column_double(s, 0);
+		char when[64];
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+		if (json) {
+			printf(",\"last_run\":");
+			jstr(when);
+			printf(",\"last_exit\":%d,\"last_error\":", sqlite3_column_int(s, 1));
+			jstr(col(s, 6));
+		} else {
+			printf("  last run   %s: exit %d, %d new, %d delivered, %d deleted%s%s\n",
+			       when, sqlite3_column_int(s, 1), sqlite3_column_int(s, 2),
+			       sqlite3_column_int(s, 3), sqlite3_column_int(s, 4),
+			       *col(s, 6) ? ", error: " : "", col(s, 6));
+		}
+	}
+	sqlite3_finalize(s);
+}
+
+static void show_counts(sqlite3 *db, const char *acct, int json)
+{
+	sqlite3_stmt *s = prep(db, q_counts, acct);
+	if (s && sqlite3_step(s) == SQLITE_ROW) {
+		long long v[5];
+		for (int i = 0; i < 5; i++)
+			v[i] = sqlite3_column_int64(s, i);
+		if (json)
+			printf(",\"on_server_delivered\":%lld,\"deleted\":%lld,\"failed\":%lld,"
+			       "\"skipped\":%lld,\"bytes\":%lld", v[0], v[1], v[2], v[3], v[4]);
+		else
+			printf("  messages   %lld delivered and kept, %lld delivered and deleted, "
+			       "%lld failed, %lld skipped\n", v[0], v[1], v[2], v[3]);
+	}
+	sqlite3_finalize(s);
+	if (json)
+		return;
+	s = prep(db, q_failed, acct);
+	while (s && sqlite3_step(s) == SQLITE_ROW)
+		printf("  not delivered  %s  %s: %s\n", col(s, 0), col(s, 1), col(s, 2));
+	sqlite3_finalize(s);
+}
+
+int state_status(struct state *st, const char *acct, int json, char **err)
+{
+	sqlite3 *db = state_db(st);
+	sqlite3_stmt *s = prep(db, q_accounts, acct);
+	if (s == NULL)
+		return seterr(err, "state database: %s", sqlite3_errmsg(db));
+	if (json)
+		fputs("{\"accounts\":[", stdout);
+	for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
+		const char *a = col(s, 0);
+		if (json) {
+			printf("%s{\"account\":", n ? "," : "");
+			jstr(a);
+		} else {
+			printf("%s\n", a);
+		}
+		show_last(db, a, json);
+		show_counts(db, a, json);
+		if (json)
+			putchar('}');
+	}
+	if (json)
+		puts("]}");
+	sqlite3_finalize(s);
+	return 0;
+}

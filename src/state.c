@@ -1,0 +1,310 @@
+/* state.c — SQLite state (WAL, synchronous=FULL so a commit is durable
+ * before any DELE).  The only file that includes sqlite3.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "popsift.h"
+#include "state.h"
+
+#define SCHEMA_VERSION 1
+
+enum { S_PUT, S_SET, S_LOAD, S_JADD, S_JEACH, S_JCLEAR, S_RUN, S_DUP, S_NSTMT };
+
+static const char *const sql_text[S_NSTMT] = {
+	[S_PUT] = "INSERT INTO messages(account,uidl,state,first_seen,delivered,size,"
+		  "message_id,subject,rule,action,error) VALUES(?1,?2,?3,?4,"
+		  "CASE WHEN ?3='delivered' THEN ?4 END,?5,?6,?7,?8,?9,?10) "
+		  "ON CONFLICT(account,uidl) DO UPDATE SET state=?3,"
+		  "delivered=CASE WHEN ?3='delivered' THEN ?4 ELSE delivered END,"
+		  "size=coalesce(?5,size),message_id=coalesce(?6,message_id),"
+		  "subject=coalesce(?7,subject),rule=coalesce(?8,rule),"
+		  "action=coalesce(?9,action),error=?10",
+	[S_SET] = "UPDATE messages SET state=?3 WHERE account=?1 AND uidl=?2",
+	[S_LOAD] = "SELECT uidl,state FROM messages WHERE account=?1",
+	[S_JADD] = "INSERT INTO journal(account,kind,path,offset,prefix,created) "
+		   "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'))",
+	[S_JEACH] = "SELECT id,kind,path,offset,prefix FROM journal WHERE account=?1 ORDER BY id",
+	[S_JCLEAR] = "DELETE FROM journal WHERE account=?1",
+	[S_RUN] = "INSERT INTO runs(account,started,ended,new,delivered,kept,deleted,bytes,"
+		  "status,error) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+	[S_DUP] = "SELECT 1 FROM messages WHERE message_id=?1 AND state IN "
+		  "('delivered','deleted') LIMIT 1",
+};
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS messages("
+	" account TEXT NOT NULL, uidl TEXT NOT NULL, state TEXT NOT NULL,"
+	" first_seen INTEGER, delivered INTEGER, size INTEGER, message_id TEXT,"
+	" subject TEXT, rule TEXT, action TEXT, error TEXT,"
+	" PRIMARY KEY(account, uidl)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS messages_mid ON messages(message_id);"
+	"CREATE TABLE IF NOT EXISTS journal("
+	" id INTEGER PRIMARY KEY, account TEXT NOT NULL, kind TEXT NOT NULL,"
+	" path TEXT NOT NULL, offset INTEGER, prefix TEXT, created INTEGER);"
+	"CREATE TABLE IF NOT EXISTS runs("
+	" id INTEGER PRIMARY KEY, account TEXT NOT NULL, started REAL, ended REAL,"
+	" new INTEGER, delivered INTEGER, kept INTEGER, deleted INTEGER,"
+	" bytes INTEGER, status INTEGER, error TEXT);";
+
+struct state {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_NSTMT];
+};
+
+static int dberr(struct state *st, char **err, const char *what)
+{
+	return seterr(err, "state database: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+static int exec(struct state *st, const char *sql, char **err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		seterr(err, "state database: %s", msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int user_version(struct state *st)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			v = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	return v;
+}
+
+/* Forward-only migrations: version 0 (new file) -> 1. */
+static int migrate(struct state *st, char **err)
+{
+	int v = user_version(st);
+	if (v > SCHEMA_VERSION)
+		return seterr(err, "state database has schema %d, newer than this popsift (%d)",
+			      v, SCHEMA_VERSION);
+	if (v == SCHEMA_VERSION)
+		return 0;
+	char pragma[64];
+	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
+	if (exec(st, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	if (exec(st, schema, err) < 0 || exec(st, pragma, err) < 0) {
+		state_rollback(st);
+		return -1;
+	}
+	return exec(st, "COMMIT", err);
+}
+
+static int make_parent(const char *path, char **err)
+{
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	int rc = 0;
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdirs(dir, 0700) < 0)
+			rc = seterr(err, "cannot create %s: %s", dir, strerror(errno));
+	}
+	free(dir);
+	return rc;
+}
+
+int state_open(const char *path, struct state **out, char **err)
+{
+	if (make_parent(path, err) < 0)
+		return -1;
+	struct state *st = xcalloc(1, sizeof *st);
+	mode_t old = umask(077);
+	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	umask(old);
+	if (rc != SQLITE_OK) {
+		seterr(err, "cannot open state database %s: %s", path, sqlite3_errmsg(st->db));
+		state_close(st);
+		return -1;
+	}
+	sqlite3_busy_timeout(st->db, 30000);
+	if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err) < 0 ||
+	    migrate(st, err) < 0) {
+		state_close(st);
+		return -1;
+	}
+	for (int i = 0; i < S_NSTMT; i++) {
+		if (sqlite3_prepare_v2(st->db, sql_text[i], -1, &st->stmt[i], NULL) != SQLITE_OK) {
+			dberr(st, err, "prepare");
+			state_close(st);
+			return -1;
+		}
+	}
+	*out = st;
+	return 0;
+}
+
+void state_close(struct state *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < S_NSTMT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+int state_begin(struct state *st, char **err)
+{
+	return exec(st, "BEGIN IMMEDIATE", err);
+}
+
+int state_commit(struct state *st, char **err)
+{
+	return exec(st, "COMMIT", err);
+}
+
+void state_rollback(struct state *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static sqlite3_stmt *stmt(struct state *st, int which)
+{
+	sqlite3_stmt *s = st->stmt[which];
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+}
+
+static int step_done(struct state *st, sqlite3_stmt *s, char **err, const char *what)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : dberr(st, err, what);
+}
+
+int state_load(struct state *st, const char *acct, struct uidmap *map, char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_LOAD);
+	bind_text(s, 1, acct);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *u = (const char *)sqlite3_column_text(s, 0);
+		const char *v = (const char *)sqlite3_column_text(s, 1);
+		if (u)
+			uidmap_put(map, u, mstate_parse(v));
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : dberr(st, err, "load");
+}
+
+int state_put(struct state *st, const char *acct, const struct msgrow *r, char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_PUT);
+	bind_text(s, 1, acct);
+	bind_text(s, 2, r->uidl);
+	bind_text(s, 3, mstate_name(r->state));
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+	if (r->size >= 0)
+		sqlite3_bind_int64(s, 5, r->size);
+	bind_text(s, 6, r->message_id);
+	bind_text(s, 7, r->subject);
+	bind_text(s, 8, r->rule);
+	bind_text(s, 9, r->action);
+	bind_text(s, 10, r->error);
+	return step_done(st, s, err, "put");
+}
+
+int state_set(struct state *st, const char *acct, const char *uidl, int mstate, char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_SET);
+	bind_text(s, 1, acct);
+	bind_text(s, 2, uidl);
+	bind_text(s, 3, mstate_name(mstate));
+	return step_done(st, s, err, "set");
+}
+
+int state_journal_add(struct state *st, const char *acct, const struct journal *j, char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_JADD);
+	bind_text(s, 1, acct);
+	bind_text(s, 2, j->kind);
+	bind_text(s, 3, j->path);
+	sqlite3_bind_int64(s, 4, j->offset);
+	bind_text(s, 5, j->prefix);
+	return step_done(st, s, err, "journal");
+}
+
+int state_journal_each(struct state *st, const char *acct,
+		       int (*fn)(void *arg, const struct journal *j, char **err), void *arg, char **err)
+{
+	/* a private statement: fn may call back into the state */
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, sql_text[S_JEACH], -1, &s, NULL) != SQLITE_OK)
+		return dberr(st, err, "journal");
+	bind_text(s, 1, acct);
+	int rc = 0, r;
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+		struct journal j = {
+			.id = sqlite3_column_int64(s, 0),
+			.kind = (const char *)sqlite3_column_text(s, 1),
+			.path = (const char *)sqlite3_column_text(s, 2),
+			.offset = sqlite3_column_int64(s, 3),
+			.prefix = (const char *)sqlite3_column_text(s, 4),
+		};
+		rc = fn(arg, &j, err);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int state_journal_clear(struct state *st, const char *acct, char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_JCLEAR);
+	bind_text(s, 1, acct);
+	return step_done(st, s, err, "journal");
+}
+
+int state_run_add(struct state *st, const char *acct, const struct runrow *r, char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_RUN);
+	bind_text(s, 1, acct);
+	sqlite3_bind_double(s, 2, r->started);
+	sqlite3_bind_double(s, 3, r->ended);
+	sqlite3_bind_int(s, 4, r->nnew);
+	sqlite3_bind_int(s, 5, r->delivered);
+	sqlite3_bind_int(s, 6, r->kept);
+	sqlite3_bind_int(s, 7, r->deleted);
+	sqlite3_bind_int64(s, 8, r->bytes);
+	sqlite3_bind_int(s, 9, r->status);
+	bind_text(s, 10, r->error);
+	return step_done(st, s, err, "run");
+}
+
+int state_is_duplicate(struct state *st, const char *message_id)
+{
+	sqlite3_stmt *s = stmt(st, S_DUP);
+	bind_text(s, 1, message_id);
+	int found = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_reset(s);
+	return found;
+}
+
+sqlite3 *state_db(struct state *st)
+{
+	return st->db;
+}

@@ -1,0 +1,54 @@
+/* state.h — the SQLite state database (the only user of sqlite3.h):
+ * every UIDL seen per account, the delivery journal, and runs. */
+#ifndef STATE_H
+#define STATE_H
+
+#include <stdint.h>
+#include "uidmap.h"
+
+struct state;
+
+struct msgrow {
+	const char *uidl;
+	int         state;           /* enum mstate */
+	int64_t     size;
+	const char *message_id;
+	const char *subject;
+	const char *rule;
+	const char *action;
+	const char *error;
+};
+
+/* A destination a batch is writing to: what recovery must undo. */
+struct journal {
+	int64_t     id;
+	const char *kind;             /* "mbox" or "maildir" */
+	const char *path;
+	int64_t     offset;           /* mbox size before the batch */
+	const char *prefix;           /* Maildir file name prefix of the batch */
+};
+
+struct runrow {
+	double  started, ended;
+	int     nnew, delivered, kept, deleted, status;
+	int64_t bytes;
+	const char *error;
+};
+
+int  state_open(const char *path, struct state **st, char **err);
+void state_close(struct state *st);
+int  state_begin(struct state *st, char **err);
+int  state_commit(struct state *st, char **err);
+void state_rollback(struct state *st);
+int  state_load(struct state *st, const char *acct, struct uidmap *map, char **err);
+int  state_put(struct state *st, const char *acct, const struct msgrow *r, char **err);
+int  state_set(struct state *st, const char *acct, const char *uidl, int mstate, char **err);
+int  state_journal_add(struct state *st, const char *acct, const struct journal *j, char **err);
+int  state_journal_each(struct state *st, const char *acct,
+			int (*fn)(void *arg, const struct journal *j, char **err), void *arg, char **err);
+int  state_journal_clear(struct state *st, const char *acct, char **err);
+int  state_run_add(struct state *st, const char *acct, const struct runrow *r, char **err);
+int  state_is_duplicate(struct state *st, const char *message_id);
+int  state_status(struct state *st, const char *acct, int json, char **err);
+
+#endif

@@ -1,0 +1,27 @@
+/* uidmap.h — UIDL -> state, an open-addressing hash table, so the diff
+ * against thousands of kept messages costs one pass. */
+#ifndef UIDMAP_H
+#define UIDMAP_H
+
+#include <stddef.h>
+
+enum mstate { M_NONE = 0, M_SEEN, M_DELIVERED, M_DELETED, M_SKIPPED, M_FAILED };
+
+struct uident {
+	char *key;
+	int   val;
+};
+struct uidmap {
+	struct uident *tab;
+	size_t cap, n;
+};
+
+void uidmap_init(struct uidmap *m);
+void uidmap_free(struct uidmap *m);
+void uidmap_put(struct uidmap *m, const char *key, int val);
+int  uidmap_get(const struct uidmap *m, const char *key);   /* M_NONE if absent */
+
+const char *mstate_name(int st);
+int  mstate_parse(const char *s);
+
+#endif
