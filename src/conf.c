@@ -117,8 +117,11 @@ int dest_parse(const char *text, struct dest *d, char **err)
 		d->path = w[0] ? expand_tilde(w[0]) : NULL;
 		int extra = w[0] && w[1];
 		free_argv(w);
-		if (d->path == NULL || extra)
-			return seterr(err, "%s takes one path", d->kind == DEST_MBOX ? "mbox" : "maildir");
+		if (d->path == NULL || extra) {
+			const char *kind = d->kind == DEST_MBOX ? "mbox" : "maildir";
+			dest_free(d);
+			return seterr(err, "%s takes one path", kind);
+		}
 		return 0;
 	}
 	d->argv = split_args(arg, err);
