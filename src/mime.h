@@ -8,7 +8,9 @@
 /* Iterate the header fields of a header section (LF or CRLF line ends;
  * stops at the blank line).  *pos starts at 0.  Returns 1 and sets
  * name/namelen and raw value/vallen (folded, as in the message, without
- * the final newline), 0 at the end. */
+ * the final newline), 0 at the end.  Lines that are no field (no colon,
+ * an mbox "From " line, a continuation of nothing) are skipped; NUL is
+ * an ordinary byte; the scan never passes len. */
 int mime_next_header(const char *hdr, size_t len, size_t *pos,
 		     const char **name, size_t *namelen,
 		     const char **val, size_t *vallen);
