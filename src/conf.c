@@ -188,6 +188,7 @@ static void account_defaults(struct account *a)
 	a->tls = TLS_ON;
 	a->auth = AUTH_ANY;
 	a->interval = 300;
+	a->max_backoff = 3600;
 	a->timeout = 60;
 	a->received_header = 1;
 	a->batch = 500;
@@ -206,7 +207,7 @@ static const struct key keys[] = {
 	K(host, K_STR), K(port, K_PORT), K(user, K_STR), K(password, K_STR),
 	K(password_command, K_STR), K(tls, K_TLS), K(tls_ca_file, K_PATH),
 	K(tls_fingerprint, K_STR), K(auth, K_AUTH), K(keep, K_BOOL), K(rules, K_PATH),
-	K(interval, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
+	K(interval, K_INT), K(max_backoff, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
 	K(smtp_host, K_STR), K(smtp_port, K_PORT), K(smtp_tls, K_TLS), K(smtp_user, K_STR),
 	K(smtp_password, K_STR), K(smtp_password_command, K_STR), K(smtp_from, K_STR),
 	K(smtp_helo, K_STR),
@@ -282,6 +283,14 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		}
 		free(c->cf->state);
 		c->cf->state = p;
+		return 0;
+	}
+	if (strcmp(key, "max_parallel") == 0)
+		return parse_int(c, v, 1, 256, &c->cf->max_parallel);
+	if (strcmp(key, "lock_wait") == 0)
+		return parse_int(c, v, 0, 86400, &c->cf->lock_wait);
+	if (strcmp(key, "log") == 0) {
+		set_str(&c->cf->log, v);
 		return 0;
 	}
 	if (strcmp(key, "deliver") == 0) {
@@ -368,6 +377,8 @@ int conf_parse(const char *path, const char *text, struct config *cf, char **err
 {
 	memset(cf, 0, sizeof *cf);
 	cf->file = xstrdup(path);
+	cf->max_parallel = 4;
+	cf->lock_wait = 60;
 	struct pctx c = { .file = path, .cf = cf, .tail = &cf->accounts, .err = err };
 	account_defaults(&c.tmpl);
 	char *buf = xstrdup(text);
@@ -445,5 +456,6 @@ void conf_free(struct config *cf)
 	}
 	free(cf->file);
 	free(cf->state);
+	free(cf->log);
 	memset(cf, 0, sizeof *cf);
 }

@@ -26,7 +26,7 @@ int  conn_open(struct conn *c, const struct account *a, const char *secret,
  * on error (*err set); conn_recv returns -2 at end of stream. */
 ssize_t conn_send(struct conn *c, const char *buf, size_t len, char **err);
 ssize_t conn_recv(struct conn *c, char *buf, size_t len, char **err);
-/* Wait for the socket: 1 ready, 0 timeout, -1 error. */
+/* Wait for the socket: 1 ready, 0 timeout, -1 error, -2 stop requested. */
 int  conn_wait(struct conn *c, int want_write);
 void conn_close(struct conn *c);
 int  conn_global_init(void);

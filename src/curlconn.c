@@ -215,6 +215,8 @@ int conn_wait(struct conn *c, int want_write)
 	struct pollfd p = { .fd = c->sock, .events = POLLIN | (want_write ? POLLOUT : 0) };
 	for (;;) {
 		int r = poll(&p, 1, c->timeout_ms);
+		if (r < 0 && errno == EINTR && stop_requested)
+			return -2;
 		if (r < 0 && errno == EINTR)
 			continue;
 		return r < 0 ? -1 : r > 0;

@@ -37,6 +37,9 @@ static int fail(struct fetch *f, int code, const char *fmt, ...)
 
 static int from_pop3(struct fetch *f)
 {
+	/* a stop is not a failure: what was committed stays committed */
+	if (pop3_code(f->p) == POP3_STOPPED)
+		return fail(f, 0, "stopped by a signal; the rest waits for the next run");
 	return fail(f, pop3_code(f->p) ? pop3_code(f->p) : EX_TEMPFAIL, "%s", pop3_error(f->p));
 }
 
@@ -168,7 +171,10 @@ static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 		msg_finish(f->cur, NULL);
 		f->r.bytes += f->cur->size;
 		f->curidx++;
-		return batch_message(f, sm);
+		if (batch_message(f, sm) < 0)
+			return -1;
+		/* stop between messages: the whole ones are committed below */
+		return stop_requested ? pop3_fail(p, POP3_STOPPED, "stopped by a signal") : 0;
 	}
 	return 0;
 }
@@ -314,7 +320,7 @@ static int fetch_batches(struct fetch *f, size_t want)
 	f->batch = xcalloc(bmax, sizeof *f->batch);
 	size_t i = 0;
 	int rc = 0;
-	while (rc == 0 && i < f->nmsgs) {
+	while (rc == 0 && i < f->nmsgs && !stop_requested) {
 		f->nbatch = 0;
 		for (; i < f->nmsgs && f->nbatch < bmax; i++)
 			if (f->msgs[i].want)
@@ -365,6 +371,7 @@ static int mark_deleted(struct fetch *f)
 
 static int quit(struct fetch *f)
 {
+	pop3_stoppable(f->p, 0);
 	pop3_queue(f->p, P3_SINGLE, 0, on_quit, f, "QUIT");
 	if (pop3_flush(f->p) < 0)
 		return from_pop3(f);
@@ -383,6 +390,7 @@ static int session(struct fetch *f, struct conn *c)
 		return -1;
 	}
 	f->p = pop3_new(c, f->a->name, WINDOW);
+	pop3_stoppable(f->p, 1);
 	if (c->need_login) {
 		pop3_queue(f->p, P3_SINGLE, 0, on_login, f, "USER %s", f->a->user);
 		pop3_queue(f->p, P3_SINGLE, 1, on_login, f, "PASS %s", f->secret);

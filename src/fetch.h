@@ -71,6 +71,7 @@ struct fetch {
 int  fetch_account(const struct account *a, struct state *st, const struct runopts *o,
 		   struct result *r);
 void result_free(struct result *r);
+void result_print(const struct account *a, const struct result *r, int json, int first);
 
 /* fetch-batch.c */
 int  batch_message(struct fetch *f, struct srvmsg *sm);

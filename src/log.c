@@ -1,22 +1,78 @@
-/* log.c — messages to stderr, each about an account starting with its
- * name; the protocol trace of -v. */
+/* log.c — messages to stderr, syslog or a file; each about an account
+ * starts with its name.  A log file gets timestamps and is reopened on
+ * SIGHUP so logrotate can move it. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <time.h>
 
 #include "popsift.h"
 
 int log_level;
+volatile int stop_requested;
 
-static void vlog(const char *acct, const char *fmt, va_list ap)
+static enum { TO_STDERR, TO_SYSLOG, TO_FILE } target = TO_STDERR;
+static FILE *logfile;
+static char *logpath;
+
+int log_open(const char *where, char **err)
+{
+	if (where == NULL || strcmp(where, "stderr") == 0) {
+		target = TO_STDERR;
+		return 0;
+	}
+	if (strcmp(where, "syslog") == 0) {
+		openlog("popsift", LOG_PID, LOG_MAIL);
+		target = TO_SYSLOG;
+		return 0;
+	}
+	FILE *f = fopen(where, "a");
+	if (f == NULL)
+		return seterr(err, "cannot open log file %s: %s", where, strerror(errno));
+	setvbuf(f, NULL, _IOLBF, 0);
+	if (logfile)
+		fclose(logfile);
+	logfile = f;
+	if (logpath != where) {
+		free(logpath);
+		logpath = xstrdup(where);
+	}
+	target = TO_FILE;
+	return 0;
+}
+
+void log_reopen(void)
+{
+	if (target == TO_FILE && logpath) {
+		char *p = xstrdup(logpath), *err = NULL;
+		if (log_open(p, &err) < 0) {
+			fprintf(stderr, "popsift: %s\n", err);
+			free(err);
+		}
+		free(p);
+	}
+}
+
+static void vlog(int prio, const char *acct, const char *fmt, va_list ap)
 {
 	char line[8192];
-	int n = 0;
-	if (acct != NULL)
-		n = snprintf(line, sizeof line, "%s: ", acct);
-	else
-		n = snprintf(line, sizeof line, "popsift: ");
+	int n = snprintf(line, sizeof line, "%s: ", acct ? acct : "popsift");
 	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	if (target == TO_SYSLOG) {
+		syslog(prio, "%s", line);
+		return;
+	}
+	if (target == TO_FILE && logfile) {
+		char ts[32];
+		time_t now = time(NULL);
+		struct tm tm;
+		strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", localtime_r(&now, &tm));
+		fprintf(logfile, "%s %s\n", ts, line);
+		return;
+	}
 	/* one write per line keeps lines whole when accounts run in parallel */
 	fprintf(stderr, "%s\n", line);
 }
@@ -25,7 +81,7 @@ void log_err(const char *acct, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(acct, fmt, ap);
+	vlog(LOG_ERR, acct, fmt, ap);
 	va_end(ap);
 }
 
@@ -35,7 +91,7 @@ void log_info(const char *acct, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(acct, fmt, ap);
+	vlog(LOG_INFO, acct, fmt, ap);
 	va_end(ap);
 }
 
@@ -45,7 +101,7 @@ void log_debug(const char *acct, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(acct, fmt, ap);
+	vlog(LOG_DEBUG, acct, fmt, ap);
 	va_end(ap);
 }
 

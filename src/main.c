@@ -8,6 +8,7 @@
 
 #include "conn.h"
 #include "fetch.h"
+#include "sched.h"
 #include "rules.h"
 #include "state.h"
 
@@ -107,7 +108,7 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void print_summary(const struct account *a, const struct result *r, int json, int first)
+void result_print(const struct account *a, const struct result *r, int json, int first)
 {
 	if (json) {
 		printf("%s{\"account\":", first ? "" : ",");
@@ -125,6 +126,8 @@ static void print_summary(const struct account *a, const struct result *r, int j
 	}
 	if (r->error)
 		log_err(a->name, "%s", r->error);
+	if (r->error && r->nnew == 0 && r->delivered == 0 && r->deleted == 0)
+		return;   /* the error says it all */
 	log_info(a->name, "%d new, %d delivered, %d kept, %d deleted, %.1f MB in %.1f s",
 		 r->nnew, r->delivered, r->kept, r->deleted, (double)r->bytes / 1e6, r->seconds);
 }
@@ -165,10 +168,14 @@ static int cmd_run(const struct cli *c)
 	}
 	struct state *st = NULL;
 	char *err = NULL;
-	if (state_open(cf.state, &st, &err) < 0) {
+	int lockfd = -1;
+	if (log_open(cf.log, &err) < 0 || (lockfd = lock_state(&cf, cf.lock_wait, &err)) < 0 ||
+	    state_open(cf.state, &st, &err) < 0) {
 		log_err(NULL, "%s", err);
 		free(err);
 		conf_free(&cf);
+		if (lockfd >= 0)
+			close(lockfd);
 		return EX_TEMPFAIL;
 	}
 	struct runopts o = { .all = c->all, .dry_run = c->dry_run,
@@ -181,13 +188,14 @@ static int cmd_run(const struct cli *c)
 			continue;
 		struct result r;
 		code = worse(code, fetch_account(a, st, &o, &r));
-		print_summary(a, &r, c->json, first);
+		result_print(a, &r, c->json, first);
 		first = 0;
 		result_free(&r);
 	}
 	if (c->json)
 		printf("],\"exit\":%d}\n", code);
 	state_close(st);
+	close(lockfd);
 	conf_free(&cf);
 	return code;
 }
@@ -239,10 +247,27 @@ static int cmd_status(const struct cli *c)
 	return code;
 }
 
+static int cmd_daemon(const struct cli *c)
+{
+	char *path = config_path(c);
+	int code = sched_run(path);
+	free(path);
+	return code;
+}
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli c = { 0 };
 	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = { .sa_handler = on_stop };   /* no SA_RESTART */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
 	umask(077);
 	if (argc > 1 && strcmp(argv[1], "filter") == 0)
 		return cmd_filter(argc - 1, argv + 1);
@@ -260,8 +285,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(c.cmd, "status"))
 		code = cmd_status(&c);
 	else if (!strcmp(c.cmd, "daemon"))
-		code = (log_err(NULL, "daemon mode is not built yet; run \"popsift run\" from cron"),
-			EX_UNAVAILABLE);
+		code = cmd_daemon(&c);
 	else {
 		usage();
 		code = EX_USAGE;

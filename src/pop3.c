@@ -33,6 +33,7 @@ struct pop3 {
 	char   *rbuf;
 	size_t  rlen, roff;
 	int     in_multi, bol;
+	int     stoppable;
 	char   *err;
 	int     code;
 	unsigned long long bytes;
@@ -93,6 +94,7 @@ int pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
 const char *pop3_error(const struct pop3 *p) { return p->err ? p->err : "no error"; }
 int pop3_code(const struct pop3 *p) { return p->code; }
 size_t pop3_pending(const struct pop3 *p) { return p->qlen - p->qdone; }
+void pop3_stoppable(struct pop3 *p, int on) { p->stoppable = on; }
 unsigned long long pop3_bytes(const struct pop3 *p) { return p->bytes; }
 
 static const char *cmd_name(const struct cmd *k)
@@ -361,6 +363,8 @@ static int do_send(struct pop3 *p, int *moved)
 int pop3_flush(struct pop3 *p)
 {
 	while (p->err == NULL && p->qdone < p->qlen) {
+		if (stop_requested && p->stoppable)
+			return pop3_fail(p, POP3_STOPPED, "stopped by a signal");
 		fill_send(p);
 		int moved = 0;
 		if (do_send(p, &moved) < 0)
@@ -377,7 +381,9 @@ int pop3_flush(struct pop3 *p)
 		if (w == 0)
 			return pop3_fail(p, EX_TEMPFAIL, "server did not answer %s within %d s",
 					 cmd_name(&p->q[p->qdone]), p->c->timeout_ms / 1000);
-		if (w < 0)
+		if (w == -2 && p->stoppable)
+			return pop3_fail(p, POP3_STOPPED, "stopped by a signal");
+		if (w < 0 && w != -2)
 			return pop3_fail(p, EX_TEMPFAIL, "poll: %s", strerror(errno));
 	}
 	return p->err ? -1 : 0;

@@ -36,6 +36,9 @@ int    pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
 const char *pop3_error(const struct pop3 *p);
 int    pop3_code(const struct pop3 *p);
 size_t pop3_pending(const struct pop3 *p);
+/* Let SIGTERM interrupt a flush (not for QUIT, which must be answered). */
+void   pop3_stoppable(struct pop3 *p, int on);
+#define POP3_STOPPED (-2)   /* pop3_code() after a stop */
 unsigned long long pop3_bytes(const struct pop3 *p);
 /* Pure parsing helpers, unit-tested. */
 int    pop3_status(const char *line, size_t n);   /* 1 +OK, 0 -ERR, -1 malformed */

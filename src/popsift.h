@@ -39,6 +39,7 @@ struct account {
 	struct dest *dests;
 	size_t  ndests;
 	int     interval;
+	int     max_backoff;    /* daemon: longest wait after failures */
 	int     timeout;
 	int     received_header;
 	size_t  batch;          /* messages per group commit */
@@ -54,6 +55,9 @@ struct config {
 	char   *state;          /* state database path */
 	struct account *accounts;
 	int     has_password;   /* a literal password is stored in the file */
+	int     max_parallel;   /* daemon: accounts polled at once */
+	int     lock_wait;      /* seconds `run` waits for the state lock */
+	char   *log;            /* stderr | syslog | FILE */
 };
 
 /* conf.c */
@@ -64,8 +68,13 @@ int  dest_parse(const char *text, struct dest *d, char **err);
 void dest_free(struct dest *d);
 char *expand_tilde(const char *path);
 
+/* Set by SIGTERM/SIGINT: finish what is safe, then stop. */
+extern volatile int stop_requested;
+
 /* log.c: every line about an account starts with its name. */
 extern int log_level;           /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+int  log_open(const char *target, char **err);   /* stderr | syslog | FILE */
+void log_reopen(void);
 void log_err(const char *acct, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_info(const char *acct, const char *fmt, ...)

@@ -1,0 +1,335 @@
+/* sched.c — `popsift daemon`: polls each account every `interval`
+ * seconds in a child process (up to max_parallel at once, so a hung
+ * server never delays the others), backs off after failures, pauses an
+ * account whose login keeps being refused, and handles signals:
+ * TERM/INT stop safely, HUP reloads, USR1 polls now. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "sched.h"
+#include "state.h"
+
+#define AUTH_PAUSE 3   /* refused logins in a row before pausing */
+
+struct slot {
+	char   *name;
+	double  next;
+	int     fails, auth_fails, paused;
+	pid_t   pid;
+	char   *ident;     /* login identity: a change unpauses */
+};
+
+static volatile sig_atomic_t got_hup, got_usr1;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig == SIGUSR1)
+		got_usr1 = 1;
+	else if (sig != SIGCHLD)
+		stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;   /* no SA_RESTART: waits must wake up */
+	sigemptyset(&sa.sa_mask);
+	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD };
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+int lock_state(const struct config *cf, int wait_s, char **err)
+{
+	char *path = xasprintf("%s.lock", cf->state);
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		mkdirs(dir, 0700);
+	}
+	free(dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		seterr(err, "cannot open lock file %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited++) {
+		if (errno != EWOULDBLOCK || waited >= wait_s * 10 || stop_requested) {
+			seterr(err, "another popsift is using %s (waited %d s): try again later",
+			       cf->state, wait_s);
+			close(fd);
+			free(path);
+			return -1;
+		}
+		usleep(100000);
+	}
+	free(path);
+	return fd;
+}
+
+double sched_delay(const struct account *a, int fails, double rnd)
+{
+	double base = a->interval > 0 ? a->interval : 300;
+	double d = base * (0.9 + 0.2 * rnd);
+	for (int i = 0; i < fails && d < a->max_backoff; i++)
+		d *= 2;
+	if (fails > 0 && a->max_backoff > 0 && d > a->max_backoff)
+		d = a->max_backoff;
+	return d;
+}
+
+static double rnd(void)
+{
+	return (double)random() / (double)RAND_MAX;
+}
+
+static char *ident_of(const struct account *a)
+{
+	return xasprintf("%s\n%d\n%s\n%s\n%s\n%d", a->host, a->port, a->user,
+			 a->password ? a->password : "", a->password_command ? a->password_command : "",
+			 (int)a->auth);
+}
+
+struct sched {
+	const char *path;
+	struct config cf;
+	struct slot *slots;
+	size_t nslots;
+	int running;
+};
+
+static struct account *account_named(struct config *cf, const char *name)
+{
+	for (struct account *a = cf->accounts; a; a = a->next)
+		if (strcmp(a->name, name) == 0)
+			return a;
+	return NULL;
+}
+
+/* Slots follow the config: new accounts are polled now, kept ones keep
+ * their schedule, and a changed login unpauses. */
+static void sync_slots(struct sched *s)
+{
+	struct slot *old = s->slots;
+	size_t nold = s->nslots, n = 0;
+	for (struct account *a = s->cf.accounts; a; a = a->next)
+		n++;
+	s->slots = xcalloc(n + 1, sizeof *s->slots);
+	s->nslots = 0;
+	for (struct account *a = s->cf.accounts; a; a = a->next) {
+		struct slot *ns = &s->slots[s->nslots++];
+		char *ident = ident_of(a);
+		struct slot *os = NULL;
+		for (size_t i = 0; i < nold; i++)
+			if (old[i].name && strcmp(old[i].name, a->name) == 0)
+				os = &old[i];
+		if (os) {
+			*ns = *os;
+			os->name = NULL;
+			if (ns->paused && strcmp(ns->ident, ident) != 0) {
+				ns->paused = ns->auth_fails = 0;
+				ns->next = now_sec();
+				log_info(a->name, "login settings changed: polling again");
+			}
+			free(ns->ident);
+		} else {
+			ns->name = xstrdup(a->name);
+			ns->next = now_sec();
+		}
+		ns->ident = ident;
+	}
+	for (size_t i = 0; i < nold; i++) {
+		free(old[i].name);
+		free(old[i].ident);
+	}
+	free(old);
+}
+
+static void reload(struct sched *s)
+{
+	struct config cf;
+	char *err = NULL;
+	got_hup = 0;
+	log_reopen();
+	if (conf_load(s->path, &cf, &err) < 0) {
+		log_err(NULL, "reload failed, keeping the running config: %s", err);
+		free(err);
+		return;
+	}
+	conf_free(&s->cf);
+	s->cf = cf;
+	sync_slots(s);
+	log_info(NULL, "reloaded %s: %zu account%s", s->path, s->nslots, s->nslots == 1 ? "" : "s");
+}
+
+static void poll_now(struct sched *s)
+{
+	got_usr1 = 0;
+	for (size_t i = 0; i < s->nslots; i++) {
+		s->slots[i].next = now_sec();
+		s->slots[i].paused = 0;
+		s->slots[i].auth_fails = 0;
+	}
+}
+
+static void child(struct sched *s, const struct account *a)
+{
+	struct state *st = NULL;
+	char *err = NULL;
+	struct runopts o = { 0 };
+	struct result r;
+	if (state_open(s->cf.state, &st, &err) < 0) {
+		log_err(a->name, "%s", err);
+		_exit(EX_TEMPFAIL);
+	}
+	int code = fetch_account(a, st, &o, &r);
+	result_print(a, &r, 0, 1);
+	state_close(st);
+	fflush(NULL);
+	_exit(code);
+}
+
+static void start(struct sched *s, struct slot *sl)
+{
+	struct account *a = account_named(&s->cf, sl->name);
+	if (a == NULL)
+		return;
+	pid_t pid = fork();
+	if (pid == 0)
+		child(s, a);
+	if (pid < 0) {
+		log_err(a->name, "fork: %s", strerror(errno));
+		sl->next = now_sec() + 60;
+		return;
+	}
+	sl->pid = pid;
+	s->running++;
+}
+
+static void finished(struct sched *s, struct slot *sl, int code)
+{
+	struct account *a = account_named(&s->cf, sl->name);
+	sl->pid = 0;
+	s->running--;
+	if (a == NULL)
+		return;
+	sl->fails = code == 0 ? 0 : sl->fails + 1;
+	sl->auth_fails = code == EX_NOPERM ? sl->auth_fails + 1 : 0;
+	double d = sched_delay(a, sl->fails, rnd());
+	sl->next = now_sec() + d;
+	if (sl->auth_fails >= AUTH_PAUSE) {
+		sl->paused = 1;
+		log_err(a->name, "paused after %d refused logins in a row (so the provider does "
+			"not lock the account): fix the login and send SIGHUP, or SIGUSR1 to retry",
+			sl->auth_fails);
+	} else if (code != 0) {
+		log_info(a->name, "failed (exit %d): next try in %.0f s", code, d);
+	}
+}
+
+static void reap(struct sched *s)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		int code = WIFEXITED(status) ? WEXITSTATUS(status) : EX_SOFTWARE;
+		for (size_t i = 0; i < s->nslots; i++)
+			if (s->slots[i].pid == pid)
+				finished(s, &s->slots[i], code);
+	}
+}
+
+static double start_due(struct sched *s)
+{
+	double t = now_sec(), wake = t + 3600;
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct slot *sl = &s->slots[i];
+		if (sl->pid || sl->paused)
+			continue;
+		if (sl->next <= t && s->running < s->cf.max_parallel)
+			start(s, sl);
+		else if (sl->next < wake)
+			wake = sl->next > t ? sl->next : t + 0.1;
+	}
+	return wake;
+}
+
+/* Children finish or abandon their batch safely on SIGTERM; wait. */
+static void stop_children(struct sched *s)
+{
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].pid)
+			kill(s->slots[i].pid, SIGTERM);
+	while (s->running > 0) {
+		int status;
+		pid_t pid = wait(&status);
+		if (pid < 0 && errno != EINTR)
+			break;
+		for (size_t i = 0; pid > 0 && i < s->nslots; i++)
+			if (s->slots[i].pid == pid) {
+				s->slots[i].pid = 0;
+				s->running--;
+			}
+	}
+}
+
+static void loop(struct sched *s)
+{
+	while (!stop_requested) {
+		if (got_hup)
+			reload(s);
+		if (got_usr1)
+			poll_now(s);
+		reap(s);
+		double wait = start_due(s) - now_sec();
+		int ms = wait < 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
+		if (!got_hup && !got_usr1 && !stop_requested)
+			poll(NULL, 0, ms);   /* signals (SIGCHLD too) cut it short */
+	}
+	stop_children(s);
+}
+
+int sched_run(const char *path)
+{
+	struct sched s = { .path = path };
+	char *err = NULL;
+	if (conf_load(path, &s.cf, &err) < 0) {
+		log_err(NULL, "%s", err);
+		free(err);
+		return EX_CONFIG;
+	}
+	if (log_open(s.cf.log, &err) < 0 || lock_state(&s.cf, 0, &err) < 0) {
+		log_err(NULL, "%s", err);
+		free(err);
+		conf_free(&s.cf);
+		return EX_TEMPFAIL;
+	}
+	install_signals();
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	sync_slots(&s);
+	log_info(NULL, "daemon started: %zu account%s, up to %d at once", s.nslots,
+		 s.nslots == 1 ? "" : "s", s.cf.max_parallel);
+	loop(&s);
+	log_info(NULL, "daemon stopped");
+	for (size_t i = 0; i < s.nslots; i++) {
+		free(s.slots[i].name);
+		free(s.slots[i].ident);
+	}
+	free(s.slots);
+	conf_free(&s.cf);
+	return 0;
+}

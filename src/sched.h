@@ -1,0 +1,19 @@
+/* sched.h — the daemon's scheduler and the one-process-per-database lock. */
+#ifndef SCHED_H
+#define SCHED_H
+
+#include "popsift.h"
+
+/* flock the state database's lock file, waiting up to wait_s seconds.
+ * Returns the fd (held for the life of the process), or -1 with *err.
+ * flock dies with its process, so a kill -9 never leaves it stale. */
+int lock_state(const struct config *cf, int wait_s, char **err);
+
+/* `popsift daemon`: returns the exit code. */
+int sched_run(const char *config_path);
+
+/* Next poll delay for an account after `fails` failures in a row:
+ * the interval with +-10% jitter, doubled per failure up to max_backoff. */
+double sched_delay(const struct account *a, int fails, double rnd);
+
+#endif
