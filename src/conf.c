@@ -75,6 +75,40 @@ static int parse_tls(struct pctx *c, const char *v, enum tls_mode *out)
 	return 0;
 }
 
+/* "30d", "12h", "90m", "3600" (seconds), "2w" */
+static int parse_age(struct pctx *c, const char *v, long *out)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	long unit = 1;
+	switch (*end) {
+	case '\0': break;
+	case 's': unit = 1; end++; break;
+	case 'm': unit = 60; end++; break;
+	case 'h': unit = 3600; end++; break;
+	case 'd': unit = 86400; end++; break;
+	case 'w': unit = 7 * 86400; end++; break;
+	default: unit = 0;
+	}
+	if (*v == '\0' || *end != '\0' || errno || n <= 0 || unit == 0 || n > 100L * 365 * 86400 / unit)
+		return perr(c, "expected an age such as 30d, 12h or 90m, not \"%s\"", v);
+	*out = n * unit;
+	return 0;
+}
+
+/* keep yes | no | AGE: an age keeps mail, then deletes it that long after
+ * it was first seen. */
+static int parse_keep(struct pctx *c, struct account *a, const char *v)
+{
+	if (*v >= '0' && *v <= '9') {
+		a->keep = 1;
+		return parse_age(c, v, &a->delete_after);
+	}
+	a->delete_after = 0;
+	return parse_bool(c, v, &a->keep);
+}
+
 static const char *const auth_names[] = {
 	[AUTH_ANY] = "any", [AUTH_USER] = "user", [AUTH_APOP] = "apop",
 	[AUTH_PLAIN] = "plain", [AUTH_LOGIN] = "login", [AUTH_CRAM_MD5] = "cram-md5",
@@ -196,7 +230,7 @@ static void account_defaults(struct account *a)
 	a->smtp_tls = TLS_OFF;
 }
 
-enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_AUTH, K_PORT };
+enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_AUTH, K_PORT, K_KEEP, K_AGE };
 struct key {
 	const char *name;
 	enum ktype type;
@@ -206,7 +240,7 @@ struct key {
 static const struct key keys[] = {
 	K(host, K_STR), K(port, K_PORT), K(user, K_STR), K(password, K_STR),
 	K(password_command, K_STR), K(tls, K_TLS), K(tls_ca_file, K_PATH),
-	K(tls_fingerprint, K_STR), K(auth, K_AUTH), K(keep, K_BOOL), K(rules, K_PATH),
+	K(tls_fingerprint, K_STR), K(auth, K_AUTH), K(keep, K_KEEP), K(delete_after, K_AGE), K(rules, K_PATH),
 	K(interval, K_INT), K(max_backoff, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
 	K(smtp_host, K_STR), K(smtp_port, K_PORT), K(smtp_tls, K_TLS), K(smtp_user, K_STR),
 	K(smtp_password, K_STR), K(smtp_password_command, K_STR), K(smtp_from, K_STR),
@@ -225,6 +259,8 @@ static int set_key(struct pctx *c, struct account *a, const struct key *k, const
 	case K_BOOL: return parse_bool(c, v, f);
 	case K_TLS:  return parse_tls(c, v, f);
 	case K_AUTH: return parse_auth(c, v, f);
+	case K_KEEP: return parse_keep(c, a, v);
+	case K_AGE:  a->keep = 1; return parse_age(c, v, &a->delete_after);
 	}
 	return -1;
 }

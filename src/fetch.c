@@ -263,6 +263,13 @@ static void queue_dele(struct fetch *f, struct srvmsg *sm)
 	pop3_queue(f->p, P3_SINGLE, 0, on_dele, sm, "DELE %lu", sm->num);
 }
 
+/* keep 30d: delivered mail goes once it has been on the server that long */
+static int expired(const struct fetch *f, const struct uident *e)
+{
+	return f->a->delete_after > 0 && e && e->first_seen > 0 &&
+	       (long long)time(NULL) - e->first_seen >= f->a->delete_after;
+}
+
 /* The diff: what to fetch, and what was delivered in an earlier run but
  * not yet deleted (the run died before QUIT, or keep was turned off). */
 static size_t plan(struct fetch *f)
@@ -278,12 +285,13 @@ static size_t plan(struct fetch *f)
 			continue;
 		}
 		uidmap_put(&here, sm->uidl, M_SEEN);
-		sm->known = uidmap_get(&f->known, sm->uidl);
+		struct uident *e = uidmap_find(&f->known, sm->uidl);
+		sm->known = e ? e->val : M_NONE;
 		int done = sm->known == M_DELIVERED || sm->known == M_DELETED;
 		sm->want = !done || f->opts->all;
 		f->r.nnew += sm->known == M_NONE;
 		want += sm->want;
-		if (done && !sm->want && !f->a->keep && !f->opts->dry_run)
+		if (done && !sm->want && !f->opts->dry_run && (!f->a->keep || expired(f, e)))
 			queue_dele(f, sm);
 	}
 	uidmap_free(&here);

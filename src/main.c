@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -16,6 +17,7 @@ int cmd_filter(int argc, char **argv);
 
 struct cli {
 	const char *config;
+	const char *since;
 	int json, all, dry_run;
 	const char *cmd;
 	char **args;
@@ -28,7 +30,8 @@ static void usage(void)
 	      "       popsift [-f CONFIG] daemon\n"
 	      "       popsift [-f CONFIG] check\n"
 	      "       popsift filter -r RULES [--dry-run] [--mbox F | --maildir D | FILE... | < MSG]\n"
-	      "       popsift [-f CONFIG] status [ACCOUNT]\n", stderr);
+	      "       popsift [-f CONFIG] status [--json] [ACCOUNT]\n"
+	      "       popsift [-f CONFIG] log [--since 2d|DATE] [--json] [ACCOUNT]\n", stderr);
 }
 
 static int parse_cli(int argc, char **argv, struct cli *c)
@@ -44,6 +47,8 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			log_level = 2;
 		else if (!strcmp(s, "-q"))
 			log_level = -1;
+		else if (!strcmp(s, "--since") && i + 1 < argc)
+			c->since = argv[++i];
 		else if (!strcmp(s, "--json"))
 			c->json = 1;
 		else if (!strcmp(s, "--all"))
@@ -228,6 +233,21 @@ static int cmd_check(const struct cli *c)
 	return code;
 }
 
+/* --since 2d | 12h | 2026-11-01: the start of the log to show. */
+static long long parse_since(const char *s)
+{
+	if (s == NULL)
+		return 0;
+	struct tm tm = { 0 };
+	const char *end = strptime(s, "%Y-%m-%d", &tm);
+	if (end && *end == '\0')
+		return (long long)mktime(&tm);
+	char *e;
+	long n = strtol(s, &e, 10);
+	long unit = *e == 'd' ? 86400 : *e == 'h' ? 3600 : *e == 'm' ? 60 : *e == 'w' ? 604800 : 1;
+	return (long long)time(NULL) - (long long)n * unit;
+}
+
 static int cmd_status(const struct cli *c)
 {
 	struct config cf;
@@ -236,8 +256,13 @@ static int cmd_status(const struct cli *c)
 		return code;
 	struct state *st = NULL;
 	char *err = NULL;
-	if (state_open(cf.state, &st, &err) < 0 ||
-	    state_status(st, c->nargs ? c->args[0] : NULL, c->json, &err) < 0) {
+	const char *acct = c->nargs ? c->args[0] : NULL;
+	int rc = state_open(cf.state, &st, &err);
+	if (rc == 0 && strcmp(c->cmd, "log") == 0)
+		rc = state_log(st, acct, parse_since(c->since), c->json, &err);
+	else if (rc == 0)
+		rc = state_status(st, acct, c->json, &err);
+	if (rc < 0) {
 		log_err(NULL, "%s", err);
 		free(err);
 		code = EX_TEMPFAIL;
@@ -282,7 +307,7 @@ int main(int argc, char **argv)
 		code = cmd_run(&c);
 	else if (!strcmp(c.cmd, "check"))
 		code = cmd_check(&c);
-	else if (!strcmp(c.cmd, "status"))
+	else if (!strcmp(c.cmd, "status") || !strcmp(c.cmd, "log"))
 		code = cmd_status(&c);
 	else if (!strcmp(c.cmd, "daemon"))
 		code = cmd_daemon(&c);

@@ -35,6 +35,7 @@ struct account {
 	char   *tls_fingerprint;
 	enum auth_mode auth;
 	int     keep;
+	long    delete_after;   /* keep, but delete this many seconds after first seen */
 	char   *rules;
 	struct dest *dests;
 	size_t  ndests;

@@ -126,3 +126,46 @@ int state_status(struct state *st, const char *acct, int json, char **err)
 	sqlite3_finalize(s);
 	return 0;
 }
+
+static const char q_log[] =
+	"SELECT coalesce(delivered,first_seen),account,uidl,coalesce(message_id,''),"
+	"coalesce(subject,''),coalesce(rule,''),coalesce(action,''),state,coalesce(error,'') "
+	"FROM messages WHERE (?1 IS NULL OR account=?1) AND coalesce(delivered,first_seen)>=?2 "
+	"ORDER BY 1, account, uidl";
+
+/* `popsift log`: one line per message, oldest first. */
+int state_log(struct state *st, const char *acct, long long since, int json, char **err)
+{
+	sqlite3 *db = state_db(st);
+	sqlite3_stmt *s = prep(db, q_log, acct);
+	if (s == NULL)
+		return seterr(err, "state database: %s", sqlite3_errmsg(db));
+	sqlite3_bind_int64(s, 2, since);
+	if (json)
+		fputs("[", stdout);
+	for (int n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
+		time_t t = (time_t)sqlite3_column_int64(s, 0);
+		char when[64];
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
+		if (!json) {
+			printf("%s %s %s %s \"%s\" %s %s %s%s%s\n", when, col(s, 1), col(s, 2),
+			       *col(s, 3) ? col(s, 3) : "-", col(s, 4), *col(s, 5) ? col(s, 5) : "default",
+			       *col(s, 6) ? col(s, 6) : "deliver", col(s, 7), *col(s, 8) ? ": " : "",
+			       col(s, 8));
+			continue;
+		}
+		static const char *const keys[] = { "account", "uidl", "message_id", "subject",
+						     "rule", "action", "state", "error" };
+		printf("%s{\"time\":", n ? "," : "");
+		jstr(when);
+		for (int i = 0; i < 8; i++) {
+			printf(",\"%s\":", keys[i]);
+			jstr(col(s, i + 1));
+		}
+		putchar('}');
+	}
+	if (json)
+		puts("]");
+	sqlite3_finalize(s);
+	return 0;
+}

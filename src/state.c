@@ -27,7 +27,7 @@ static const char *const sql_text[S_NSTMT] = {
 		  "subject=coalesce(?7,subject),rule=coalesce(?8,rule),"
 		  "action=coalesce(?9,action),error=?10",
 	[S_SET] = "UPDATE messages SET state=?3 WHERE account=?1 AND uidl=?2",
-	[S_LOAD] = "SELECT uidl,state FROM messages WHERE account=?1",
+	[S_LOAD] = "SELECT uidl,state,first_seen FROM messages WHERE account=?1",
 	[S_JADD] = "INSERT INTO journal(account,kind,path,offset,prefix,created) "
 		   "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'))",
 	[S_JEACH] = "SELECT id,kind,path,offset,prefix FROM journal WHERE account=?1 ORDER BY id",
@@ -205,8 +205,10 @@ int state_load(struct state *st, const char *acct, struct uidmap *map, char **er
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *u = (const char *)sqlite3_column_text(s, 0);
 		const char *v = (const char *)sqlite3_column_text(s, 1);
-		if (u)
+		if (u) {
 			uidmap_put(map, u, mstate_parse(v));
+			uidmap_find(map, u)->first_seen = sqlite3_column_int64(s, 2);
+		}
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? 0 : dberr(st, err, "load");

@@ -58,6 +58,14 @@ void uidmap_put(struct uidmap *m, const char *key, int val)
 	e->val = val;
 }
 
+struct uident *uidmap_find(const struct uidmap *m, const char *key)
+{
+	if (m->cap == 0)
+		return NULL;
+	struct uident *e = slot(m, key);
+	return e->key ? e : NULL;
+}
+
 int uidmap_get(const struct uidmap *m, const char *key)
 {
 	if (m->cap == 0)

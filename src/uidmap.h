@@ -10,6 +10,7 @@ enum mstate { M_NONE = 0, M_SEEN, M_DELIVERED, M_DELETED, M_SKIPPED, M_FAILED };
 struct uident {
 	char *key;
 	int   val;
+	long long first_seen;    /* unix time, 0 if unknown */
 };
 struct uidmap {
 	struct uident *tab;
@@ -20,6 +21,7 @@ void uidmap_init(struct uidmap *m);
 void uidmap_free(struct uidmap *m);
 void uidmap_put(struct uidmap *m, const char *key, int val);
 int  uidmap_get(const struct uidmap *m, const char *key);   /* M_NONE if absent */
+struct uident *uidmap_find(const struct uidmap *m, const char *key);   /* NULL if absent */
 
 const char *mstate_name(int st);
 int  mstate_parse(const char *s);
