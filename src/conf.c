@@ -191,7 +191,7 @@ static void account_copy(struct account *a, const struct account *src)
 	DUP(name); DUP(file); DUP(host); DUP(user); DUP(password);
 	DUP(password_command); DUP(tls_ca_file); DUP(tls_fingerprint); DUP(rules);
 	DUP(smtp_host); DUP(smtp_user); DUP(smtp_password); DUP(smtp_password_command);
-	DUP(smtp_from); DUP(smtp_helo);
+	DUP(smtp_from); DUP(smtp_helo); DUP(smtp_tls_ca_file);
 	a->dests = src->ndests ? xcalloc(src->ndests, sizeof *a->dests) : NULL;
 	for (size_t i = 0; i < src->ndests; i++)
 		dest_copy(&a->dests[i], &src->dests[i]);
@@ -204,7 +204,7 @@ static void account_clear(struct account *a)
 	char **strs[] = { &a->name, &a->file, &a->host, &a->user, &a->password,
 		&a->password_command, &a->tls_ca_file, &a->tls_fingerprint, &a->rules,
 		&a->smtp_host, &a->smtp_user, &a->smtp_password, &a->smtp_password_command,
-		&a->smtp_from, &a->smtp_helo };
+		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file };
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
 		if (*strs[i] && (strs[i] == &a->password || strs[i] == &a->smtp_password))
 			memset(*strs[i], 0, strlen(*strs[i]));
@@ -230,7 +230,8 @@ static void account_defaults(struct account *a)
 	a->smtp_tls = TLS_OFF;
 }
 
-enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_AUTH, K_PORT, K_KEEP, K_AGE };
+enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_AUTH, K_PORT, K_KEEP, K_AGE,
+	     K_ONREJECT, K_ONPARTIAL };
 struct key {
 	const char *name;
 	enum ktype type;
@@ -244,9 +245,20 @@ static const struct key keys[] = {
 	K(interval, K_INT), K(max_backoff, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
 	K(smtp_host, K_STR), K(smtp_port, K_PORT), K(smtp_tls, K_TLS), K(smtp_user, K_STR),
 	K(smtp_password, K_STR), K(smtp_password_command, K_STR), K(smtp_from, K_STR),
-	K(smtp_helo, K_STR),
+	K(smtp_helo, K_STR), K(smtp_auth, K_AUTH), K(smtp_tls_ca_file, K_PATH),
+	{ "on_reject", K_ONREJECT, offsetof(struct account, on_reject_discard) },
+	{ "on_partial", K_ONPARTIAL, offsetof(struct account, on_partial_accept) },
 };
 #undef K
+
+/* A key with two words: the first (the default) stored as 0, the other as 1. */
+static int parse_pair(struct pctx *c, const char *v, const char *w0, const char *w1, int *out)
+{
+	if (strcmp(v, w0) != 0 && strcmp(v, w1) != 0)
+		return perr(c, "expected %s or %s, not \"%s\"", w0, w1, v);
+	*out = strcmp(v, w1) == 0;
+	return 0;
+}
 
 static int set_key(struct pctx *c, struct account *a, const struct key *k, const char *v)
 {
@@ -261,6 +273,8 @@ static int set_key(struct pctx *c, struct account *a, const struct key *k, const
 	case K_AUTH: return parse_auth(c, v, f);
 	case K_KEEP: return parse_keep(c, a, v);
 	case K_AGE:  a->keep = 1; return parse_age(c, v, &a->delete_after);
+	case K_ONREJECT:  return parse_pair(c, v, "keep", "discard", f);
+	case K_ONPARTIAL: return parse_pair(c, v, "keep", "accept", f);
 	}
 	return -1;
 }
@@ -406,6 +420,9 @@ static int check_account(struct pctx *c, struct account *a)
 		return perr(c, "account \"%s\" has both password and password_command", a->name);
 	if (a->port == 0)
 		a->port = a->tls == TLS_ON ? 995 : 110;
+	if (a->smtp_auth == AUTH_USER || a->smtp_auth == AUTH_APOP)
+		return perr(c, "account \"%s\": smtp_auth must be any, plain, login, cram-md5, "
+			    "xoauth2 or oauthbearer", a->name);
 	return 0;
 }
 

@@ -132,7 +132,8 @@ static int classify(CURLcode rc, const struct account *a, const char *detail, ch
 		seterr(err, "TLS with %s:%d failed verification: %s", a->host, a->port, why);
 		return EX_UNAVAILABLE;
 	default:
-		seterr(err, "connection to %s:%d failed: %s", a->host, a->port, why);
+		seterr(err, "connection to %s:%d failed during greeting, TLS or login: %s",
+		       a->host, a->port, why);
 		return rc == CURLE_WEIRD_SERVER_REPLY ? EX_UNAVAILABLE : EX_TEMPFAIL;
 	}
 }

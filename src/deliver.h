@@ -21,6 +21,7 @@ struct envelope {
 	size_t      prependlen;
 	const char *sender;
 	time_t      when;
+	const struct account *account;   /* forward: SMTP settings; NULL in `popsift filter` */
 };
 
 struct deliverer {
@@ -47,6 +48,10 @@ struct target {
 	size_t  npending;
 	unsigned long seq;
 	int     temp_fail;        /* MDA said 75: try later */
+	/* forward: what the last failed write means (cleared by the caller) */
+	int     rejected;         /* the SMTP server refused it (5xx): do not retry */
+	int     fail_code;        /* the exit code it implies (EX_TEMPFAIL, EX_NOPERM...) */
+	void   *smtp;             /* deliver-smtp.c's state */
 };
 
 extern const struct deliverer deliver_mbox, deliver_maildir, deliver_mda, deliver_smtp;

@@ -100,18 +100,26 @@ static int is_dup(void *arg, const char *message_id)
 	return state_is_duplicate(arg, message_id);
 }
 
-static int decide(struct fetch *f, struct srvmsg *sm, struct decision *d)
+/* The rules' decision on f->cur: with body = 0 from TOP's header and
+ * LIST's size alone.  0 decided, 1 needs the body, -1 error (the message
+ * stays on the server). */
+int batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *d)
 {
 	memset(d, 0, sizeof *d);
+	d->use_default = 1;
 	if (f->rules == NULL)
 		return 0;
 	size_t hl;
 	const char *hdr = msg_header(f->cur, &hl);
+	/* the LIST size, as before the download, so both decisions agree */
 	struct msgview v = {
-		.account = f->a->name, .hdr = hdr, .hdrlen = hl, .size = f->cur->size,
-		.msg = f->cur, .is_duplicate = is_dup, .dup_arg = f->st,
+		.account = f->a->name, .hdr = hdr, .hdrlen = hl,
+		.size = sm->size ? sm->size : f->cur->size,
+		.msg = body ? f->cur : NULL, .is_duplicate = is_dup, .dup_arg = f->st,
 	};
 	rules_eval(f->rules, &v, d);
+	if (d->need_body && !d->error)
+		return 1;
 	if (d->error) {
 		sm->failed = 1;
 		sm->error = xstrdup(d->error);
@@ -126,31 +134,65 @@ static int decide(struct fetch *f, struct srvmsg *sm, struct decision *d)
 	return 0;
 }
 
-static void dry_run_line(const struct fetch *f, const struct srvmsg *sm)
+void dry_run_line(const struct fetch *f, const struct srvmsg *sm)
 {
 	printf("%s: %lu %s | %s | %s\n", f->a->name, sm->num,
 	       sm->subject ? sm->subject : "(no subject)", sm->rule ? sm->rule : "default",
 	       sm->action ? sm->action : "deliver");
 }
 
+/* A failed forward says how (deliver-smtp.c): deferred or rejected, and
+ * the exit code it gives the run (EX_NOPERM for a refused SMTP login).
+ * Returns 1 for a rejected message that on_reject discard lets go. */
+static int forward_failure(struct fetch *f, struct srvmsg *sm, struct target **ts, size_t n,
+			   const char *err)
+{
+	int code = 0, rejected = 0;
+	for (size_t i = 0; i < n && ts[i]; i++) {
+		code = ts[i]->fail_code ? ts[i]->fail_code : code;
+		rejected |= ts[i]->rejected;
+		ts[i]->fail_code = ts[i]->rejected = 0;
+	}
+	if (code == 0)
+		return 0;
+	sm->fail_state = rejected ? M_REJECTED : M_DEFERRED;
+	if (rejected && f->a->on_reject_discard)
+		return 1;
+	if (f->r.code == 0 || code == EX_NOPERM || code == EX_CONFIG) {
+		f->r.code = code;
+		free(f->r.error);
+		f->r.error = xstrdup(err);
+	}
+	return 0;
+}
+
 static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision *d)
 {
-	const struct dest *dests = d->matched && d->ndests ? d->dests : f->a->dests;
-	size_t n = d->matched && d->ndests ? d->ndests : f->a->ndests;
+	/* the rules' destinations, then the account's when no final rule chose */
+	size_t nacct = d->use_default ? f->a->ndests : 0, n = d->ndests + nacct;
 	struct target **ts = xcalloc(n + 1, sizeof *ts);
 	char *err = NULL, *sender = NULL;
-	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if ((ts[i] = target_for(f, &dests[i], &err)) == NULL)
+	int rc = n == 0 ? seterr(&err, "no destination: no rule chose one and the account "
+				 "has no deliver line") : 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct dest *dst = i < d->ndests ? &d->dests[i] : &f->a->dests[i - d->ndests];
+		if ((ts[i] = target_for(f, dst, &err)) == NULL)
 			rc = -1;
+	}
 	size_t hl;
 	const char *hdr = msg_header(f->cur, &hl);
 	sender_of(hdr, hl, &sender);
 	char *pre = build_prepend(f, sm, d);
-	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender };
+	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender,
+			      .account = f->a };
 	if (rc == 0)
 		rc = deliver_to(ts, n, f->cur, &e, &err);
-	if (rc < 0) {
+	if (rc < 0 && forward_failure(f, sm, ts, n, err)) {
+		sm->pending = 1;   /* rejected, and on_reject discard: deleted all the same */
+		sm->discard = 1;
+		sm->error = err;
+		log_err(f->a->name, "message %lu discarded (on_reject discard): %s", sm->num, err);
+	} else if (rc < 0) {
 		sm->failed = 1;
 		sm->error = err;
 		log_err(f->a->name, "message %lu stays on the server: %s", sm->num, err);
@@ -167,19 +209,24 @@ int batch_message(struct fetch *f, struct srvmsg *sm)
 {
 	size_t hl;
 	const char *hdr = msg_header(f->cur, &hl);
+	free(sm->message_id);
+	free(sm->subject);
+	free(sm->rule);
+	free(sm->action);
+	sm->rule = sm->action = NULL;
 	sm->message_id = mime_header_get(hdr, hl, "Message-ID", NULL);
 	sm->subject = mime_header_get(hdr, hl, "Subject", NULL);
 	struct decision d;
-	if (decide(f, sm, &d) < 0) {
+	if (batch_decide(f, sm, 1, &d) < 0) {
 		decision_free(&d);
 		return 0;
 	}
 	if (f->opts->dry_run)
 		dry_run_line(f, sm);
-	else if (sm->discard)
+	else if (sm->discard && d.ndests == 0)
 		sm->pending = 1;   /* delivered nowhere, deleted all the same */
 	else if (!sm->skipped)
-		deliver_one(f, sm, &d);
+		deliver_one(f, sm, &d);   /* a discard after `continue` copies: those first */
 	decision_free(&d);
 	return 0;
 }
@@ -233,9 +280,9 @@ static int record_batch(struct fetch *f, char **err)
 	for (size_t k = 0; rc == 0 && k < f->nbatch; k++) {
 		struct srvmsg *sm = f->batch[k];
 		if (sm->pending)
-			rc = put_row(f, sm, M_DELIVERED, err);
+			rc = put_row(f, sm, sm->fail_state ? sm->fail_state : M_DELIVERED, err);
 		else if (sm->failed)
-			rc = put_row(f, sm, M_FAILED, err);
+			rc = put_row(f, sm, sm->fail_state ? sm->fail_state : M_FAILED, err);
 		else if (sm->skipped)
 			rc = put_row(f, sm, M_SKIPPED, err);
 	}

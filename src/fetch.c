@@ -182,11 +182,11 @@ static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 static int on_dele(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct srvmsg *sm = arg;
-	(void)p;
 	if (ev == P3_OK)
 		sm->dele = 1;
 	else if (ev == P3_ERR)
-		log_err(NULL, "DELE %lu refused: %.*s", sm->num, (int)n, s);
+		log_err(pop3_account(p), "DELE %lu refused (the message stays on the server): %.*s",
+			sm->num, (int)n, s);
 	return 0;
 }
 
@@ -197,7 +197,7 @@ static int on_quit(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 	if (ev == P3_OK)
 		f->quit_ok = 1;
 	else
-		log_err(f->a->name, "QUIT refused (%.*s): the server deleted nothing", (int)n, s);
+		log_err(f->a->name, "QUIT refused: %.*s", (int)n, s);
 	return 0;
 }
 
@@ -258,7 +258,7 @@ static int list_messages(struct fetch *f)
 	return pop3_flush(f->p) < 0 ? from_pop3(f) : 0;
 }
 
-static void queue_dele(struct fetch *f, struct srvmsg *sm)
+void queue_dele(struct fetch *f, struct srvmsg *sm)
 {
 	pop3_queue(f->p, P3_SINGLE, 0, on_dele, sm, "DELE %lu", sm->num);
 }
@@ -288,10 +288,23 @@ static size_t plan(struct fetch *f)
 		struct uident *e = uidmap_find(&f->known, sm->uidl);
 		sm->known = e ? e->val : M_NONE;
 		int done = sm->known == M_DELIVERED || sm->known == M_DELETED;
-		sm->want = !done || f->opts->all;
+		/* the SMTP server refused it: not again until the user acts */
+		int refused = sm->known == M_REJECTED;
+		sm->want = (!done && !refused) || f->opts->all;
+		if (refused && !sm->want && !f->a->on_reject_discard)
+			log_err(f->a->name, "message %lu (UIDL %s) was rejected by the SMTP server and "
+				"stays on the server (popsift status shows the reply; on_reject discard "
+				"deletes it, run --all tries again)", sm->num, sm->uidl);
+		done |= refused && f->a->on_reject_discard;
 		f->r.nnew += sm->known == M_NONE;
 		want += sm->want;
-		if (done && !sm->want && !f->opts->dry_run && (!f->a->keep || expired(f, e)))
+		/* a UIDL the server already confirmed deleted is back: another
+		 * message under a reused or duplicate id — never DELE it unread */
+		if (sm->known == M_DELETED && !sm->want)
+			log_err(f->a->name, "UIDL %s was deleted in an earlier run but is on the "
+				"server again: leaving message %lu alone (run --all fetches it)",
+				sm->uidl, sm->num);
+		else if (done && !sm->want && !f->opts->dry_run && (!f->a->keep || expired(f, e)))
 			queue_dele(f, sm);
 	}
 	uidmap_free(&here);
@@ -383,8 +396,13 @@ static int quit(struct fetch *f)
 	pop3_queue(f->p, P3_SINGLE, 0, on_quit, f, "QUIT");
 	if (pop3_flush(f->p) < 0)
 		return from_pop3(f);
-	if (!f->quit_ok)
-		return 0;
+	if (!f->quit_ok) {
+		int any = 0;
+		for (size_t i = 0; i < f->nmsgs; i++)
+			any |= f->msgs[i].dele;
+		return any ? fail(f, EX_TEMPFAIL, "QUIT refused: the server deleted nothing; "
+				  "the next run deletes what was delivered") : 0;
+	}
 	return mark_deleted(f);
 }
 
@@ -408,7 +426,11 @@ static int session(struct fetch *f, struct conn *c)
 	if (list_messages(f) < 0)
 		return -1;
 	size_t want = plan(f);
-	if (fetch_sizes(f, want) < 0 || fetch_batches(f, want) < 0)
+	if (fetch_sizes(f, want) < 0)
+		return -1;
+	if (prefetch(f) < 0)
+		return from_pop3(f);
+	if (fetch_batches(f, want) < 0)
 		return -1;
 	return quit(f);
 }

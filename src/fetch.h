@@ -32,6 +32,7 @@ struct srvmsg {
 	int     skipped;
 	int     discard;
 	int     pending;    /* written, waiting for the batch commit */
+	int     fail_state; /* forward failed: M_DEFERRED or M_REJECTED */
 	char   *rule, *action, *subject, *message_id, *error;
 };
 
@@ -60,6 +61,7 @@ struct fetch {
 	struct target **targets;
 	size_t  ntargets;
 	struct srvmsg **batch;
+	struct srvmsg **top;
 	size_t  nbatch;
 	struct msg *cur;
 	size_t  curidx;
@@ -78,5 +80,12 @@ int  batch_message(struct fetch *f, struct srvmsg *sm);
 int  batch_commit(struct fetch *f);
 void batch_abort(struct fetch *f);
 char *received_header(const struct fetch *f, const struct srvmsg *sm);
+struct decision;
+int  batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *d);
+void dry_run_line(const struct fetch *f, const struct srvmsg *sm);
+
+/* fetch-top.c: decide what rules can from TOP n 0 before any RETR */
+int  prefetch(struct fetch *f);
+void queue_dele(struct fetch *f, struct srvmsg *sm);
 
 #endif

@@ -98,45 +98,6 @@ static int worse(int a, int b)
 	return a ? a : b;
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-void result_print(const struct account *a, const struct result *r, int json, int first)
-{
-	if (json) {
-		printf("%s{\"account\":", first ? "" : ",");
-		json_str(a->name);
-		printf(",\"new\":%d,\"delivered\":%d,\"kept\":%d,\"deleted\":%d,\"failed\":%d,"
-		       "\"skipped\":%d,\"bytes\":%llu,\"seconds\":%.3f,\"exit\":%d,\"error\":",
-		       r->nnew, r->delivered, r->kept, r->deleted, r->failed, r->skipped,
-		       r->bytes, r->seconds, r->code);
-		if (r->error)
-			json_str(r->error);
-		else
-			fputs("null", stdout);
-		putchar('}');
-		return;
-	}
-	if (r->error)
-		log_err(a->name, "%s", r->error);
-	if (r->error && r->nnew == 0 && r->delivered == 0 && r->deleted == 0)
-		return;   /* the error says it all */
-	log_info(a->name, "%d new, %d delivered, %d kept, %d deleted, %.1f MB in %.1f s",
-		 r->nnew, r->delivered, r->kept, r->deleted, (double)r->bytes / 1e6, r->seconds);
-}
-
 static int wanted(const struct cli *c, const char *name)
 {
 	if (c->nargs == 0)

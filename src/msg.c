@@ -96,6 +96,8 @@ static int spill(struct msg *m, char **err)
 
 int msg_append(struct msg *m, const char *p, size_t n, char **err)
 {
+	if (n == 0)
+		return 0;
 	if (m->fd >= 0) {
 		m->size += n;
 		if (write_all(m->fd, p, n) < 0)

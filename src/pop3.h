@@ -36,6 +36,7 @@ int    pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
 const char *pop3_error(const struct pop3 *p);
 int    pop3_code(const struct pop3 *p);
 size_t pop3_pending(const struct pop3 *p);
+const char *pop3_account(const struct pop3 *p);
 /* Let SIGTERM interrupt a flush (not for QUIT, which must be answered). */
 void   pop3_stoppable(struct pop3 *p, int on);
 #define POP3_STOPPED (-2)   /* pop3_code() after a stop */

@@ -48,6 +48,10 @@ struct account {
 	char   *smtp_from, *smtp_helo;
 	int     smtp_port;
 	enum tls_mode smtp_tls;
+	enum auth_mode smtp_auth;       /* any | plain | login | cram-md5 | xoauth2 */
+	char   *smtp_tls_ca_file;       /* else tls_ca_file */
+	int     on_reject_discard;      /* on_reject discard: delete what the MTA refused (5xx) */
+	int     on_partial_accept;      /* on_partial accept: some recipients refused is delivered */
 	struct account *next;
 };
 

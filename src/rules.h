@@ -18,7 +18,9 @@ struct msgview {
 	size_t       hdrlen;
 	size_t       size;       /* message size in octets */
 	struct msg  *msg;        /* whole message, or NULL before download */
-	/* duplicate: is this Message-ID already delivered (any account)? */
+	/* duplicate: is this Message-ID already delivered (any account)?
+	 * Gets the decoded field as written, "<id@host>"; returns 1 yes,
+	 * 0 no, -1 error (the decision then carries an error).  NULL: never. */
 	int        (*is_duplicate)(void *arg, const char *message_id);
 	void        *dup_arg;
 };
@@ -36,14 +38,29 @@ struct decision {
 	char   *rule;            /* "file:line" of the deciding rule, or NULL */
 	char   *action;          /* the action as text, for logs and state */
 	char   *error;           /* e.g. match limit hit: leave the message on the server */
+	int     use_default;     /* also deliver to the account's deliver: no final rule
+	                          * matched, or it only said keep/add-header */
 };
 
 struct rules *rules_load(const char *path, char **err);   /* err: "file:line:col: msg" */
 struct rules *rules_parse(const char *path, const char *text, char **err);
 void rules_free(struct rules *r);
+/* Fills *d (overwritten: decision_free the previous one first).
+ * Returns 0 (decided, or d->need_body when v->msg is NULL and a body
+ * condition was reached), -1 with d->error set (match limit, a failed
+ * duplicate lookup): leave the message on the server.  Not reentrant:
+ * one struct rules per thread. */
 int  rules_eval(struct rules *r, const struct msgview *v, struct decision *d);
 void decision_free(struct decision *d);
 /* Print the rules as understood (popsift check -v). */
 void rules_dump(const struct rules *r, FILE *out);
+size_t rules_count(const struct rules *r);
+/* 1 if some skip or discard can be decided from TOP n 0 and LIST alone,
+ * i.e. fetching the headers first can save a download. */
+int  rules_prefetch_useful(const struct rules *r);
+
+/* popsift filter -r RULES [--dry-run] [--mbox F | --maildir D | FILE... | < MSG]
+ * argv[0] is "filter"; returns an exit code (sysexits). */
+int  cmd_filter(int argc, char **argv);
 
 #endif

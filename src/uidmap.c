@@ -76,16 +76,17 @@ int uidmap_get(const struct uidmap *m, const char *key)
 static const char *const names[] = {
 	[M_NONE] = "none", [M_SEEN] = "seen", [M_DELIVERED] = "delivered",
 	[M_DELETED] = "deleted", [M_SKIPPED] = "skipped", [M_FAILED] = "failed",
+	[M_DEFERRED] = "deferred", [M_REJECTED] = "rejected",
 };
 
 const char *mstate_name(int st)
 {
-	return st >= 0 && st <= M_FAILED ? names[st] : "none";
+	return st >= 0 && st <= M_LAST ? names[st] : "none";
 }
 
 int mstate_parse(const char *s)
 {
-	for (int i = 0; i <= M_FAILED; i++)
+	for (int i = 0; i <= M_LAST; i++)
 		if (s && strcmp(s, names[i]) == 0)
 			return i;
 	return M_NONE;

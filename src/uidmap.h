@@ -5,7 +5,10 @@
 
 #include <stddef.h>
 
-enum mstate { M_NONE = 0, M_SEEN, M_DELIVERED, M_DELETED, M_SKIPPED, M_FAILED };
+/* M_DEFERRED: the SMTP server said "later" (retried); M_REJECTED: it
+ * refused (5xx), left on the server and reported, not retried. */
+enum mstate { M_NONE = 0, M_SEEN, M_DELIVERED, M_DELETED, M_SKIPPED, M_FAILED,
+	      M_DEFERRED, M_REJECTED, M_LAST = M_REJECTED };
 
 struct uident {
 	char *key;

@@ -1,0 +1,532 @@
+/* action.c — what a matched rule does: deliver (mbox, maildir, mda,
+ * forward), discard, skip, keep, add-header, continue.  Arguments are
+ * templates: $1..$9 and ${header:Name} expand from the message, and
+ * whatever comes from the message is sanitised so that a path built from
+ * it can never leave its base directory nor smuggle in an option. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "match.h"
+
+#define MAX_EXPANSION 200       /* bytes of one expansion: below NAME_MAX */
+
+enum tseg_kind { TS_LIT, TS_CAP, TS_HDR };
+enum tmode { M_PATH, M_ARG, M_HEADER };
+
+struct tseg {
+	enum tseg_kind kind;
+	char  *lit;
+	int    n;               /* capture number or header id */
+};
+
+struct tmpl {
+	char  *src;             /* as written, for dump */
+	enum tmode mode;
+	struct tseg *segs;
+	size_t nsegs;
+};
+
+struct sbuf {
+	char  *p;
+	size_t n, cap;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->n + n + 1 > b->cap) {
+		b->cap = (b->n + n + 1) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+/* ---- templates ---- */
+
+static void add_seg(struct tmpl *t, enum tseg_kind k, char *lit, int n)
+{
+	t->segs = xrealloc(t->segs, (t->nsegs + 1) * sizeof *t->segs);
+	t->segs[t->nsegs++] = (struct tseg){ .kind = k, .lit = lit, .n = n };
+}
+
+static void tmpl_free(struct tmpl *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nsegs; i++)
+		free(t->segs[i].lit);
+	free(t->segs);
+	free(t->src);
+	free(t);
+}
+
+static int parse_capture(struct parser *p, size_t at, int n, struct tmpl *t)
+{
+	if (p->nregex == 0)
+		return lx_error(&p->lx, at, "$%d but the condition has no regex", n);
+	if ((unsigned)n > p->ncaps)
+		return lx_error(&p->lx, at, "$%d but the condition's regexes have %u capture group%s",
+				n, p->ncaps, p->ncaps == 1 ? "" : "s");
+	add_seg(t, TS_CAP, NULL, n);
+	return 0;
+}
+
+/* "${header:Name}" at s; *used gets its length. */
+static int parse_hdr_ref(struct parser *p, size_t at, const char *s, size_t *used,
+			 struct tmpl *t)
+{
+	const char *close = strchr(s, '}');
+	if (close == NULL)
+		return lx_error(&p->lx, at, "unterminated \"${\"");
+	if (strncmp(s, "${header:", 9) != 0 || close == s + 9)
+		return lx_error(&p->lx, at, "bad \"%.*s\" (expected ${header:Name})",
+				(int)(close - s + 1), s);
+	char *name = xstrndup(s + 9, (size_t)(close - s - 9));
+	add_seg(t, TS_HDR, NULL, rules_header_id(p->r, name));
+	free(name);
+	*used = (size_t)(close - s + 1);
+	return 0;
+}
+
+static int parse_dollar(struct parser *p, size_t at, const char *s, size_t *used,
+			struct tmpl *t)
+{
+	*used = 2;
+	if (s[1] == '$') {
+		add_seg(t, TS_LIT, xstrdup("$"), 0);
+		return 0;
+	}
+	if (s[1] >= '0' && s[1] <= '9')
+		return parse_capture(p, at, s[1] - '0', t);
+	if (s[1] == '{')
+		return parse_hdr_ref(p, at, s, used, t);
+	return lx_error(&p->lx, at, "bad \"$\" (expected $1..$9, $$ or ${header:Name})");
+}
+
+/* at: where the word starts in the line, for errors (columns inside a
+ * quoted word are approximate). */
+static struct tmpl *tmpl_parse(struct parser *p, const char *s, size_t at, enum tmode mode)
+{
+	struct tmpl *t = xcalloc(1, sizeof *t);
+	t->src = xstrdup(s);
+	t->mode = mode;
+	const char *start = s;
+	/* ~ comes from the rules file, never from the message: expand it now */
+	if (mode != M_HEADER && s[0] == '~' && (s[1] == '/' || s[1] == '\0')) {
+		add_seg(t, TS_LIT, expand_tilde("~"), 0);
+		s++;
+	}
+	while (*s) {
+		size_t lit = strcspn(s, "$"), used;
+		if (lit > 0)
+			add_seg(t, TS_LIT, xstrndup(s, lit), 0);
+		s += lit;
+		if (*s == '\0')
+			break;
+		if (parse_dollar(p, at + (size_t)(s - start), s, &used, t) < 0) {
+			tmpl_free(t);
+			return NULL;
+		}
+		s += used;
+	}
+	return t;
+}
+
+/* ---- expansion ---- */
+
+static size_t utf8_cut(const char *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
+/* Message data in a path: no "/", no leading ".", no "..", no control
+ * characters; in an argument also no leading "-" (an option). */
+static void put_value(struct sbuf *b, const char *s, size_t n, enum tmode mode)
+{
+	n = utf8_cut(s, n, MAX_EXPANSION);
+	if (n == 0 && mode != M_HEADER) {
+		sb_put(b, "_", 1);
+		return;
+	}
+	int first = b->n == 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if ((unsigned char)c < 0x20 || c == 0x7f)
+			c = '_';
+		else if (mode != M_HEADER && c == '/')
+			c = '_';
+		else if (mode != M_HEADER && c == '.' && (i == 0 || s[i - 1] == '.'))
+			c = '_';
+		else if (mode == M_ARG && c == '-' && i == 0 && first)
+			c = '_';
+		sb_put(b, &c, 1);
+	}
+}
+
+static int expand(const struct tmpl *t, struct evalctx *x, char **out)
+{
+	struct sbuf b = { 0 };
+	sb_put(&b, "", 0);
+	for (size_t i = 0; i < t->nsegs; i++) {
+		const struct tseg *g = &t->segs[i];
+		const struct span *v = NULL;
+		size_t n = 0;
+		if (g->kind == TS_LIT) {
+			sb_str(&b, g->lit);
+			continue;
+		}
+		if (g->kind == TS_CAP) {
+			put_value(&b, x->cap[g->n].p, x->cap[g->n].n, t->mode);
+			continue;
+		}
+		if (ev_header(x, g->n, &v, &n) < 0) {
+			free(b.p);
+			return -1;
+		}
+		put_value(&b, n ? v[0].p : "", n ? v[0].n : 0, t->mode);
+	}
+	*out = b.p;
+	return 0;
+}
+
+/* ---- actions ---- */
+
+static const struct {
+	const char *name;
+	enum act_kind kind;
+} act_names[] = {
+	{ "mbox", A_MBOX }, { "maildir", A_MAILDIR }, { "mda", A_MDA },
+	{ "forward", A_FORWARD }, { "discard", A_DISCARD }, { "skip", A_SKIP },
+	{ "keep", A_KEEP }, { "add-header", A_ADDHDR }, { "continue", A_CONTINUE },
+};
+
+#define NACT_NAMES (sizeof act_names / sizeof act_names[0])
+
+static const char *act_name(enum act_kind k)
+{
+	for (size_t i = 0; i < NACT_NAMES; i++)
+		if (act_names[i].kind == k)
+			return act_names[i].name;
+	return "?";
+}
+
+static int is_action_word(const char *w)
+{
+	for (size_t i = 0; i < NACT_NAMES; i++)
+		if (strcmp(act_names[i].name, w) == 0)
+			return 1;
+	return 0;
+}
+
+static void push_arg(struct action *a, struct tmpl *t)
+{
+	a->args = xrealloc(a->args, (a->nargs + 1) * sizeof *a->args);
+	a->args[a->nargs++] = t;
+}
+
+static int parse_path(struct parser *p, struct action *a)
+{
+	size_t at;
+	char *w;
+	int rc = lx_word(&p->lx, &w, &at);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 || w[0] == '\0') {
+		free(w);
+		return lx_error(&p->lx, at, "expected a path after %s", act_name(a->kind));
+	}
+	struct tmpl *t = tmpl_parse(p, w, at, M_PATH);
+	free(w);
+	if (t == NULL)
+		return -1;
+	push_arg(a, t);
+	return 0;
+}
+
+static int parse_mda(struct parser *p, struct action *a)
+{
+	size_t at;
+	char *rest = lx_rest(&p->lx, &at), *e = NULL;
+	char **argv = split_args(rest, &e);
+	free(rest);
+	if (argv == NULL) {
+		lx_error(&p->lx, at, "mda: %s", e);
+		free(e);
+		return -1;
+	}
+	int rc = argv[0] ? 0 : lx_error(&p->lx, at, "expected a command after mda");
+	for (size_t i = 0; rc == 0 && argv[i]; i++) {
+		struct tmpl *t = tmpl_parse(p, argv[i], at, M_ARG);
+		if (t == NULL)
+			rc = -1;
+		else
+			push_arg(a, t);
+	}
+	free_argv(argv);
+	return rc;
+}
+
+static int parse_forward(struct parser *p, struct action *a)
+{
+	for (;;) {
+		size_t save = p->lx.pos, at;
+		char *w;
+		int rc = lx_word(&p->lx, &w, &at);
+		if (rc < 0)
+			return -1;
+		if (rc == 0 || is_action_word(w)) {
+			free(w);
+			p->lx.pos = save;
+			break;
+		}
+		struct tmpl *t = tmpl_parse(p, w, at, M_ARG);
+		free(w);
+		if (t == NULL)
+			return -1;
+		push_arg(a, t);
+	}
+	if (a->nargs == 0)
+		return lx_error(&p->lx, p->lx.pos, "expected an address after forward");
+	return 0;
+}
+
+static int valid_field(const char *s)
+{
+	size_t n = strcspn(s, ":");
+	if (n == 0 || s[n] != ':')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 127 || s[i] == '$')
+			return 0;
+	return 1;
+}
+
+static int parse_addhdr(struct parser *p, struct action *a)
+{
+	size_t at;
+	char *w;
+	int rc = lx_word(&p->lx, &w, &at);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 || !valid_field(w)) {
+		free(w);
+		return lx_error(&p->lx, at, "add-header needs \"Name: value\"");
+	}
+	struct tmpl *t = tmpl_parse(p, w, at, M_HEADER);
+	free(w);
+	if (t == NULL)
+		return -1;
+	push_arg(a, t);
+	return 0;
+}
+
+static int parse_args(struct parser *p, struct action *a)
+{
+	switch (a->kind) {
+	case A_MBOX:
+	case A_MAILDIR:
+		return parse_path(p, a);
+	case A_MDA:
+		return parse_mda(p, a);
+	case A_FORWARD:
+		return parse_forward(p, a);
+	case A_ADDHDR:
+		return parse_addhdr(p, a);
+	default:
+		return 0;
+	}
+}
+
+static int lookup(struct parser *p, struct action *a, size_t *at)
+{
+	char *name;
+	lx_ws(&p->lx);
+	*at = p->lx.pos;
+	if (!lx_ident(&p->lx, &name))
+		return lx_error(&p->lx, *at, "expected an action");
+	for (size_t i = 0; i < NACT_NAMES; i++) {
+		if (strcmp(act_names[i].name, name) == 0) {
+			a->kind = act_names[i].kind;
+			free(name);
+			return 0;
+		}
+	}
+	lx_error(&p->lx, *at, "unknown action \"%s\"", name);
+	free(name);
+	return -1;
+}
+
+static int is_delivery(enum act_kind k)
+{
+	return k == A_MBOX || k == A_MAILDIR || k == A_MDA || k == A_FORWARD;
+}
+
+/* skip and discard say "deliver nothing", so they stand alone. */
+static int check_combination(struct parser *p, const struct rule *ru, size_t at)
+{
+	const struct action *last = &ru->acts[ru->nacts - 1];
+	for (size_t i = 0; i + 1 < ru->nacts; i++) {
+		enum act_kind k = ru->acts[i].kind;
+		if (k == A_CONTINUE)
+			return lx_error(&p->lx, at, "\"continue\" must be the last action");
+		int lone = k == A_SKIP || k == A_DISCARD ||
+			   last->kind == A_SKIP || last->kind == A_DISCARD;
+		if (lone && k != last->kind)
+			return lx_error(&p->lx, at, "\"%s\" cannot be combined with \"%s\"",
+					act_name(last->kind), act_name(k));
+	}
+	return 0;
+}
+
+int action_parse(struct parser *p, struct rule *ru)
+{
+	size_t first_at = 0;
+	ru->final = 1;
+	if (lx_eol(&p->lx))
+		return lx_error(&p->lx, p->lx.pos, "expected an action");
+	while (!lx_eol(&p->lx)) {
+		struct action a = { 0 };
+		size_t at;
+		if (lookup(p, &a, &at) < 0)
+			return -1;
+		ru->acts = xrealloc(ru->acts, (ru->nacts + 1) * sizeof *ru->acts);
+		ru->acts[ru->nacts++] = a;
+		if (parse_args(p, &ru->acts[ru->nacts - 1]) < 0 || check_combination(p, ru, at) < 0)
+			return -1;
+		ru->final &= a.kind != A_CONTINUE;
+		ru->delivers |= is_delivery(a.kind);
+		if (ru->nacts == 1)
+			first_at = at;
+	}
+	if (ru->nacts == 1 && !ru->final)
+		return lx_error(&p->lx, first_at, "\"continue\" alone does nothing");
+	return 0;
+}
+
+void action_free(struct action *a)
+{
+	for (size_t i = 0; i < a->nargs; i++)
+		tmpl_free(a->args[i]);
+	free(a->args);
+	a->args = NULL;
+	a->nargs = 0;
+}
+
+static void dump_word(const char *s, FILE *out)
+{
+	if (*s != '\0' && strpbrk(s, " \t\"#\\") == NULL) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+void action_dump(const struct action *a, FILE *out)
+{
+	fputs(act_name(a->kind), out);
+	for (size_t i = 0; i < a->nargs; i++) {
+		fputc(' ', out);
+		dump_word(a->args[i]->src, out);
+	}
+}
+
+/* ---- applying ---- */
+
+static struct dest *new_dest(struct decision *d, enum dest_kind k)
+{
+	d->dests = xrealloc(d->dests, (d->ndests + 1) * sizeof *d->dests);
+	struct dest *dst = &d->dests[d->ndests++];
+	memset(dst, 0, sizeof *dst);
+	dst->kind = k;
+	return dst;
+}
+
+static int expand_argv(const struct action *a, struct evalctx *x, char ***out)
+{
+	char **argv = xcalloc(a->nargs + 1, sizeof *argv);
+	for (size_t i = 0; i < a->nargs; i++) {
+		if (expand(a->args[i], x, &argv[i]) < 0) {
+			free_argv(argv);
+			return -1;
+		}
+	}
+	*out = argv;
+	return 0;
+}
+
+static void text_add(char **text, const char *name, char **argv, size_t n)
+{
+	struct sbuf b = { 0 };
+	if (*text != NULL) {
+		sb_str(&b, *text);
+		sb_str(&b, ", ");
+	}
+	sb_str(&b, name);
+	for (size_t i = 0; i < n; i++) {
+		sb_put(&b, " ", 1);
+		sb_str(&b, argv[i]);
+	}
+	free(*text);
+	*text = b.p;
+}
+
+static enum dest_kind dest_kind_of(enum act_kind k)
+{
+	return k == A_MBOX ? DEST_MBOX : k == A_MAILDIR ? DEST_MAILDIR
+	     : k == A_MDA ? DEST_MDA : DEST_FORWARD;
+}
+
+static int apply_delivery(const struct action *a, struct evalctx *x, struct decision *d,
+			  char **text)
+{
+	char **argv;
+	if (expand_argv(a, x, &argv) < 0)
+		return -1;
+	text_add(text, act_name(a->kind), argv, a->nargs);
+	struct dest *dst = new_dest(d, dest_kind_of(a->kind));
+	if (a->kind == A_MBOX || a->kind == A_MAILDIR) {
+		dst->path = argv[0];
+		free(argv);
+	} else {
+		dst->argv = argv;
+	}
+	return 0;
+}
+
+int action_apply(const struct action *a, struct evalctx *x, struct decision *d, char **text)
+{
+	char *h;
+	switch (a->kind) {
+	case A_MBOX: case A_MAILDIR: case A_MDA: case A_FORWARD:
+		return apply_delivery(a, x, d, text);
+	case A_ADDHDR:
+		if (expand(a->args[0], x, &h) < 0)
+			return -1;
+		text_add(text, "add-header", &h, 1);
+		d->add_headers = xrealloc(d->add_headers, (d->nadd + 1) * sizeof *d->add_headers);
+		d->add_headers[d->nadd++] = h;
+		return 0;
+	case A_DISCARD: d->discard = 1; break;
+	case A_SKIP:    d->skip = 1; break;
+	case A_KEEP:    d->keep = 1; break;
+	case A_CONTINUE: return 0;
+	}
+	text_add(text, act_name(a->kind), NULL, 0);
+	return 0;
+}

@@ -1,0 +1,344 @@
+/* rules-eval.c — run the rules over one message.
+ *
+ * Three-valued: before the download a body condition is unknown.  The
+ * evaluation goes left to right with short circuit, and stops at the
+ * first unknown it meets; the parser put conditions that need no body
+ * first.  So a decision made before the download followed exactly the
+ * path the evaluation after the download will follow: same result, same
+ * captures, same errors.
+ *
+ * Work is lazy and cached per message: the header section is scanned
+ * once for the fields the rules name, a field is decoded only when a rule
+ * reaches it, and the body is decoded only when a body rule is reached. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "match.h"
+#include "mime.h"
+#include "msg.h"
+
+static void pool_add(struct evalctx *x, char *s)
+{
+	if (x->npool == x->poolcap) {
+		x->poolcap = x->poolcap ? x->poolcap * 2 : 16;
+		x->pool = xrealloc(x->pool, x->poolcap * sizeof *x->pool);
+	}
+	x->pool[x->npool++] = s;
+}
+
+int ev_error(struct evalctx *x, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (x->error == NULL)
+		x->error = xasprintf("%s:%d: %s", x->r->file, x->rule ? x->rule->line : 0, msg);
+	return -1;
+}
+
+void ev_note(struct evalctx *x, char *note)
+{
+	if (note == NULL)
+		return;
+	log_debug(x->v->account, "%s:%d: %s", x->r->file, x->rule ? x->rule->line : 0, note);
+	free(note);
+}
+
+/* ---- headers ---- */
+
+static int wanted(const struct rules *r, const char *name, size_t n)
+{
+	for (size_t i = 0; i < r->nh; i++)
+		if (strncasecmp(r->hnames[i], name, n) == 0 && r->hnames[i][n] == '\0')
+			return (int)i;
+	return -1;
+}
+
+static void scan_headers(struct evalctx *x)
+{
+	size_t pos = 0, nl, vl;
+	const char *name, *val;
+	x->scanned = 1;
+	while (mime_next_header(x->v->hdr, x->v->hdrlen, &pos, &name, &nl, &val, &vl)) {
+		int hid = wanted(x->r, name, nl);
+		if (hid < 0)
+			continue;
+		if (x->nraw == x->rawcap) {
+			x->rawcap = x->rawcap ? x->rawcap * 2 : 16;
+			x->raw = xrealloc(x->raw, x->rawcap * sizeof *x->raw);
+		}
+		x->raw[x->nraw++] = (struct rawfield){ .hid = hid, .p = val, .n = vl };
+	}
+}
+
+/* Printable ASCII on one line with no encoded word decodes to itself
+ * (trimmed): the common case costs no allocation. */
+static int plain(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if ((c < 0x20 && c != '\t') || c >= 0x7f)
+			return 0;
+		if (c == '=' && i + 1 < n && p[i + 1] == '?')
+			return 0;
+	}
+	return 1;
+}
+
+static struct span decode(struct evalctx *x, const char *p, size_t n)
+{
+	if (plain(p, n)) {
+		while (n > 0 && (*p == ' ' || *p == '\t'))
+			p++, n--;
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		return (struct span){ p, n };
+	}
+	char *notes = NULL;
+	char *s = mime_decode_value(p, n, &notes);
+	ev_note(x, notes);
+	pool_add(x, s);
+	return (struct span){ s, strlen(s) };
+}
+
+static void push_span(struct span **v, size_t *n, struct span s)
+{
+	*v = xrealloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = s;
+}
+
+int ev_header(struct evalctx *x, int hid, const struct span **v, size_t *n)
+{
+	if (!x->scanned)
+		scan_headers(x);
+	struct hslot *s = &x->slots[hid];
+	if (!s->done) {
+		for (size_t i = 0; i < x->nraw; i++)
+			if (x->raw[i].hid == hid)
+				push_span(&s->v, &s->n, decode(x, x->raw[i].p, x->raw[i].n));
+		s->done = 1;
+	}
+	*v = s->v;
+	*n = s->n;
+	return 0;
+}
+
+int ev_headers(struct evalctx *x, const struct span **v, size_t *n)
+{
+	size_t pos = 0, nl, vl;
+	const char *name, *val;
+	while (!x->all_done &&
+	       mime_next_header(x->v->hdr, x->v->hdrlen, &pos, &name, &nl, &val, &vl)) {
+		struct span d = decode(x, val, vl);
+		char *line = xmalloc(nl + 2 + d.n + 1);
+		memcpy(line, name, nl);
+		memcpy(line + nl, ": ", 2);
+		memcpy(line + nl + 2, d.p, d.n);
+		line[nl + 2 + d.n] = '\0';
+		pool_add(x, line);
+		push_span(&x->all, &x->nall, (struct span){ line, nl + 2 + d.n });
+	}
+	x->all_done = 1;
+	*v = x->all;
+	*n = x->nall;
+	return 0;
+}
+
+/* ---- body ---- */
+
+static int whole(struct evalctx *x, const char **p, size_t *n)
+{
+	if (x->v->msg == NULL)
+		return ev_error(x, "the body is needed but not there");
+	char *err = NULL;
+	*p = msg_map(x->v->msg, n, &err);
+	if (*p == NULL) {
+		ev_error(x, "%s", err ? err : "cannot read the message");
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+int ev_body(struct evalctx *x, struct span *out)
+{
+	if (!x->body_done) {
+		const char *p;
+		size_t n, len = 0;
+		if (whole(x, &p, &n) < 0)
+			return -1;
+		char *notes = NULL;
+		char *text = mime_body_text(p, n, &len, &notes);
+		ev_note(x, notes);
+		if (text == NULL)
+			text = xstrdup("");
+		pool_add(x, text);
+		x->body = (struct span){ text, len };
+		x->body_done = 1;
+	}
+	*out = x->body;
+	return 0;
+}
+
+int ev_rawbody(struct evalctx *x, struct span *out)
+{
+	const char *p;
+	size_t n, hl;
+	if (whole(x, &p, &n) < 0)
+		return -1;
+	msg_header(x->v->msg, &hl);
+	if (hl > n)
+		hl = n;
+	*out = (struct span){ p + hl, n - hl };
+	return 0;
+}
+
+/* ---- conditions and rules ---- */
+
+static int eval_cond(const struct cond *c, struct evalctx *x)
+{
+	int a;
+	switch (c->kind) {
+	case C_LEAF:
+		if (c->needs_body && x->v->msg == NULL)
+			return T_UNKNOWN;
+		return c->ops->eval(c->data, x);
+	case C_NOT:
+		a = eval_cond(c->a, x);
+		return a == T_TRUE ? T_FALSE : a == T_FALSE ? T_TRUE : a;
+	case C_AND:
+		a = eval_cond(c->a, x);
+		return a == T_TRUE ? eval_cond(c->b, x) : a;
+	case C_OR:
+		a = eval_cond(c->a, x);
+		return a == T_FALSE ? eval_cond(c->b, x) : a;
+	}
+	return -1;
+}
+
+static void reset_captures(struct evalctx *x)
+{
+	memset(x->cap, 0, sizeof x->cap);
+	x->capid = -1;
+}
+
+static void append_text(char **text, const char *s)
+{
+	char *t = *text ? xasprintf("%s, %s", *text, s) : xstrdup(s);
+	free(*text);
+	*text = t;
+}
+
+static void free_dests(struct decision *d)
+{
+	for (size_t i = 0; i < d->ndests; i++) {
+		free(d->dests[i].path);
+		free_argv(d->dests[i].argv);
+	}
+	free(d->dests);
+	d->dests = NULL;
+	d->ndests = 0;
+	for (size_t i = 0; i < d->nadd; i++)
+		free(d->add_headers[i]);
+	free(d->add_headers);
+	d->add_headers = NULL;
+	d->nadd = 0;
+}
+
+/* What the final rule (or no rule) leaves to the account's deliver. */
+static void finish(struct evalctx *x, const struct rule *final, struct decision *d,
+		   char **text)
+{
+	d->matched = final != NULL;
+	if (final != NULL)
+		d->rule = xasprintf("%s:%d", x->r->file, final->line);
+	if (d->skip) {
+		/* never downloaded: copies asked for by earlier rules cannot be made */
+		free_dests(d);
+		free(*text);
+		*text = xstrdup("skip");
+		return;
+	}
+	d->use_default = final == NULL || (!final->delivers && !d->discard);
+	if (d->use_default)
+		append_text(text, "default");
+}
+
+/* 0 decided, 1 needs the body, -1 error. */
+static int run(struct evalctx *x, struct decision *d, char **text)
+{
+	const struct rule *final = NULL;
+	for (size_t i = 0; i < x->r->n && final == NULL; i++) {
+		const struct rule *ru = &x->r->v[i];
+		x->rule = ru;
+		reset_captures(x);
+		int t = eval_cond(ru->cond, x);
+		if (t < 0)
+			return -1;
+		if (t == T_UNKNOWN)
+			return 1;
+		if (t == T_FALSE)
+			continue;
+		for (size_t k = 0; k < ru->nacts; k++)
+			if (action_apply(&ru->acts[k], x, d, text) < 0)
+				return -1;
+		if (ru->final)
+			final = ru;
+	}
+	finish(x, final, d, text);
+	return 0;
+}
+
+static void ctx_free(struct evalctx *x)
+{
+	for (size_t i = 0; i < x->npool; i++)
+		free(x->pool[i]);
+	free(x->pool);
+	for (size_t i = 0; i < x->r->nh; i++)
+		free(x->slots[i].v);
+	free(x->slots);
+	free(x->raw);
+	free(x->all);
+}
+
+int rules_eval(struct rules *r, const struct msgview *v, struct decision *d)
+{
+	memset(d, 0, sizeof *d);
+	if (r == NULL) {
+		d->use_default = 1;
+		d->action = xstrdup("default");
+		return 0;
+	}
+	struct evalctx x = { .r = r, .v = v };
+	x.slots = xcalloc(r->nh ? r->nh : 1, sizeof *x.slots);
+	char *text = NULL;
+	int rc = run(&x, d, &text);
+	if (rc != 0) {
+		decision_free(d);
+		free(text);
+		text = NULL;
+		d->need_body = rc > 0;
+		if (rc < 0)
+			d->error = x.error ? x.error : xstrdup("rules: evaluation failed");
+		x.error = NULL;
+	}
+	d->action = text;
+	ctx_free(&x);
+	free(x.error);
+	return rc < 0 ? -1 : 0;
+}
+
+void decision_free(struct decision *d)
+{
+	if (d == NULL)
+		return;
+	free_dests(d);
+	free(d->rule);
+	free(d->action);
+	free(d->error);
+	memset(d, 0, sizeof *d);
+}

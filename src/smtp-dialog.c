@@ -1,0 +1,175 @@
+/* smtp-dialog.c — follow the SMTP dialogue through libcurl's debug
+ * callback.  libcurl tells the caller only a result code and the last
+ * reply code; the outcome of a message needs more: which recipients
+ * were refused and in what words.  Every command is recorded with the
+ * reply it got, and at -v the dialogue is logged as "C:"/"S:" lines
+ * with AUTH secrets masked.  The message itself is never traced. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "popsift.h"
+#include "smtp.h"
+
+void dialog_reset(struct dialog *d)
+{
+	for (size_t i = 0; i < d->nex; i++) {
+		free(d->ex[i].arg);
+		free(d->ex[i].text);
+	}
+	d->nex = 0;
+	free(d->part);
+	d->part = NULL;
+	d->in_auth = 0;
+	d->data_started = 0;
+}
+
+void dialog_free(struct dialog *d)
+{
+	dialog_reset(d);
+	free(d->ex);
+	d->ex = NULL;
+	d->cap = 0;
+}
+
+static struct exch *push(struct dialog *d, const char *cmd, size_t len)
+{
+	if (d->nex == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 16;
+		d->ex = xrealloc(d->ex, d->cap * sizeof *d->ex);
+	}
+	struct exch *e = &d->ex[d->nex++];
+	memset(e, 0, sizeof *e);
+	if (len >= sizeof e->cmd)
+		len = sizeof e->cmd - 1;
+	for (size_t i = 0; i < len; i++)
+		e->cmd[i] = (char)(cmd[i] >= 'a' && cmd[i] <= 'z' ? cmd[i] - 32 : cmd[i]);
+	return e;
+}
+
+static size_t trim(const char *p, size_t n)
+{
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+		n--;
+	return n;
+}
+
+/* "RCPT TO:<a@b> ..." -> "a@b" */
+static char *angle_arg(const char *p, size_t n)
+{
+	const char *lt = memchr(p, '<', n);
+	const char *gt = lt ? memchr(lt, '>', n - (size_t)(lt - p)) : NULL;
+	return gt ? xstrndup(lt + 1, (size_t)(gt - lt - 1)) : NULL;
+}
+
+/* AUTH PLAIN <initial response>, then SASL responses until the server
+ * says something other than 334: all of it is password or digest. */
+static void auth_line(struct dialog *d, const char *p, size_t n, size_t verb)
+{
+	char line[80];
+	if (d->in_auth) {
+		push(d, "AUTH", 4);
+		log_proto(d->acct, 'C', "****", 4);
+		return;
+	}
+	d->in_auth = 1;
+	push(d, "AUTH", 4);
+	size_t m = verb + 1;
+	while (m < n && p[m] != ' ')
+		m++;
+	snprintf(line, sizeof line, "%.*s%s", (int)(m < 40 ? m : 40), p, m < n ? " ****" : "");
+	log_proto(d->acct, 'C', line, strlen(line));
+}
+
+static void client_line(struct dialog *d, const char *p, size_t n)
+{
+	size_t verb = 0;
+	while (verb < n && p[verb] != ' ' && p[verb] != ':')
+		verb++;
+	if (d->in_auth || (verb == 4 && strncasecmp(p, "AUTH", 4) == 0)) {
+		auth_line(d, p, n, verb);
+		return;
+	}
+	struct exch *e = push(d, p, verb);
+	if (!strcmp(e->cmd, "RCPT") || !strcmp(e->cmd, "MAIL"))
+		e->arg = angle_arg(p, n);
+	log_proto(d->acct, 'C', p, n);
+}
+
+/* A reply is complete at a line "NNN text" (not "NNN-text").  It answers
+ * the last command still waiting; with none waiting it is the greeting
+ * or, once DATA got 354, the answer to the end of the message. */
+static void server_line(struct dialog *d, const char *p, size_t n)
+{
+	log_proto(d->acct, 'S', p, n);
+	size_t off = n >= 4 ? 4 : n;
+	char *prev = d->part;
+	d->part = xasprintf("%s%s%.*s", prev ? prev : "", prev ? " " : "", (int)(n - off), p + off);
+	free(prev);
+	if (n >= 4 && p[3] == '-')
+		return;
+	int code = 0;
+	for (size_t i = 0; i < 3 && i < n && p[i] >= '0' && p[i] <= '9'; i++)
+		code = code * 10 + (p[i] - '0');
+	struct exch *e = d->nex ? &d->ex[d->nex - 1] : NULL;
+	if (e == NULL || e->code != 0)
+		e = d->data_started ? push(d, ".", 1) : push(d, "", 0);
+	e->code = code;
+	e->text = d->part;
+	d->part = NULL;
+	if (!strcmp(e->cmd, "DATA") && code == 354)
+		d->data_started = 1;
+	else if (!strcmp(e->cmd, "."))
+		d->data_started = 0;
+	if (d->in_auth && code != 334)
+		d->in_auth = 0;
+}
+
+/* libcurl's own notes: at -v the ones that tell whether a connection
+ * was made or reused (that is the point of keeping one), the rest at -vv. */
+static void text_line(struct dialog *d, const char *p, size_t n)
+{
+	static const char *const shown[] = { "Connected to", "Re-using", "Closing connection",
+					     "Connection died", NULL };
+	int show = log_level >= 2;
+	for (int i = 0; !show && shown[i]; i++)
+		show = n >= strlen(shown[i]) && strncmp(p, shown[i], strlen(shown[i])) == 0;
+	if (show)
+		log_proto(d->acct, '*', p, n);
+}
+
+int dialog_trace(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+	(void)h;
+	struct dialog *d = arg;
+	if (type != CURLINFO_HEADER_OUT && type != CURLINFO_HEADER_IN && type != CURLINFO_TEXT)
+		return 0;   /* the message itself: never traced */
+	while (size > 0) {
+		const char *nl = memchr(data, '\n', size);
+		size_t len = nl ? (size_t)(nl - data) + 1 : size;
+		size_t n = trim(data, len);
+		if (type == CURLINFO_HEADER_OUT)
+			client_line(d, data, n);
+		else if (type == CURLINFO_HEADER_IN)
+			server_line(d, data, n);
+		else
+			text_line(d, data, n);
+		data += len;
+		size -= len;
+	}
+	return 0;
+}
+
+const struct exch *dialog_find(const struct dialog *d, const char *cmd)
+{
+	for (size_t i = d->nex; i-- > 0;)
+		if (strcmp(d->ex[i].cmd, cmd) == 0)
+			return &d->ex[i];
+	return NULL;
+}
+
+int dialog_greeted(const struct dialog *d)
+{
+	return d->nex > 0 && d->ex[0].cmd[0] == '\0' && d->ex[0].code != 0;
+}
