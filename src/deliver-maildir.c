@@ -64,8 +64,7 @@ static int maildir_write(struct target *t, struct msg *m, const struct envelope 
 		rc = write_all(fd, e->prepend, e->prependlen);
 	if (rc == 0)
 		rc = msg_chunks(m, copy_cb, &fd, &e2);
-	if (rc == 0)
-		rc = fsync(fd);
+	/* no fsync per file: commit makes the whole batch durable at once */
 	if (rc < 0) {
 		seterr(err, "cannot write %s: %s", tmp, e2 ? e2 : strerror(errno));
 		unlink(tmp);
@@ -92,9 +91,24 @@ static void maildir_undo(struct target *t)
 	free(name);
 }
 
+/* One syncfs for the batch's files (instead of an fsync per file), then
+ * the renames, then one fsync of new/. */
+static int sync_tmp(struct target *t, char **err)
+{
+	char *tmpdir = xasprintf("%s/tmp", t->dest.path);
+	int fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = fd < 0 || syncfs(fd) < 0 ? -1 : 0;
+	if (rc < 0)
+		seterr(err, "cannot sync %s: %s", tmpdir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(tmpdir);
+	return rc;
+}
+
 static int maildir_commit(struct target *t, char **err)
 {
-	int rc = 0;
+	int rc = t->npending ? sync_tmp(t, err) : 0;
 	for (size_t i = 0; i < t->npending; i++) {
 		char *from = xasprintf("%s/tmp/%s", t->dest.path, t->pending[i]);
 		char *to = xasprintf("%s/new/%s", t->dest.path, t->pending[i]);

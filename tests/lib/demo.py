@@ -108,6 +108,7 @@ def main() -> int:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     mbox, maildir, state, cfg = OUT / "personal.mbox", OUT / "work", OUT / "state.db", OUT / "config"
+    rules, invoices, lists = OUT / "personal.rules", OUT / "invoices.mbox", OUT / "lists"
 
     say("== starting a throwaway Dovecot (POP3 + POP3S on 127.0.0.1)")
     with pt.Dovecot(users={"alice": "secret", "bob": "secret"}) as dc:
@@ -118,6 +119,17 @@ def main() -> int:
         say(f"   POP3S on 127.0.0.1:{dc.port_ssl}, POP3 on 127.0.0.1:{dc.port}; "
             f"certificate signed by a throwaway CA ({rel(cafile)})")
         say(f"   mailboxes: alice {dc.count('alice')} messages, bob {dc.count('bob')} messages")
+
+        rules_text = f"""\
+# personal.rules: the first rule that matches decides; the rest go to `deliver`
+match header "Subject" =~ /\\[SPAM\\]/i                  discard
+match header "List-Id" =~ /<([a-z0-9-]+)\\./          maildir {lists}/$1
+match header "Subject" =~ /发票|invoice/i              mbox {invoices}
+"""
+        rules.write_text(rules_text)
+        say(f"\n== the rules ({rel(rules)})")
+        for line in rules_text.splitlines():
+            say(f"   {line}")
 
         text = f"""\
 # popsift example config, written by `make demo` (tests/lib/demo.py).
@@ -135,6 +147,7 @@ account personal
 user alice
 password secret
 keep no
+rules {rules}
 deliver mbox {mbox}
 
 # a work mailbox: fetched into a Maildir, left on the server
@@ -158,7 +171,12 @@ deliver maildir {maildir}
         got_mbox = pt.mbox_messages(mbox)
         got_maildir = pt.maildir_messages(maildir)
         say("\n== what landed where")
+        got_inv = pt.mbox_messages(invoices) if invoices.exists() else []
+        got_lists = [m for d in sorted(lists.glob("*")) for m in pt.maildir_messages(d)]
         show(f"personal -> mbox {rel(mbox)}", got_mbox)
+        show(f"personal -> invoices {rel(invoices)}", got_inv)
+        show(f"personal -> lists {rel(lists)}/*", got_lists)
+        say("personal: [SPAM] discarded (deleted from the server, delivered nowhere)")
         show(f"work     -> Maildir {rel(maildir)}", got_maildir)
         left = {u: dc.count(u) for u in ("alice", "bob")}
         say(f"left on the server: alice {left['alice']} (keep no), bob {left['bob']} (keep yes)")
@@ -174,8 +192,9 @@ deliver maildir {maildir}
             f"server: alice {dc.count('alice')}, bob {dc.count('bob')}")
 
         problems = []
-        if len(got_mbox) != len(personal):
-            problems.append(f"mbox has {len(got_mbox)} messages, expected {len(personal)}")
+        if (len(got_mbox), len(got_inv), len(got_lists)) != (len(personal) - 3, 1, 1):
+            problems.append(f"personal: inbox {len(got_mbox)}, invoices {len(got_inv)}, "
+                            f"lists {len(got_lists)}; expected {len(personal) - 3}, 1, 1")
         if len(got_maildir) != len(work):
             problems.append(f"Maildir has {len(got_maildir)} messages, expected {len(work)}")
         if left != {"alice": 0, "bob": len(work)}:
