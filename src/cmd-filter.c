@@ -104,26 +104,13 @@ static void print_line(const char *hdr, size_t hl, const struct decision *d)
 	free(subj);
 }
 
-static int same_dest(const struct dest *a, const struct dest *b)
-{
-	if (a->kind != b->kind)
-		return 0;
-	if (a->path || b->path)
-		return a->path && b->path && strcmp(a->path, b->path) == 0;
-	size_t i = 0;
-	for (; a->argv[i] && b->argv[i]; i++)
-		if (strcmp(a->argv[i], b->argv[i]) != 0)
-			return 0;
-	return a->argv[i] == b->argv[i];
-}
-
 /* Destinations stay open for a batch of messages and are committed
  * (fsync) once per batch: an fsync per message would cost more than
  * everything else together. */
 static struct target *target_for(struct filter *f, const struct dest *d, char **err)
 {
 	for (size_t i = 0; i < f->nts; i++)
-		if (same_dest(&f->ts[i]->dest, d))
+		if (dest_same(&f->ts[i]->dest, d))
 			return f->ts[i];
 	struct target *t = target_open(d, err);
 	if (t == NULL)

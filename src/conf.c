@@ -462,30 +462,10 @@ int conf_parse(const char *path, const char *text, struct config *cf, char **err
 	return rc;
 }
 
-static char *read_file(const char *path, char **err)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		seterr(err, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	size_t len = 0, cap = 4096;
-	char *buf = xmalloc(cap);
-	size_t n;
-	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-		len += n;
-		if (cap - len < 2)
-			buf = xrealloc(buf, cap *= 2);
-	}
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
-}
-
 int conf_load(const char *path, struct config *cf, char **err)
 {
 	struct stat st;
-	char *text = read_file(path, err);
+	char *text = read_text_file(path, err);
 	if (text == NULL)
 		return -1;
 	int rc = conf_parse(path, text, cf, err);

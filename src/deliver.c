@@ -29,6 +29,19 @@ static void dest_dup(struct dest *dst, const struct dest *src)
 		dst->argv[i] = xstrdup(src->argv[i]);
 }
 
+int dest_same(const struct dest *a, const struct dest *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->path || b->path)
+		return a->path && b->path && strcmp(a->path, b->path) == 0;
+	size_t i = 0;
+	for (; a->argv[i] && b->argv[i]; i++)
+		if (strcmp(a->argv[i], b->argv[i]) != 0)
+			return 0;
+	return a->argv[i] == b->argv[i];
+}
+
 struct target *target_open(const struct dest *d, char **err)
 {
 	struct target *t = xcalloc(1, sizeof *t);

@@ -57,6 +57,7 @@ struct target {
 extern const struct deliverer deliver_mbox, deliver_maildir, deliver_mda, deliver_smtp;
 const struct deliverer *deliverer_for(enum dest_kind k);
 
+int  dest_same(const struct dest *a, const struct dest *b);
 struct target *target_open(const struct dest *d, char **err);
 void target_close(struct target *t);
 /* Deliver one message to the given targets: non-undoable first, and

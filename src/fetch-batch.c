@@ -29,25 +29,12 @@ char *received_header(const struct fetch *f, const struct srvmsg *sm)
 			 sm->uidl, date);
 }
 
-static int same_dest(const struct dest *a, const struct dest *b)
-{
-	if (a->kind != b->kind)
-		return 0;
-	if (a->path || b->path)
-		return a->path && b->path && strcmp(a->path, b->path) == 0;
-	size_t i = 0;
-	for (; a->argv[i] && b->argv[i]; i++)
-		if (strcmp(a->argv[i], b->argv[i]) != 0)
-			return 0;
-	return a->argv[i] == b->argv[i];
-}
-
 /* The batch's open target for d, opened (and journaled: durable before
  * the first byte is written) on first use. */
 static struct target *target_for(struct fetch *f, const struct dest *d, char **err)
 {
 	for (size_t i = 0; i < f->ntargets; i++)
-		if (same_dest(&f->targets[i]->dest, d))
+		if (dest_same(&f->targets[i]->dest, d))
 			return f->targets[i];
 	struct target *t = target_open(d, err);
 	if (t == NULL)

@@ -40,7 +40,6 @@ static int on_top(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, siz
 {
 	struct fetch *f = arg;
 	struct srvmsg *sm = f->top[f->curidx];
-	char *err = NULL;
 	switch (ev) {
 	case P3_OK:
 		msg_reset(f->cur);
@@ -49,12 +48,7 @@ static int on_top(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, siz
 		f->curidx++;
 		return 0;
 	case P3_DATA:
-		if (msg_append(f->cur, s, n, &err) < 0) {
-			pop3_fail(p, EX_TEMPFAIL, "%s", err);
-			free(err);
-			return -1;
-		}
-		return 0;
+		return fetch_append(p, f->cur, s, n);
 	case P3_END:
 		msg_finish(f->cur, NULL);
 		f->curidx++;

@@ -144,11 +144,21 @@ static int on_top(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, siz
 	return 0;
 }
 
+/* Payload into the message being received; a spill failure stops the session. */
+int fetch_append(struct pop3 *p, struct msg *m, const char *s, size_t n)
+{
+	char *err = NULL;
+	if (msg_append(m, s, n, &err) == 0)
+		return 0;
+	pop3_fail(p, EX_TEMPFAIL, "%s", err);
+	free(err);
+	return -1;
+}
+
 static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct fetch *f = arg;
 	struct srvmsg *sm = f->batch[f->curidx];
-	char *err = NULL;
 	switch (ev) {
 	case P3_OK:
 		msg_reset(f->cur);
@@ -161,12 +171,7 @@ static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 		f->curidx++;
 		return 0;
 	case P3_DATA:
-		if (msg_append(f->cur, s, n, &err) < 0) {
-			pop3_fail(p, EX_TEMPFAIL, "%s", err);
-			free(err);
-			return -1;
-		}
-		return 0;
+		return fetch_append(p, f->cur, s, n);
 	case P3_END:
 		msg_finish(f->cur, NULL);
 		f->r.bytes += f->cur->size;

@@ -87,5 +87,6 @@ void dry_run_line(const struct fetch *f, const struct srvmsg *sm);
 /* fetch-top.c: decide what rules can from TOP n 0 before any RETR */
 int  prefetch(struct fetch *f);
 void queue_dele(struct fetch *f, struct srvmsg *sm);
+int  fetch_append(struct pop3 *p, struct msg *m, const char *s, size_t n);
 
 #endif

@@ -102,6 +102,7 @@ int   write_all(int fd, const void *buf, size_t len);
 int   mkdirs(const char *path, int mode);
 int   run_password_command(const char *cmd, char **out, char **err);
 char **split_args(const char *s, char **err);
+char *read_text_file(const char *path, char **err);
 void  free_argv(char **argv);
 
 #endif

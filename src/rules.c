@@ -195,35 +195,9 @@ struct rules *rules_parse(const char *path, const char *text, char **err)
 	return r;
 }
 
-static char *read_file(const char *path, char **err)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		seterr(err, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	size_t n = 0, cap = 4096;
-	char *buf = xmalloc(cap);
-	size_t got;
-	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += got;
-		if (cap - n - 1 == 0)
-			buf = xrealloc(buf, cap *= 2);
-	}
-	int bad = ferror(f);
-	fclose(f);
-	if (bad || memchr(buf, '\0', n) != NULL) {
-		seterr(err, "%s: %s", path, bad ? "read error" : "contains a NUL byte");
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 struct rules *rules_load(const char *path, char **err)
 {
-	char *text = read_file(path, err);
+	char *text = read_text_file(path, err);
 	if (text == NULL)
 		return NULL;
 	struct rules *r = rules_parse(path, text, err);
