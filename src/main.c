@@ -135,6 +135,8 @@ static int cmd_run(const struct cli *c)
 	struct state *st = NULL;
 	char *err = NULL;
 	int lockfd = -1;
+	/* logrotate's SIGHUP is for the daemon; a one-shot run carries on */
+	signal(SIGHUP, SIG_IGN);
 	if (log_open(cf.log, &err) < 0 || (lockfd = lock_state(&cf, cf.lock_wait, &err)) < 0 ||
 	    state_open(cf.state, &st, &err) < 0) {
 		log_err(NULL, "%s", err);
@@ -221,8 +223,13 @@ static int cmd_status(const struct cli *c)
 	int rc = state_open(cf.state, &st, &err);
 	if (rc == 0 && strcmp(c->cmd, "log") == 0)
 		rc = state_log(st, acct, parse_since(c->since), c->json, &err);
-	else if (rc == 0)
-		rc = state_status(st, acct, c->json, &err);
+	else if (rc == 0) {
+		/* the schedule is only current while the daemon holds the lock */
+		char *sched = xasprintf("%s.sched", cf.state);
+		int busy = access(sched, R_OK) == 0 && lock_busy(&cf);
+		rc = state_status(st, acct, busy ? sched : NULL, c->json, &err);
+		free(sched);
+	}
 	if (rc < 0) {
 		log_err(NULL, "%s", err);
 		free(err);

@@ -25,6 +25,8 @@ struct slot {
 	char   *name;
 	double  next;
 	int     fails, auth_fails, paused;
+	int     again;     /* SIGUSR1 came during a poll: poll again after it */
+	int     orphan;    /* its account left the config while it polled */
 	pid_t   pid;
 	char   *ident;     /* login identity: a change unpauses */
 };
@@ -81,6 +83,18 @@ int lock_state(const struct config *cf, int wait_s, char **err)
 	return fd;
 }
 
+int lock_busy(const struct config *cf)
+{
+	char *path = xasprintf("%s.lock", cf->state);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return 0;
+	int busy = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
 double sched_delay(const struct account *a, int fails, double rnd)
 {
 	double base = a->interval > 0 ? a->interval : 300;
@@ -128,7 +142,7 @@ static void sync_slots(struct sched *s)
 	size_t nold = s->nslots, n = 0;
 	for (struct account *a = s->cf.accounts; a; a = a->next)
 		n++;
-	s->slots = xcalloc(n + 1, sizeof *s->slots);
+	s->slots = xcalloc(n + nold + 1, sizeof *s->slots);
 	s->nslots = 0;
 	for (struct account *a = s->cf.accounts; a; a = a->next) {
 		struct slot *ns = &s->slots[s->nslots++];
@@ -139,7 +153,9 @@ static void sync_slots(struct sched *s)
 				os = &old[i];
 		if (os) {
 			*ns = *os;
+			ns->orphan = 0;
 			os->name = NULL;
+			os->ident = NULL;
 			if (ns->paused && strcmp(ns->ident, ident) != 0) {
 				ns->paused = ns->auth_fails = 0;
 				ns->next = now_sec();
@@ -152,7 +168,13 @@ static void sync_slots(struct sched *s)
 		}
 		ns->ident = ident;
 	}
+	/* a removed account still polling: kept, so it is reaped and stopped */
 	for (size_t i = 0; i < nold; i++) {
+		if (old[i].name && old[i].pid) {
+			s->slots[s->nslots] = old[i];
+			s->slots[s->nslots++].orphan = 1;
+			continue;
+		}
 		free(old[i].name);
 		free(old[i].ident);
 	}
@@ -173,7 +195,10 @@ static void reload(struct sched *s)
 	conf_free(&s->cf);
 	s->cf = cf;
 	sync_slots(s);
-	log_info(NULL, "reloaded %s: %zu account%s", s->path, s->nslots, s->nslots == 1 ? "" : "s");
+	size_t n = 0;
+	for (const struct account *a = cf.accounts; a; a = a->next)
+		n++;
+	log_info(NULL, "reloaded %s: %zu account%s", s->path, n, n == 1 ? "" : "s");
 }
 
 static void poll_now(struct sched *s)
@@ -183,6 +208,7 @@ static void poll_now(struct sched *s)
 		s->slots[i].next = now_sec();
 		s->slots[i].paused = 0;
 		s->slots[i].auth_fails = 0;
+		s->slots[i].again = s->slots[i].pid != 0;
 	}
 }
 
@@ -222,11 +248,13 @@ static void start(struct sched *s, struct slot *sl)
 
 static void finished(struct sched *s, struct slot *sl, int code)
 {
-	struct account *a = account_named(&s->cf, sl->name);
+	struct account *a = sl->orphan ? NULL : account_named(&s->cf, sl->name);
 	sl->pid = 0;
 	s->running--;
-	if (a == NULL)
+	if (a == NULL) {
+		sl->orphan = 1;   /* never polled again */
 		return;
+	}
 	sl->fails = code == 0 ? 0 : sl->fails + 1;
 	sl->auth_fails = code == EX_NOPERM ? sl->auth_fails + 1 : 0;
 	double d = sched_delay(a, sl->fails, rnd());
@@ -239,6 +267,9 @@ static void finished(struct sched *s, struct slot *sl, int code)
 	} else if (code != 0) {
 		log_info(a->name, "failed (exit %d): next try in %.0f s", code, d);
 	}
+	if (sl->again && !sl->paused)
+		sl->next = now_sec();
+	sl->again = 0;
 }
 
 static void reap(struct sched *s)
@@ -258,7 +289,7 @@ static double start_due(struct sched *s)
 	double t = now_sec(), wake = t + 3600;
 	for (size_t i = 0; i < s->nslots; i++) {
 		struct slot *sl = &s->slots[i];
-		if (sl->pid || sl->paused)
+		if (sl->pid || sl->paused || sl->orphan)
 			continue;
 		if (sl->next <= t && s->running < s->cf.max_parallel)
 			start(s, sl);
@@ -287,6 +318,29 @@ static void stop_children(struct sched *s)
 	}
 }
 
+/* For `popsift status`: when each account is polled next. */
+static void write_schedule(const struct sched *s)
+{
+	char *path = xasprintf("%s.sched", s->cf.state);
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (f) {
+		double mono = now_sec();
+		long long wall = (long long)time(NULL);
+		for (size_t i = 0; i < s->nslots; i++) {
+			const struct slot *sl = &s->slots[i];
+			if (sl->orphan)
+				continue;
+			fprintf(f, "%s %lld %s\n", sl->name, wall + (long long)(sl->next - mono),
+				sl->pid ? "polling" : sl->paused ? "paused" : "waiting");
+		}
+		if (fclose(f) == 0)
+			rename(tmp, path);
+	}
+	free(tmp);
+	free(path);
+}
+
 static void loop(struct sched *s)
 {
 	while (!stop_requested) {
@@ -296,6 +350,7 @@ static void loop(struct sched *s)
 			poll_now(s);
 		reap(s);
 		double wait = start_due(s) - now_sec();
+		write_schedule(s);
 		int ms = wait < 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
 		if (!got_hup && !got_usr1 && !stop_requested)
 			poll(NULL, 0, ms);   /* signals (SIGCHLD too) cut it short */
@@ -318,12 +373,24 @@ int sched_run(const char *path)
 		conf_free(&s.cf);
 		return EX_TEMPFAIL;
 	}
+	/* create and migrate the database once, before children race to */
+	struct state *st = NULL;
+	if (state_open(s.cf.state, &st, &err) < 0) {
+		log_err(NULL, "%s", err);
+		free(err);
+		conf_free(&s.cf);
+		return EX_TEMPFAIL;
+	}
+	state_close(st);
 	install_signals();
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	sync_slots(&s);
 	log_info(NULL, "daemon started: %zu account%s, up to %d at once", s.nslots,
 		 s.nslots == 1 ? "" : "s", s.cf.max_parallel);
 	loop(&s);
+	char *sched = xasprintf("%s.sched", s.cf.state);
+	unlink(sched);
+	free(sched);
 	log_info(NULL, "daemon stopped");
 	for (size_t i = 0; i < s.nslots; i++) {
 		free(s.slots[i].name);

@@ -9,6 +9,9 @@
  * flock dies with its process, so a kill -9 never leaves it stale. */
 int lock_state(const struct config *cf, int wait_s, char **err);
 
+/* Is another process holding the state lock right now? */
+int lock_busy(const struct config *cf);
+
 /* `popsift daemon`: returns the exit code. */
 int sched_run(const char *config_path);
 

@@ -55,6 +55,56 @@ static const char *col(sqlite3_stmt *s, int i)
 	return t ? t : "";
 }
 
+static const char q_today[] =
+	"SELECT coalesce(sum(delivered),0),coalesce(sum(bytes),0) FROM runs "
+	"WHERE account=?1 AND started>=?2";
+
+/* Messages and bytes delivered since local midnight. */
+static void show_today(sqlite3 *db, const char *acct, int json)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	sqlite3_stmt *s = prep(db, q_today, acct);
+	if (s == NULL)
+		return;
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)mktime(&tm));
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		long long n = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
+		if (json)
+			printf(",\"today_messages\":%lld,\"today_bytes\":%lld", n, b);
+		else
+			printf("  today      %lld messages, %.1f MB\n", n, (double)b / 1e6);
+	}
+	sqlite3_finalize(s);
+}
+
+/* The daemon's schedule file, "NAME EPOCH STATE" lines. */
+static void show_next(const char *schedfile, const char *acct, int json)
+{
+	FILE *f = schedfile ? fopen(schedfile, "r") : NULL;
+	char name[256], st[32];
+	long long when;
+	while (f && fscanf(f, "%255s %lld %31s", name, &when, st) == 3) {
+		if (strcmp(name, acct) != 0)
+			continue;
+		time_t t = (time_t)when;
+		char buf[64];
+		strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", localtime(&t));
+		if (json) {
+			printf(",\"next_poll\":");
+			jstr(buf);
+			printf(",\"daemon_state\":");
+			jstr(st);
+		} else {
+			printf("  next poll  %s (%s)\n", buf, st);
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
 static void show_last(sqlite3 *db, const char *acct, int json)
 {
 	sqlite3_stmt *s = prep(db, q_last, acct);
@@ -100,7 +150,7 @@ static void show_counts(sqlite3 *db, const char *acct, int json)
 	sqlite3_finalize(s);
 }
 
-int state_status(struct state *st, const char *acct, int json, char **err)
+int state_status(struct state *st, const char *acct, const char *schedfile, int json, char **err)
 {
 	sqlite3 *db = state_db(st);
 	sqlite3_stmt *s = prep(db, q_accounts, acct);
@@ -117,6 +167,8 @@ int state_status(struct state *st, const char *acct, int json, char **err)
 			printf("%s\n", a);
 		}
 		show_last(db, a, json);
+		show_next(schedfile, a, json);
+		show_today(db, a, json);
 		show_counts(db, a, json);
 		if (json)
 			putchar('}');

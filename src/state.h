@@ -49,7 +49,9 @@ int  state_journal_each(struct state *st, const char *acct,
 int  state_journal_clear(struct state *st, const char *acct, char **err);
 int  state_run_add(struct state *st, const char *acct, const struct runrow *r, char **err);
 int  state_is_duplicate(struct state *st, const char *message_id);
-int  state_status(struct state *st, const char *acct, int json, char **err);
+/* schedfile: the daemon's schedule, or NULL when no daemon runs */
+int  state_status(struct state *st, const char *acct, const char *schedfile, int json,
+		  char **err);
 int  state_log(struct state *st, const char *acct, long long since, int json, char **err);
 
 #endif

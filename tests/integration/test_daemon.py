@@ -1,0 +1,882 @@
+"""Integration tests for issue 5: `popsift daemon` against a real Dovecot.
+
+The scheduler (per-account intervals, backoff capped by max_backoff, the
+pause after 3 refused logins, max_parallel, the first round on a fresh
+state database), isolation of a dead or stalling server, signals (TERM/INT
+stop safely and exit 0, HUP reloads and keeps a broken config out, USR1
+polls now, also during a poll; the logrotate snippet's HUP reaching a
+one-shot `run`), the flock on <state>.lock (a concurrent `run` exits 75
+after lock_wait, a lock left by kill -9 does not block) and `log FILE`
+(timestamps, reopened on SIGHUP for logrotate).
+
+Large fetches go through ThrottleProxy (server->client bandwidth capped)
+so that a signal lands in the middle of them on any machine.
+
+status / log / retention / contrib:   test_daemon_ops.py
+
+Polls are counted from the daemon's own stderr: every poll of an account
+ends with "NAME: N new, N delivered, ..." (or an error line naming the
+account, then "NAME: failed (exit N): next try in S s" from the
+scheduler); a reader thread stamps each line with time.monotonic().
+Refused logins are counted from Dovecot's log ("Password mismatch").
+
+Run:  /usr/bin/python3 -m pytest -q tests/integration/test_daemon.py
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import popsift_test as pt
+from fakepop import FakePop
+
+POLL_RE = r"^{name}: (\d+) new, (\d+) delivered, (\d+) kept, (\d+) deleted"
+FAIL_RE = r"^{name}: failed \(exit (\d+)\): next try in (\d+) s$"
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+def mkmsg(tag: str, body: bytes = b"Hello.\n", size: int = 0) -> bytes:
+    """A message with a unique Message-ID (LF line ends); size pads the
+    body with 76-character lines up to about that many bytes."""
+    mid = f"<{tag}.{uuid.uuid4().hex}@daemon.test>"
+    head = (f"From: Sender <sender@example.com>\n"
+            f"To: alice@example.org\n"
+            f"Subject: {tag}\n"
+            f"Date: Fri, 01 Mar 2024 09:00:00 +0000\n"
+            f"Message-ID: {mid}\n\n").encode()
+    if size > len(head) + len(body):
+        line = (tag.encode() + b" " + b"x" * 76)[:76] + b"\n"
+        body = body + line * ((size - len(head) - len(body)) // len(line))
+    return head + body
+
+
+def message_ids(path) -> list[str]:
+    out = []
+    for m in pt.mbox_messages(path):
+        v = pt.header_values(m, "Message-ID")
+        out.append(v[0] if v else "")
+    return out
+
+
+def server_ids(dc, user) -> list[str]:
+    return [pt.header_values(m, "Message-ID")[0] for m in dc.messages(user)]
+
+
+def block(header: str, keys: dict) -> str:
+    lines = [header]
+    for k, v in keys.items():
+        if v is not None:
+            lines.append(f"{k} {v}")
+    return "\n".join(lines) + "\n\n"
+
+
+def make_config(path, defaults: dict, *accounts: str) -> Path:
+    """defaults block (state, log, max_parallel, ...) + account blocks."""
+    return pt.write_config(path, block("defaults", defaults) + "".join(accounts))
+
+
+def acct(dc, user, name, **keys) -> str:
+    """One account block for user on Dovecot dc (tls on + CA, auth any,
+    keep no), polled every `interval` (given as a keyword).  With dc None,
+    host/port/... come from the keywords."""
+    if dc is None:
+        keys = {"user": user, "auth": "any", "keep": "no", **keys}
+        return block(f"account {name}", keys)
+    return pt.account_config(dc, user, name=name, **keys) + "\n"
+
+
+def dovecot_refusals(dc, user: str) -> int:
+    """Refused logins of user in Dovecot's log (one per attempt)."""
+    return len(re.findall(rf"\({re.escape(user)},127\.0\.0\.1.*Password mismatch", dc.log()))
+
+
+def dovecot_logins(dc, user: str) -> int:
+    return len(re.findall(rf"pop3-login: Info: Login: user=<{re.escape(user)}>", dc.log()))
+
+
+class Daemon:
+    """`popsift -f CONFIG daemon` in its own process group, stdout and
+    stderr read by threads into (monotonic time, stream, line) tuples."""
+
+    def __init__(self, binary, config, env=None):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            [str(binary), "-f", str(config), "daemon"], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env,
+            start_new_session=True)
+        self.pid = self.proc.pid
+        self.lines: list[tuple[float, str, str]] = []
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._read, args=(s, n), daemon=True)
+                         for s, n in ((self.proc.stdout, "out"), (self.proc.stderr, "err"))]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, stream, name):
+        for raw in iter(stream.readline, b""):
+            with self._lock:
+                self.lines.append((time.monotonic(), name,
+                                   raw.decode(errors="replace").rstrip("\n")))
+
+    def text(self) -> str:
+        with self._lock:
+            return "\n".join(f"[{t - self.t0:7.3f} {s}] {ln}" for t, s, ln in self.lines)
+
+    def matches(self, regex: str) -> list[tuple[float, re.Match]]:
+        r = re.compile(regex)
+        with self._lock:
+            lines = list(self.lines)
+        return [(t, m) for t, _, ln in lines if (m := r.search(ln))]
+
+    def count(self, regex: str) -> int:
+        return len(self.matches(regex))
+
+    def wait_for(self, regex: str, timeout: float = 5, n: int = 1):
+        """Wait until regex has matched n lines; returns the n-th (t, match)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.matches(regex)
+            if len(found) >= n:
+                return found[n - 1]
+            if self.proc.poll() is not None:
+                time.sleep(0.1)   # let the readers drain the pipes
+                raise AssertionError(f"daemon exited {self.proc.returncode} while waiting "
+                                     f"for {regex!r} x{n}\n{self.text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {regex!r} "
+                                     f"x{n} (have {len(found)})\n{self.text()}")
+            time.sleep(0.02)
+
+    def wait_until(self, pred, timeout: float, what: str = "condition"):
+        """wait_until() that fails at once, with the output, if the daemon died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            v = pred()
+            if v:
+                return v
+            if self.proc.poll() is not None:
+                time.sleep(0.1)
+                raise AssertionError(f"daemon exited {self.proc.returncode} while waiting "
+                                     f"for {what}\n{self.text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
+                                     f"{self.text()}")
+            time.sleep(0.05)
+
+    def polls(self, name: str) -> list[float]:
+        return [t for t, _ in self.matches(POLL_RE.format(name=re.escape(name)))]
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def send(self, sig) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 10) -> tuple[int, float]:
+        """Send sig, wait for the exit; (exit status, seconds it took)."""
+        t = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"daemon still running {timeout} s after signal {sig}\n"
+                                 f"{self.text()}")
+        for th in self._threads:
+            th.join(timeout=2)
+        return rc, time.monotonic() - t
+
+    def kill(self) -> None:
+        """SIGKILL the daemon and whatever of its process group is left."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+@pytest.fixture
+def daemon(popsift, request):
+    """daemon(config, env=None, fresh_state=False) -> a started Daemon;
+    killed (with its process group) after the test; its output is printed
+    on failure.  Unless fresh_state, the state database is created first
+    (`popsift status` opens and migrates it): the first start on a new
+    database is test_fresh_state_database_first_round's business."""
+    started = []
+
+    def start(config, env=None, fresh_state=False):
+        if not fresh_state:
+            r = pt.run_popsift(["-f", config, "status"], binary=popsift, timeout=10)
+            assert r.returncode == 0, r.stderr
+        d = Daemon(popsift, config, env)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        failed = getattr(request.node, "rep_call", None)
+        if failed is None or failed.failed:
+            print(f"--- daemon {d.pid} output\n{d.text()}")
+        d.kill()
+
+
+class ThrottleProxy:
+    """A TCP proxy on 127.0.0.1 to target_port that passes server->client
+    data at `rate` bytes/s (client->server unthrottled): makes a 30 MB
+    fetch take seconds so a signal lands in the middle of it."""
+
+    def __init__(self, target_port: int, rate: float):
+        self.target = target_port
+        self.rate = rate
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.conns: list[socket.socket] = []
+        self.active = self.max_active = self.accepted = 0
+        self._mu = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                c.close()
+                continue
+            self.conns += [c, s]
+            with self._mu:
+                self.accepted += 1
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
+            threading.Thread(target=self._pump, args=(s, c, self.rate, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(c, s, None), daemon=True).start()
+
+    def _pump(self, src, dst, rate, count=False):
+        try:
+            while True:
+                data = src.recv(32768)
+                if not data:
+                    break
+                dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        for x in (src, dst):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if count:
+            with self._mu:
+                self.active -= 1
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def throttle():
+    proxies = []
+
+    def make(port, rate):
+        p = ThrottleProxy(port, rate)
+        proxies.append(p)
+        return p
+
+    yield make
+    for p in proxies:
+        p.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    return pt.free_port()
+
+
+# --------------------------------------------------------------------------
+# polling
+
+def test_new_mail_reaches_mbox_on_next_poll(dovecot, daemon, tmp):
+    mbox = tmp / "inbox.mbox"
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db"},
+                      acct(dovecot, "alice", "test", interval=1, deliver=f"mbox {mbox}"))
+    d = daemon(cfg)
+    d.wait_for(r"^popsift: daemon started: 1 account, up to 4 at once$")
+    d.wait_for(POLL_RE.format(name="test"), timeout=5)
+    assert message_ids(mbox) == []
+
+    m = mkmsg("first")
+    added = time.monotonic()
+    dovecot.add_message("alice", m)
+    d.wait_until(lambda: len(message_ids(mbox)) == 1, 4, what="the new message in the mbox")
+    took = time.monotonic() - added
+    assert message_ids(mbox) == [pt.header_values(m, "Message-ID")[0]]
+    assert took < 3, f"new mail took {took:.1f} s to arrive with interval 1"
+    d.wait_until(lambda: dovecot.count("alice") == 0, 3, what="the message deleted (keep no)")
+
+    # and again: a second message on a later poll, the first not redelivered
+    m2 = mkmsg("second")
+    dovecot.add_message("alice", m2)
+    d.wait_until(lambda: len(message_ids(mbox)) == 2, 4, what="the second message")
+    time.sleep(1.3)   # one more poll: nothing new
+    assert message_ids(mbox) == [pt.header_values(x, "Message-ID")[0] for x in (m, m2)]
+    assert d.alive()
+    rc, took = d.stop(signal.SIGINT)
+    assert rc == 0, d.text()
+    assert took < 3
+    assert d.count(r"^popsift: daemon stopped$") == 1, d.text()
+
+
+def test_two_accounts_poll_at_their_own_rates(dovecot, daemon, tmp):
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db"},
+                      acct(dovecot, "alice", "fast", interval=1, deliver=f"mbox {tmp}/fast.mbox"),
+                      acct(dovecot, "bob", "slow", interval=3, deliver=f"mbox {tmp}/slow.mbox"))
+    d = daemon(cfg)
+    t0, _ = d.wait_for(POLL_RE.format(name="fast"))
+    time.sleep(6.6)
+    fast = [t for t in d.polls("fast") if t >= t0]
+    slow = d.polls("slow")
+    window = time.monotonic() - t0
+    info = f"fast polls at {[round(t - t0, 2) for t in fast]}, " \
+           f"slow at {[round(t - t0, 2) for t in slow]}\n{d.text()}"
+    # interval 1 +-10 % over 6.6 s: 6..8 polls; interval 3: polls at 0, ~3, ~6
+    assert 6 <= len(fast) <= 8, info
+    assert 2 <= len(slow) <= 3, info
+    gaps_fast = [b - a for a, b in zip(fast, fast[1:])]
+    gaps_slow = [b - a for a, b in zip(slow, slow[1:])]
+    assert all(0.8 <= g <= 1.6 for g in gaps_fast), info
+    assert all(2.6 <= g <= 3.8 for g in gaps_slow), info
+    assert window > 6
+    # both Dovecot users were really logged in that often
+    assert dovecot_logins(dovecot, "alice") >= 6
+    assert 2 <= dovecot_logins(dovecot, "bob") <= 3
+    rc, _ = d.stop()
+    assert rc == 0
+
+
+def test_closed_port_backs_off_while_others_deliver(dovecot, daemon, tmp):
+    dead_port = closed_port()
+    mbox = tmp / "live.mbox"
+    cfg = make_config(
+        tmp / "config", {"state": tmp / "state.db"},
+        acct(None, "nobody", "dead", host="127.0.0.1", port=dead_port, tls="off",
+             password="x", interval=1, max_backoff=4, deliver=f"mbox {tmp}/dead.mbox"),
+        acct(dovecot, "alice", "live", interval=1, deliver=f"mbox {mbox}"))
+    d = daemon(cfg)
+    fail_re = FAIL_RE.format(name="dead")
+    t_first, _ = d.wait_for(fail_re)
+    # while the dead account backs off, the live one delivers every second
+    sent = []
+    for i in range(4):
+        m = mkmsg(f"live{i}")
+        sent.append(pt.header_values(m, "Message-ID")[0])
+        dovecot.add_message("alice", m)
+        d.wait_until(lambda: len(message_ids(mbox)) == i + 1, 3.5,
+                   what=f"live message {i} delivered while 'dead' backs off")
+        time.sleep(0.6)
+    d.wait_for(fail_re, timeout=9, n=3)
+    fails = d.matches(fail_re)
+    delays = [int(m.group(2)) for _, m in fails]
+    times = [t for t, _ in fails]
+    info = f"dead: delays {delays} at {[round(t - t_first, 2) for t in times]}\n{d.text()}"
+    # interval 1 doubled per failure: ~2, then ~4 = max_backoff, then capped
+    assert 2 <= delays[0] <= 3, info
+    assert delays == sorted(delays), info
+    assert all(d_ <= 4 for d_ in delays), info
+    assert delays[2] == 4, info
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert gaps[0] >= 1.6 and gaps[1] >= 3.2, info
+    assert gaps[1] > gaps[0], info
+    # the error names the account and the cause
+    assert d.count(r"^dead: .*(refused|connect)") >= 3, info
+    assert message_ids(mbox) == sent
+    # the live account kept its own cadence all along
+    live = d.polls("live")
+    assert max(b - a for a, b in zip(live, live[1:])) < 1.8, d.text()
+    rc, _ = d.stop()
+    assert rc == 0
+
+
+def test_stalling_server_does_not_delay_others(dovecot, daemon, tmp):
+    mbox = tmp / "live.mbox"
+    with FakePop([mkmsg("never")], ["u1"], stall="accept") as stall:
+        cfg = make_config(
+            tmp / "config", {"state": tmp / "state.db"},
+            acct(stall, "alice", "stall", tls="off", auth="user", timeout=2, interval=1,
+                 deliver=f"mbox {tmp}/stall.mbox"),
+            acct(dovecot, "alice", "live", interval=1, deliver=f"mbox {mbox}"))
+        d = daemon(cfg)
+        d.wait_until(lambda: stall.connections >= 1, 3, what="the stalling server connected")
+        t_stall = time.monotonic()
+        sent = []
+        for i in range(3):
+            m = mkmsg(f"live{i}")
+            sent.append(pt.header_values(m, "Message-ID")[0])
+            dovecot.add_message("alice", m)
+            d.wait_until(lambda: len(message_ids(mbox)) == i + 1, 2.5,
+                       what=f"live message {i} while 'stall' hangs")
+        # the stalled poll gives up after `timeout 2` and says so
+        t_err, _ = d.wait_for(r"^stall: .*(time|Timeout|timed out)", timeout=5)
+        assert 1.5 <= t_err - t_stall <= 4.5, d.text()
+        d.wait_for(FAIL_RE.format(name="stall"), timeout=2)
+        d.wait_until(lambda: len([t for t in d.polls("live") if t >= t_stall]) >= 3, 3,
+                     what="three polls of 'live' during the stall")
+        live = [t for t in d.polls("live") if t >= t_stall]
+        assert max(b - a for a, b in zip(live, live[1:])) < 1.8, d.text()
+        assert message_ids(mbox) == sent
+        # stopping while a poll hangs on the stalled server: still quick
+        d.wait_until(lambda: stall.connections >= 2, 6, what="a second stalled poll")
+        rc, took = d.stop()
+        assert rc == 0, d.text()
+        assert took < 3, f"SIGTERM during a stalled poll took {took:.1f} s"
+
+
+def test_max_parallel_bounds_concurrent_polls(make_dovecot, daemon, tmp, throttle):
+    users = {f"u{i}": "secret" for i in range(5)}
+    dc = make_dovecot(users=users)
+    proxy = throttle(dc.port_ssl, 6_000_000)   # 2 MB per account: ~0.35 s each
+    accounts = []
+    for u in users:
+        dc.add_messages(u, [mkmsg(f"{u}-{k}", size=200_000) for k in range(10)])
+        accounts.append(acct(dc, u, u, port=proxy.port, interval=60,
+                             deliver=f"mbox {tmp}/{u}.mbox"))
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db", "max_parallel": 2}, *accounts)
+    d = daemon(cfg)
+    d.wait_for(r"^popsift: daemon started: 5 accounts, up to 2 at once$")
+    for u in users:
+        d.wait_for(POLL_RE.format(name=u), timeout=10)
+    assert proxy.accepted == 5
+    assert proxy.max_active == 2, f"{proxy.max_active} polls at once with max_parallel 2"
+    for u in users:
+        assert len(message_ids(tmp / f"{u}.mbox")) == 10 and dc.count(u) == 0
+    rc, _ = d.stop()
+    assert rc == 0
+
+
+def test_fresh_state_database_first_round(daemon, tmp):
+    """The first round on a new state database: the children of the daemon
+    create it at the same moment, and none may fail for it ("database is
+    locked"), whatever their servers do.  Two accounts on closed ports make
+    the race tight (no connect time); ten fresh starts."""
+    for trial in range(10):
+        d_ = tmp / f"t{trial}"
+        d_.mkdir()
+        cfg = make_config(d_ / "config", {"state": d_ / "state.db"},
+                          *(acct(None, "x", f"a{i}", host="127.0.0.1", port=closed_port(),
+                                 tls="off", password="y", interval=60,
+                                 deliver=f"mbox {d_}/a.mbox") for i in range(2)))
+        d = daemon(cfg, fresh_state=True)
+        d.wait_for(FAIL_RE.format(name="a0"))
+        d.wait_for(FAIL_RE.format(name="a1"))
+        rc, _ = d.stop()
+        assert rc == 0
+        locked = d.matches(r"database is locked")
+        assert not locked, f"start {trial + 1} on a fresh state database:\n{d.text()}"
+        assert d.count(r"^a[01]: failed \(exit 69\)") == 2, d.text()
+
+
+# --------------------------------------------------------------------------
+# signals
+
+def test_sigterm_during_large_fetch_loses_nothing(dovecot, daemon, run, tmp, throttle):
+    n, size = 300, 100_000
+    msgs = [mkmsg(f"big{i:03d}", size=size) for i in range(n)]
+    ids = [pt.header_values(m, "Message-ID")[0] for m in msgs]
+    dovecot.add_messages("alice", msgs)
+    proxy = throttle(dovecot.port_ssl, 8_000_000)   # 30 MB at 8 MB/s: ~4 s
+    mbox = tmp / "inbox.mbox"
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db"},
+                      acct(dovecot, "alice", "test", port=proxy.port, interval=1,
+                           deliver=f"mbox {mbox}"))
+    d = daemon(cfg)
+    d.wait_until(lambda: mbox.exists() and mbox.stat().st_size > 5_000_000, 10,
+               what="the fetch under way (5 MB in the mbox)")
+    rc, took = d.stop(signal.SIGTERM)
+    assert rc == 0, d.text()
+    assert took < 4, f"SIGTERM took {took:.1f} s to stop the daemon\n{d.text()}"
+
+    got = message_ids(mbox)
+    left = server_ids(dovecot, "alice")
+    assert 0 < len(got) < n, f"{len(got)} delivered: SIGTERM did not land mid-fetch"
+    assert len(set(got)) == len(got), "duplicates in the mbox"
+    assert got == ids[:len(got)], "the mbox is not a prefix of the server's order"
+    # nothing lost: every message is delivered or still on the server
+    assert set(got) | set(left) == set(ids), "messages lost"
+    # every delivered message is whole
+    for m in pt.mbox_messages(mbox):
+        assert len(m) >= size - 200, "a truncated message in the mbox"
+
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    final = message_ids(mbox)
+    assert final == ids, f"after the rerun: {len(final)} messages, " \
+                         f"{len(final) - len(set(final))} duplicates"
+    assert dovecot.count("alice") == 0
+    m = re.search(r"test: (\d+) new, (\d+) delivered", r.stderr)
+    assert m and int(m.group(2)) == n - len(got), r.stderr
+
+
+def test_sighup_does_not_kill_a_one_shot_run(dovecot, popsift, run, tmp, throttle):
+    """contrib/popsift.logrotate's postrotate runs `pkill -HUP -x popsift`:
+    that reaches a `popsift run` from cron or the timer too, which must not
+    die of it (it reopens its log file, or ignores the signal)."""
+    n = 60
+    msgs = [mkmsg(f"hup{i:02d}", size=100_000) for i in range(n)]
+    ids = [pt.header_values(m, "Message-ID")[0] for m in msgs]
+    dovecot.add_messages("alice", msgs)
+    proxy = throttle(dovecot.port_ssl, 4_000_000)   # 6 MB: ~1.5 s
+    mbox = tmp / "inbox.mbox"
+    log = tmp / "popsift.log"
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db", "log": log},
+                      acct(dovecot, "alice", "test", port=proxy.port, deliver=f"mbox {mbox}"))
+    p = subprocess.Popen([str(popsift), "-f", str(cfg), "run"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    t = time.monotonic()
+    while not (mbox.exists() and mbox.stat().st_size > 1_000_000):
+        assert time.monotonic() - t < 10 and p.poll() is None, "the run did not get going"
+        time.sleep(0.01)
+    if log.exists():
+        os.rename(log, tmp / "popsift.log.1")   # as logrotate does before postrotate
+    p.send_signal(signal.SIGHUP)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, f"`popsift run` got SIGHUP mid-fetch: exit {p.returncode}\n{err}"
+    assert message_ids(mbox) == ids
+    assert dovecot.count("alice") == 0
+
+
+def test_sighup_with_broken_config_keeps_running(dovecot, daemon, tmp):
+    mbox = tmp / "inbox.mbox"
+    good = acct(dovecot, "alice", "test", interval=1, deliver=f"mbox {mbox}")
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db"}, good)
+    d = daemon(cfg)
+    d.wait_for(POLL_RE.format(name="test"))
+
+    pt.write_config(cfg, good + "account broken\nthis_is_no_key 1\n")
+    d.send(signal.SIGHUP)
+    _, m = d.wait_for(r"^popsift: reload failed, keeping the running config: (.*)$")
+    assert "this_is_no_key" in m.group(1) and str(cfg) in m.group(1), d.text()
+    n_before = len(d.polls("test"))
+    msg = mkmsg("after-broken-hup")
+    dovecot.add_message("alice", msg)
+    d.wait_until(lambda: len(message_ids(mbox)) == 1, 4, what="delivery after the broken reload")
+    d.wait_for(POLL_RE.format(name="test"), n=n_before + 2, timeout=4)
+    assert d.alive()
+
+    # an unreadable config (deleted) is no better: still running
+    os.rename(cfg, tmp / "config.moved")
+    d.send(signal.SIGHUP)
+    d.wait_for(r"^popsift: reload failed", n=2)
+    os.rename(tmp / "config.moved", cfg)
+
+    # a good config with a second account: reloaded, the new account polled
+    make_config(cfg, {"state": tmp / "state.db"}, good,
+                acct(dovecot, "bob", "second", interval=1, deliver=f"mbox {tmp}/bob.mbox"))
+    dovecot.add_message("bob", mkmsg("for-bob"))
+    d.send(signal.SIGHUP)
+    d.wait_for(r"^popsift: reloaded .*: 2 accounts$")
+    d.wait_until(lambda: len(message_ids(tmp / "bob.mbox")) == 1, 3, what="bob's mail after reload")
+    rc, _ = d.stop()
+    assert rc == 0
+
+
+def test_account_removed_by_sighup_while_polling(dovecot, daemon, tmp, throttle):
+    """SIGHUP with a config that drops an account whose poll is under way:
+    the poll ends, and its slot must not stay counted against max_parallel
+    (here 1: the remaining account would never be polled again), nor keep
+    SIGTERM waiting for it."""
+    dovecot.add_messages("alice", [mkmsg(f"slow{i}", size=100_000) for i in range(30)])
+    proxy = throttle(dovecot.port_ssl, 2_000_000)   # 3 MB: ~1.5 s
+    other = acct(dovecot, "bob", "other", interval=1, deliver=f"mbox {tmp}/other.mbox")
+    slow = acct(dovecot, "alice", "slow", port=proxy.port, interval=60,
+                deliver=f"mbox {tmp}/slow.mbox")
+    defaults = {"state": tmp / "state.db", "max_parallel": 1}
+    cfg = make_config(tmp / "config", defaults, slow, other)
+    d = daemon(cfg)
+    d.wait_until(lambda: (tmp / "slow.mbox").exists(), 5, what="the slow poll under way")
+    make_config(cfg, defaults, other)
+    d.send(signal.SIGHUP)
+    d.wait_for(r"^popsift: reloaded .*: 1 account$")
+    d.wait_for(POLL_RE.format(name="slow"), timeout=6)
+    dovecot.add_message("bob", mkmsg("for-other"))
+    d.wait_until(lambda: len(message_ids(tmp / "other.mbox")) == 1, 4,
+                 what="'other' polled after 'slow' was removed")
+    d.wait_for(POLL_RE.format(name="other"), n=3, timeout=4)
+    rc, took = d.stop()
+    assert rc == 0 and took < 3
+
+
+def test_sigusr1_polls_every_account_now(dovecot, daemon, tmp):
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db"},
+                      acct(dovecot, "alice", "a", interval=60, deliver=f"mbox {tmp}/a.mbox"),
+                      acct(dovecot, "bob", "b", interval=60, deliver=f"mbox {tmp}/b.mbox"))
+    d = daemon(cfg)
+    d.wait_for(POLL_RE.format(name="a"))
+    d.wait_for(POLL_RE.format(name="b"))
+    dovecot.add_message("alice", mkmsg("usr1-a"))
+    dovecot.add_message("bob", mkmsg("usr1-b"))
+    time.sleep(0.5)
+    assert message_ids(tmp / "a.mbox") == [] and len(d.polls("a")) == 1
+    t = time.monotonic()
+    d.send(signal.SIGUSR1)
+    d.wait_until(lambda: len(message_ids(tmp / "a.mbox")) == 1
+               and len(message_ids(tmp / "b.mbox")) == 1, 3, what="both polled after SIGUSR1")
+    assert time.monotonic() - t < 2
+    assert len(d.polls("a")) == 2 and len(d.polls("b")) == 2
+    # and then back to the interval: no third poll soon
+    time.sleep(1)
+    assert len(d.polls("a")) == 2
+    rc, _ = d.stop()
+    assert rc == 0
+
+
+# Dovecot delays every login from an IP after a refused one (its anvil "auth
+# penalty": 2, 4, 8 ... up to 15 s, for all users from that IP); off here,
+# so that the timing is popsift's own.
+NO_AUTH_PENALTY = "service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\n"
+
+
+@pytest.fixture
+def dovecot_np(make_dovecot):
+    return make_dovecot(users={"alice": "secret", "bob": "secret"}, extra_conf=NO_AUTH_PENALTY)
+
+
+def test_sigusr1_during_a_poll_is_not_lost(dovecot, daemon, tmp, throttle):
+    """SIGUSR1 while an account's poll is under way: mail that arrived after
+    that poll listed the mailbox is fetched right after it, not one
+    interval later."""
+    dovecot.add_messages("alice", [mkmsg(f"slow{i}", size=100_000) for i in range(30)])
+    proxy = throttle(dovecot.port_ssl, 2_000_000)   # 3 MB: ~1.5 s
+    mbox = tmp / "inbox.mbox"
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db"},
+                      acct(dovecot, "alice", "test", port=proxy.port, interval=60,
+                           deliver=f"mbox {mbox}"))
+    d = daemon(cfg)
+    d.wait_until(lambda: mbox.exists() and mbox.stat().st_size > 500_000, 5,
+                 what="the first poll under way")
+    late = mkmsg("late")
+    dovecot.add_message("alice", late)
+    d.send(signal.SIGUSR1)
+    d.wait_for(POLL_RE.format(name="test"), timeout=6)
+    d.wait_until(lambda: pt.header_values(late, "Message-ID")[0] in message_ids(mbox), 4,
+                 what="the message added with the SIGUSR1 (a poll after the one under way)")
+    assert len(message_ids(mbox)) == 31
+    rc, _ = d.stop()
+    assert rc == 0
+
+
+def wrong_password_config(dovecot, tmp, password):
+    return make_config(
+        tmp / "config", {"state": tmp / "state.db"},
+        acct(dovecot, "alice", "locked", password=password, interval=1, max_backoff=1,
+             deliver=f"mbox {tmp}/locked.mbox"),
+        acct(dovecot, "bob", "other", interval=1, deliver=f"mbox {tmp}/other.mbox"))
+
+
+def pause_after_three(dovecot, daemon, tmp):
+    cfg = wrong_password_config(dovecot, tmp, "wrong")
+    d = daemon(cfg)
+    _, m = d.wait_for(r"^locked: paused after (\d+) refused logins", timeout=8)
+    assert m.group(1) == "3"
+    assert d.count(r"^locked: .*(refused|denied|authentication)") >= 3, d.text()
+    time.sleep(0.3)
+    assert dovecot_refusals(dovecot, "alice") == 3, dovecot.log()
+    return cfg, d
+
+
+def test_three_refused_logins_pause_the_account(dovecot_np, daemon, tmp):
+    dovecot = dovecot_np
+    cfg, d = pause_after_three(dovecot, daemon, tmp)
+    t_pause = time.monotonic()
+    # paused: no 4th login attempt, while the other account keeps polling
+    dovecot.add_message("bob", mkmsg("bob-while-paused"))
+    time.sleep(3.5)
+    assert dovecot_refusals(dovecot, "alice") == 3, \
+        "a 4th login attempt while paused\n" + dovecot.log()
+    assert len(message_ids(tmp / "other.mbox")) == 1
+    assert len([t for t in d.polls("other") if t > t_pause]) >= 2
+    # SIGHUP with unchanged login settings: still paused
+    d.send(signal.SIGHUP)
+    d.wait_for(r"^popsift: reloaded")
+    time.sleep(1.5)
+    assert dovecot_refusals(dovecot, "alice") == 3, \
+        "SIGHUP without a login change unpaused the account\n" + dovecot.log()
+    # SIGUSR1: retry now
+    d.send(signal.SIGUSR1)
+    d.wait_until(lambda: dovecot_refusals(dovecot, "alice") >= 4, 3,
+               what="a login attempt after SIGUSR1")
+    rc, _ = d.stop()
+    assert rc == 0
+
+
+def test_sighup_with_fixed_password_unpauses(dovecot_np, daemon, tmp):
+    dovecot = dovecot_np
+    cfg, d = pause_after_three(dovecot, daemon, tmp)
+    m = mkmsg("after-fix")
+    dovecot.add_message("alice", m)
+    time.sleep(1)
+    assert dovecot_refusals(dovecot, "alice") == 3
+    wrong_password_config(dovecot, tmp, "secret")
+    d.send(signal.SIGHUP)
+    d.wait_for(r"^locked: login settings changed: polling again$")
+    d.wait_until(lambda: len(message_ids(tmp / "locked.mbox")) == 1, 3,
+               what="delivery after the password was fixed")
+    assert message_ids(tmp / "locked.mbox") == pt.header_values(m, "Message-ID")
+    assert dovecot.count("alice") == 0
+    # and it stays on its interval afterwards
+    n = len(d.polls("locked"))
+    time.sleep(1.4)
+    assert len(d.polls("locked")) > n
+    rc, _ = d.stop()
+    assert rc == 0
+
+
+# --------------------------------------------------------------------------
+# the lock on the state database
+
+def test_concurrent_run_waits_lock_wait_then_exits_75(dovecot, daemon, run, tmp):
+    mbox = tmp / "inbox.mbox"
+    state = tmp / "state.db"
+    account = acct(dovecot, "alice", "test", interval=1, deliver=f"mbox {mbox}")
+    cfg = make_config(tmp / "config", {"state": state}, account)
+    cfg_run = make_config(tmp / "config.run", {"state": state, "lock_wait": 1}, account)
+    first = [mkmsg(f"a{i}") for i in range(5)]
+    dovecot.add_messages("alice", first)
+    d = daemon(cfg)
+    d.wait_until(lambda: len(message_ids(mbox)) == 5, 5, what="the daemon's first delivery")
+    assert (tmp / "state.db.lock").exists()
+
+    second = [mkmsg(f"b{i}") for i in range(5)]
+    dovecot.add_messages("alice", second)
+    t = time.monotonic()
+    r = run("-f", cfg_run, "run", timeout=10)
+    took = time.monotonic() - t
+    assert r.returncode == 75, (r.returncode, r.stderr)
+    assert 0.9 <= took < 3, f"lock_wait 1 but run took {took:.1f} s"
+    assert re.search(r"another popsift", r.stderr) and str(state) in r.stderr, r.stderr
+    assert "try again later" in r.stderr
+    assert r.stdout == ""
+
+    # a run with a longer lock_wait gets the lock once the daemon stops
+    make_config(cfg_run, {"state": state, "lock_wait": 15}, account)
+    dovecot.add_messages("alice", [mkmsg(f"c{i}") for i in range(5)])
+    waiter = subprocess.Popen([str(pt.popsift_path()), "-f", str(cfg_run), "run"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.2)
+    assert waiter.poll() is None, "run did not wait for the lock"
+    rc, _ = d.stop()
+    assert rc == 0
+    out, err = waiter.communicate(timeout=20)
+    assert waiter.returncode == 0, err
+
+    ids = message_ids(mbox)
+    assert len(ids) == 15 and len(set(ids)) == 15, f"{len(ids)} delivered, duplicates?"
+    assert dovecot.count("alice") == 0
+
+
+def test_lock_left_by_kill9_does_not_block_next_start(dovecot, daemon, run, tmp):
+    mbox = tmp / "inbox.mbox"
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db", "lock_wait": 0},
+                      acct(dovecot, "alice", "test", interval=60, deliver=f"mbox {mbox}"))
+    d1 = daemon(cfg)
+    d1.wait_for(POLL_RE.format(name="test"))
+    # a second daemon while the first runs: refused at once, exit 75
+    d_again = daemon(cfg)
+    try:
+        rc = d_again.proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    assert rc == 75, f"a second daemon on the same state: exit {rc}\n{d_again.text()}"
+    time.sleep(0.1)
+    assert re.search(r"another popsift", d_again.text()), d_again.text()
+
+    os.kill(d1.pid, signal.SIGKILL)
+    d1.proc.wait(timeout=5)
+    assert (tmp / "state.db.lock").exists()   # the file stays; the flock does not
+
+    d2 = daemon(cfg)
+    d2.wait_for(r"^popsift: daemon started")
+    d2.wait_for(POLL_RE.format(name="test"))
+    time.sleep(0.3)   # the poll reaped (a USR1 during a poll: test_sigusr1_during_a_poll)
+    dovecot.add_message("alice", mkmsg("after-kill9"))
+    d2.send(signal.SIGUSR1)
+    d2.wait_until(lambda: len(message_ids(mbox)) == 1, 3, what="delivery by the restarted daemon")
+    os.kill(d2.pid, signal.SIGKILL)
+    d2.proc.wait(timeout=5)
+    # and a one-shot run with lock_wait 0 gets the lock too
+    dovecot.add_message("alice", mkmsg("after-kill9-run"))
+    r = run("-f", cfg, "run", timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert len(message_ids(mbox)) == 2
+
+
+# --------------------------------------------------------------------------
+# log FILE
+
+TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d (popsift|test): ")
+
+
+def test_log_file_timestamped_and_reopened_on_sighup(dovecot, daemon, tmp):
+    log = tmp / "popsift.log"
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db", "log": log},
+                      acct(dovecot, "alice", "test", interval=1,
+                           deliver=f"mbox {tmp}/inbox.mbox"))
+    d = daemon(cfg)
+    d.wait_until(lambda: log.exists() and len(re.findall(r"test: \d+ new", log.read_text())) >= 2,
+               5, what="two poll lines in the log file")
+    lines = log.read_text().splitlines()
+    assert any("daemon started" in ln for ln in lines)
+    bad = [ln for ln in lines if not TS_RE.match(ln)]
+    assert not bad, f"log lines without a timestamp: {bad}"
+    stamp = lines[-1][:19]
+    assert abs(time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S")) - time.time()) < 30
+
+    # logrotate: rename, then SIGHUP; new lines go to a new file
+    rotated = tmp / "popsift.log.1"
+    os.rename(log, rotated)
+    time.sleep(0.2)
+    d.send(signal.SIGHUP)
+    d.wait_until(lambda: log.exists() and re.search(r"test: \d+ new", log.read_text()), 4,
+               what="poll lines in the reopened log file")
+    size_rotated = rotated.stat().st_size
+    dovecot.add_message("alice", mkmsg("after-rotate"))
+    d.wait_until(lambda: re.search(r"test: 1 new, 1 delivered", log.read_text()), 4,
+               what="the delivery logged in the new file")
+    time.sleep(0.3)
+    assert rotated.stat().st_size == size_rotated, "still writing to the rotated file"
+    new_lines = log.read_text().splitlines()
+    assert any("reloaded" in ln for ln in new_lines), new_lines
+    assert all(TS_RE.match(ln) for ln in new_lines), new_lines
+    rc, _ = d.stop()
+    assert rc == 0
+    assert "daemon stopped" in log.read_text()
+    # with a log file, nothing on stderr
+    assert d.count(r".") == 0, d.text()
