@@ -130,7 +130,29 @@ static int dotlock_stale(const char *lock)
 		fclose(f);
 	}
 	long pid = atol(buf);
-	return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	if (pid <= 0)   /* empty or garbage: another program's half-made lock */
+		return time(NULL) - st.st_mtime > 10;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* The lock appears whole or not at all: the pid goes into a unique file
+ * that is then linked to NAME.lock (as liblockfile does), so a kill can
+ * never leave an empty lock nobody can judge stale. */
+static int dotlock_try(const char *lock)
+{
+	char *tmp = xasprintf("%s.%ld.tmp", lock, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = -1, saved;
+	if (fd >= 0) {
+		dprintf(fd, "%ld\n", (long)getpid());
+		close(fd);
+		rc = link(tmp, lock);
+	}
+	saved = errno;
+	unlink(tmp);
+	free(tmp);
+	errno = saved;
+	return rc;
 }
 
 static int dotlock(struct target *t, char **err)
@@ -138,14 +160,11 @@ static int dotlock(struct target *t, char **err)
 	char *lock = xasprintf("%s.lock", t->dest.path);
 	int rc = 0;
 	for (int tries = 0;; tries++) {
-		int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			dprintf(fd, "%ld\n", (long)getpid());
-			close(fd);
+		if (dotlock_try(lock) == 0) {
 			t->dotlocked = 1;
 			break;
 		}
-		if (errno == EACCES || errno == EROFS)
+		if (errno == EACCES || errno == EROFS || errno == EPERM)
 			break;   /* a directory we may not write to: fcntl alone must do */
 		if (errno != EEXIST || tries >= LOCK_WAIT * 10) {
 			rc = seterr(err, "cannot lock %s: %s", lock,

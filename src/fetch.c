@@ -275,6 +275,30 @@ static int expired(const struct fetch *f, const struct uident *e)
 	       (long long)time(NULL) - e->first_seen >= f->a->delete_after;
 }
 
+/* Delivered messages no longer on the server are gone: a run killed
+ * after QUIT but before recording it, or mail deleted elsewhere. */
+static void forget_gone(struct fetch *f, const struct uidmap *here)
+{
+	char *err = NULL;
+	int rc = 0, open = 0;
+	for (size_t i = 0; rc == 0 && i < f->known.cap; i++) {
+		const struct uident *e = &f->known.tab[i];
+		if (e->key == NULL || e->val != M_DELIVERED || uidmap_get(here, e->key) != M_NONE)
+			continue;
+		if (!open && (rc = state_begin(f->st, &err)) == 0)
+			open = 1;
+		if (rc == 0)
+			rc = state_set(f->st, f->a->name, e->key, M_DELETED, &err);
+	}
+	if (open && rc == 0)
+		rc = state_commit(f->st, &err);
+	if (rc < 0) {
+		state_rollback(f->st);
+		log_err(f->a->name, "%s", err);
+	}
+	free(err);
+}
+
 /* The diff: what to fetch, and what was delivered in an earlier run but
  * not yet deleted (the run died before QUIT, or keep was turned off). */
 static size_t plan(struct fetch *f)
@@ -312,6 +336,7 @@ static size_t plan(struct fetch *f)
 		else if (done && !sm->want && !f->opts->dry_run && (!f->a->keep || expired(f, e)))
 			queue_dele(f, sm);
 	}
+	forget_gone(f, &here);
 	uidmap_free(&here);
 	return want;
 }
