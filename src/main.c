@@ -266,6 +266,7 @@ int main(int argc, char **argv)
 		return cmd_filter(argc - 1, argv + 1);
 	if (parse_cli(argc, argv, &c) < 0) {
 		usage();
+		free(c.args);
 		return EX_USAGE;
 	}
 	if (conn_global_init() < 0)
