@@ -71,6 +71,13 @@ static void shared_cleanup(void)
 	if (shared && getpid() == shared_pid)
 		curl_easy_cleanup(shared);
 	shared = NULL;
+	while (downs) {
+		struct down *d = downs;
+		downs = d->next;
+		free(d->acct);
+		free(d->why);
+		free(d);
+	}
 }
 
 static CURL *shared_handle(void)
@@ -217,14 +224,14 @@ static const struct account no_account = {
 	.timeout = 60,
 };
 
-static int get_secret(struct smtp *s, char **err)
+static int get_secret(struct smtp *s, const char *host, char **err)
 {
 	const struct account *a = s->a;
 	if (a->smtp_user == NULL)
 		return 0;
-	if (a->smtp_tls == TLS_OFF && !loopback(a->smtp_host) && a->smtp_auth != AUTH_CRAM_MD5)
+	if (a->smtp_tls == TLS_OFF && !loopback(host) && a->smtp_auth != AUTH_CRAM_MD5)
 		return seterr(err, "refusing to send the SMTP password to %s in clear text: "
-			      "use smtp_tls starttls or on", a->smtp_host);
+			      "use smtp_tls starttls or on", host);
 	if (a->smtp_password_command)
 		return run_password_command(a->smtp_password_command, &s->secret, err);
 	s->secret = xstrdup(a->smtp_password ? a->smtp_password : "");
@@ -261,7 +268,7 @@ static int start(struct smtp *s, struct target *t, const struct envelope *e, cha
 	s->where = xasprintf("%s:%d", host, a->smtp_port);
 	if ((s->rcpt = recipients(t->dest.argv, err)) == NULL)
 		return -1;
-	return get_secret(s, err);
+	return get_secret(s, host, err);
 }
 
 static void setup(struct smtp *s, CURL *h, const char *from, char *detail)

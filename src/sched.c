@@ -225,8 +225,7 @@ static void child(struct sched *s, const struct account *a)
 	int code = fetch_account(a, st, &o, &r);
 	result_print(a, &r, 0, 1);
 	state_close(st);
-	fflush(NULL);
-	_exit(code);
+	exit(code);   /* not _exit: atexit handlers QUIT the SMTP connection */
 }
 
 static void start(struct sched *s, struct slot *sl)
@@ -234,6 +233,7 @@ static void start(struct sched *s, struct slot *sl)
 	struct account *a = account_named(&s->cf, sl->name);
 	if (a == NULL)
 		return;
+	fflush(NULL);   /* the child must not write the parent's buffers again */
 	pid_t pid = fork();
 	if (pid == 0)
 		child(s, a);

@@ -19,11 +19,12 @@ static const char q_last[] =
 	"SELECT ended,status,new,delivered,deleted,bytes,error FROM runs "
 	"WHERE account=?1 ORDER BY id DESC LIMIT 1";
 static const char q_counts[] =
-	"SELECT sum(state='delivered'),sum(state='deleted'),sum(state='failed'),"
+	"SELECT sum(state='delivered'),sum(state='deleted'),"
+	"sum(state IN ('failed','deferred','rejected')),"
 	"sum(state='skipped'),sum(coalesce(size,0)) FROM messages WHERE account=?1";
 static const char q_failed[] =
 	"SELECT uidl,coalesce(subject,''),coalesce(error,'') FROM messages "
-	"WHERE account=?1 AND state='failed' ORDER BY first_seen LIMIT 20";
+	"WHERE account=?1 AND state IN ('failed','deferred','rejected') ORDER BY first_seen LIMIT 20";
 
 static void jstr(const char *s)
 {

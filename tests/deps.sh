@@ -5,11 +5,12 @@
 #
 # Installing dovecot-core may start a system-wide Dovecot on 110/995/143/993;
 # that is harmless: the tests start their own on free loopback ports with
-# their own base_dir.
+# their own base_dir.  Likewise exim4-daemon-light (the MTA of the
+# forwarding tests, started with its own config: tests/lib/exim.py).
 set -eu
 
 PKGS="gcc make pkg-config libcurl4-openssl-dev libpcre2-dev libsqlite3-dev
-dovecot-pop3d python3-aiosmtpd python3-pytest openssl procps $*"
+dovecot-pop3d python3-aiosmtpd python3-pytest openssl procps exim4-daemon-light $*"
 
 missing=""
 for p in $PKGS; do
