@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "popsift.h"
+#include "provider.h"
 
 struct pctx {
 	const char *file;
@@ -226,7 +227,6 @@ static void account_defaults(struct account *a)
 	a->timeout = 60;
 	a->received_header = 1;
 	a->batch = 500;
-	a->smtp_port = 25;
 	a->smtp_tls = TLS_OFF;
 }
 
@@ -343,6 +343,9 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		set_str(&c->cf->log, v);
 		return 0;
 	}
+	if (strcmp(key, "provider") == 0)
+		return provider_set(a, v) == 0 ? 0 :
+			perr(c, "unknown provider \"%s\" (popsift providers lists them)", v);
 	if (strcmp(key, "deliver") == 0) {
 		/* an account's own deliver lines replace what defaults gave it */
 		if (c->cur && !c->own_dests) {
@@ -360,6 +363,7 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 			c->cf->has_password = 1;
 		if (!strcmp(key, "tls"))
 			a->tls_explicit = 1;
+		a->keys_set |= provider_key_bit(key);
 		return set_key(c, a, &keys[i], v);
 	}
 	return perr(c, "unknown key \"%s\"", key);
@@ -410,6 +414,12 @@ static int split_line(struct pctx *c, char *line, char **key, char **val)
 static int check_account(struct pctx *c, struct account *a)
 {
 	c->line = a->line;
+	char *e = NULL;
+	if (provider_apply(a, &e) < 0) {
+		perr(c, "account \"%s\": %s", a->name, e);
+		free(e);
+		return -1;
+	}
 	if (a->host == NULL)
 		return perr(c, "account \"%s\" has no host", a->name);
 	if (a->user == NULL)
@@ -420,6 +430,8 @@ static int check_account(struct pctx *c, struct account *a)
 		return perr(c, "account \"%s\" has both password and password_command", a->name);
 	if (a->port == 0)
 		a->port = a->tls == TLS_ON ? 995 : 110;
+	if (a->smtp_port == 0)   /* local MTA, submission, SMTPS */
+		a->smtp_port = a->smtp_tls == TLS_OFF ? 25 : a->smtp_tls == TLS_STARTTLS ? 587 : 465;
 	if (a->smtp_auth == AUTH_USER || a->smtp_auth == AUTH_APOP)
 		return perr(c, "account \"%s\": smtp_auth must be any, plain, login, cram-md5, "
 			    "xoauth2 or oauthbearer", a->name);

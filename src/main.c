@@ -9,6 +9,8 @@
 
 #include "conn.h"
 #include "fetch.h"
+#include "import.h"
+#include "provider.h"
 #include "sched.h"
 #include "rules.h"
 #include "state.h"
@@ -31,7 +33,11 @@ static void usage(void)
 	      "       popsift [-f CONFIG] check\n"
 	      "       popsift filter -r RULES [--dry-run] [--mbox F | --maildir D | FILE... | < MSG]\n"
 	      "       popsift [-f CONFIG] status [--json] [ACCOUNT]\n"
-	      "       popsift [-f CONFIG] log [--since 2d|DATE] [--json] [ACCOUNT]\n", stderr);
+	      "       popsift [-f CONFIG] log [--since 2d|DATE] [--json] [ACCOUNT]\n"
+	      "       popsift import fetchmailrc [FILE]\n"
+	      "       popsift [-f CONFIG] [--dry-run] import fetchids|mpop-uidls|getmail-oldmail\n"
+	      "               FILE [ACCOUNT]\n"
+	      "       popsift providers [NAME]\n", stderr);
 }
 
 static int parse_cli(int argc, char **argv, struct cli *c)
@@ -176,6 +182,8 @@ static int cmd_check(const struct cli *c)
 		return code;
 	int n = 0;
 	for (const struct account *a = cf.accounts; a; a = a->next, n++) {
+		if (log_level >= 1)
+			provider_describe(a, stdout);
 		if (a->rules == NULL)
 			continue;
 		char *err = NULL;
@@ -248,6 +256,14 @@ static int cmd_daemon(const struct cli *c)
 	return code;
 }
 
+static int cmd_import_cli(const struct cli *c)
+{
+	char *path = config_path(c);
+	int code = cmd_import(path, c->nargs, c->args, c->dry_run);
+	free(path);
+	return code;
+}
+
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -280,6 +296,10 @@ int main(int argc, char **argv)
 		code = cmd_status(&c);
 	else if (!strcmp(c.cmd, "daemon"))
 		code = cmd_daemon(&c);
+	else if (!strcmp(c.cmd, "providers"))
+		code = cmd_providers(c.nargs, c.args);
+	else if (!strcmp(c.cmd, "import"))
+		code = cmd_import_cli(&c);
 	else {
 		usage();
 		code = EX_USAGE;

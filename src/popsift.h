@@ -52,6 +52,8 @@ struct account {
 	char   *smtp_tls_ca_file;       /* else tls_ca_file */
 	int     on_reject_discard;      /* on_reject discard: delete what the MTA refused (5xx) */
 	int     on_partial_accept;      /* on_partial accept: some recipients refused is delivered */
+	int     provider;           /* `provider NAME`: 1 + its row in provider.c's table, 0 none */
+	unsigned keys_set;          /* PRESET_* bits (provider.h) of keys the config wrote */
 	struct account *next;
 };
 

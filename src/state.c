@@ -15,7 +15,7 @@
 
 #define SCHEMA_VERSION 1
 
-enum { S_PUT, S_SET, S_LOAD, S_JADD, S_JEACH, S_JCLEAR, S_RUN, S_DUP, S_NSTMT };
+enum { S_PUT, S_SET, S_LOAD, S_JADD, S_JEACH, S_JCLEAR, S_RUN, S_DUP, S_SEED, S_NSTMT };
 
 static const char *const sql_text[S_NSTMT] = {
 	[S_PUT] = "INSERT INTO messages(account,uidl,state,first_seen,delivered,size,"
@@ -36,6 +36,8 @@ static const char *const sql_text[S_NSTMT] = {
 		  "status,error) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 	[S_DUP] = "SELECT 1 FROM messages WHERE message_id=?1 AND state IN "
 		  "('delivered','deleted') LIMIT 1",
+	[S_SEED] = "INSERT INTO messages(account,uidl,state,first_seen,delivered,action) "
+		   "VALUES(?1,?2,'delivered',?3,?3,?4) ON CONFLICT(account,uidl) DO NOTHING",
 };
 
 static const char schema[] =
@@ -304,6 +306,20 @@ int state_is_duplicate(struct state *st, const char *message_id)
 	int found = sqlite3_step(s) == SQLITE_ROW;
 	sqlite3_reset(s);
 	return found;
+}
+
+int state_seed(struct state *st, const char *acct, const char *uidl, long long when,
+	       const char *source, int *added, char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_SEED);
+	bind_text(s, 1, acct);
+	bind_text(s, 2, uidl);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)(when > 0 ? when : (long long)time(NULL)));
+	bind_text(s, 4, source);
+	if (step_done(st, s, err, "seed") < 0)
+		return -1;
+	*added = sqlite3_changes(st->db) > 0;
+	return 0;
 }
 
 sqlite3 *state_db(struct state *st)

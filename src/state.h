@@ -49,6 +49,10 @@ int  state_journal_each(struct state *st, const char *acct,
 int  state_journal_clear(struct state *st, const char *acct, char **err);
 int  state_run_add(struct state *st, const char *acct, const struct runrow *r, char **err);
 int  state_is_duplicate(struct state *st, const char *message_id);
+/* popsift import: record uidl as delivered (first seen `when`, 0: now)
+ * unless the account already knows it; *added says which. */
+int  state_seed(struct state *st, const char *acct, const char *uidl, long long when,
+		const char *source, int *added, char **err);
 /* schedfile: the daemon's schedule, or NULL when no daemon runs */
 int  state_status(struct state *st, const char *acct, const char *schedfile, int json,
 		  char **err);

@@ -10,7 +10,8 @@
 set -eu
 
 PKGS="gcc make pkg-config libcurl4-openssl-dev libpcre2-dev libsqlite3-dev
-dovecot-pop3d python3-aiosmtpd python3-pytest openssl procps exim4-daemon-light $*"
+dovecot-pop3d python3-aiosmtpd python3-pytest openssl procps exim4-daemon-light
+fetchmail mpop getmail6 groff-base man-db $*"
 
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,58 @@
+/* import.h — `popsift import`: migrate from fetchmail, mpop and getmail.
+ * The parsers are pure (text in, structures or text out) so the unit
+ * tests can feed them files written by the real tools. */
+#ifndef IMPORT_H
+#define IMPORT_H
+
+#include <stdio.h>
+#include <stddef.h>
+
+/* ---------------------------------------------- UIDL lists (import-uidl.c) */
+
+/* The UIDLs an old tool recorded for one mailbox. */
+struct uidlist {
+	char   *user, *host;
+	int     port;           /* getmail: from the file name; 0 when the tool keeps none */
+	char   *raw;            /* getmail: "HOST-PORT-USER" as in the file name */
+	char  **uidls;
+	long long *when;        /* getmail: when it was fetched (unix time); else 0 */
+	size_t  n, cap;
+	struct uidlist *next;
+};
+
+/* fetchmail's .fetchids: "user@host UIDL" lines, several mailboxes. */
+int  parse_fetchids(const char *text, struct uidlist **out, char **err);
+/* mpop's uidls file: " N host user" then N UIDL lines, repeated. */
+int  parse_mpop_uidls(const char *text, struct uidlist **out, char **err);
+/* getmail's oldmail-HOST-PORT-USER: "UIDL\0unixtime\n" lines; name is the
+ * file name (its last path component tells the mailbox). */
+int  parse_getmail_oldmail(const char *name, const char *data, size_t len,
+			   struct uidlist **out, char **err);
+void uidlists_free(struct uidlist *l);
+
+/* ------------------------------------------- fetchmailrc (import-fm*.c) */
+
+struct fmtok {
+	char *s;
+	int   quoted;           /* a "string" or 'string': never a keyword */
+	int   line;
+};
+
+/* Split a .fetchmailrc into words: comments dropped, quotes and their
+ * escapes resolved, the punctuation , : ; dropped.  *out ends with a
+ * token whose s is NULL.  -1 with *err ("file:line: ...") on a bad quote. */
+int  fm_lex(const char *file, const char *text, struct fmtok **out, char **err);
+void fm_tokens_free(struct fmtok *t);
+
+/* Convert to a popsift config written to out; what could not be converted
+ * becomes "# could not convert:" comments there and a summary on summary.
+ * *naccounts: accounts written.  -1 with *err on a syntax error. */
+int  fm_convert(const char *file, const char *text, FILE *out, FILE *summary,
+		int *naccounts, char **err);
+
+/* ------------------------------------------------------ cmd-import.c */
+
+/* `popsift import KIND [FILE] [ACCOUNT]`; returns the exit code. */
+int  cmd_import(const char *config, int nargs, char **args, int dry_run);
+
+#endif

@@ -1,0 +1,182 @@
+/* provider.c — the provider table behind `provider NAME`, and
+ * `popsift providers`.  One row per service: POP3 and SMTP host, port and
+ * TLS mode, what the login needs and what to switch on first.  Checked
+ * against the providers' own help pages (2024); `popsift providers` prints
+ * it, doc/popsift.conf.5 repeats it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "provider.h"
+
+#define CODE   "authorization code (授权码) made in the web settings, not the web password"
+#define ENABLE "enable POP3/SMTP in the web mail settings first"
+
+static const struct provider table[] = {
+	{ "gmail", "gmail.com", "pop.gmail.com", 995, TLS_ON, "smtp.gmail.com", 465, TLS_ON,
+	  "app password (needs 2-Step Verification) or OAuth2 (auth xoauth2)",
+	  "enable POP in Gmail: Settings > Forwarding and POP/IMAP" },
+	{ "outlook", "outlook.com", "outlook.office365.com", 995, TLS_ON,
+	  "smtp-mail.outlook.com", 587, TLS_STARTTLS,
+	  "OAuth2 required (auth xoauth2, smtp_auth xoauth2): passwords are refused",
+	  "enable POP in Outlook.com: Settings > Mail > Forwarding and IMAP" },
+	{ "office365", NULL, "outlook.office365.com", 995, TLS_ON, "smtp.office365.com", 587,
+	  TLS_STARTTLS, "OAuth2 required (auth xoauth2, smtp_auth xoauth2)",
+	  "the tenant administrator must allow POP (and SMTP AUTH for forward)" },
+	{ "yahoo", "yahoo.com", "pop.mail.yahoo.com", 995, TLS_ON, "smtp.mail.yahoo.com", 465,
+	  TLS_ON, "app password (Account security > Generate app password)", NULL },
+	{ "icloud", "icloud.com", NULL, 0, TLS_ON, "smtp.mail.me.com", 587, TLS_STARTTLS,
+	  "app-specific password (appleid.apple.com)",
+	  "iCloud Mail has no POP3 (IMAP only): only its SMTP half can be used" },
+	{ "163", "163.com", "pop.163.com", 995, TLS_ON, "smtp.163.com", 465, TLS_ON, CODE, ENABLE },
+	{ "126", "126.com", "pop.126.com", 995, TLS_ON, "smtp.126.com", 465, TLS_ON, CODE, ENABLE },
+	{ "yeah", "yeah.net", "pop.yeah.net", 995, TLS_ON, "smtp.yeah.net", 465, TLS_ON, CODE,
+	  ENABLE },
+	{ "qq", "qq.com", "pop.qq.com", 995, TLS_ON, "smtp.qq.com", 465, TLS_ON, CODE,
+	  "enable POP3/SMTP in QQ Mail: Settings > Account" },
+	{ "sina", "sina.com", "pop.sina.com", 995, TLS_ON, "smtp.sina.com", 465, TLS_ON, CODE,
+	  ENABLE "; sina.cn addresses: host pop.sina.cn, smtp_host smtp.sina.cn" },
+	{ "sohu", "sohu.com", "pop3.sohu.com", 995, TLS_ON, "smtp.sohu.com", 465, TLS_ON,
+	  "the mail password, or the client password if one is set", ENABLE },
+	{ "aliyun", "aliyun.com", "pop3.aliyun.com", 995, TLS_ON, "smtp.aliyun.com", 465, TLS_ON,
+	  "the mail password", ENABLE },
+};
+#define NPROVIDERS (sizeof table / sizeof *table)
+
+const struct provider *provider_at(size_t i)
+{
+	return i < NPROVIDERS ? &table[i] : NULL;
+}
+
+const struct provider *provider_find(const char *name)
+{
+	for (size_t i = 0; i < NPROVIDERS; i++)
+		if (strcasecmp(table[i].name, name) == 0 ||
+		    (table[i].domain && strcasecmp(table[i].domain, name) == 0))
+			return &table[i];
+	return NULL;
+}
+
+int provider_set(struct account *a, const char *name)
+{
+	const struct provider *p = provider_find(name);
+	if (p == NULL)
+		return -1;
+	a->provider = (int)(p - table) + 1;
+	return 0;
+}
+
+unsigned provider_key_bit(const char *key)
+{
+	static const struct { const char *key; unsigned bit; } bits[] = {
+		{ "host", PRESET_HOST }, { "port", PRESET_PORT }, { "tls", PRESET_TLS },
+		{ "smtp_host", PRESET_SMTP_HOST }, { "smtp_port", PRESET_SMTP_PORT },
+		{ "smtp_tls", PRESET_SMTP_TLS },
+	};
+	for (size_t i = 0; i < sizeof bits / sizeof *bits; i++)
+		if (strcmp(bits[i].key, key) == 0)
+			return bits[i].bit;
+	return 0;
+}
+
+static int smtp_default_port(enum tls_mode m)
+{
+	return m == TLS_ON ? 465 : m == TLS_STARTTLS ? 587 : 25;
+}
+
+/* The SMTP half applies only to an account that logs in to SMTP
+ * (smtp_user): without it, forward keeps going to smtp_host (localhost). */
+static void apply_smtp(struct account *a, const struct provider *p)
+{
+	unsigned set = a->keys_set;
+	if (a->smtp_user == NULL)
+		return;
+	if (!(set & PRESET_SMTP_HOST)) {
+		free(a->smtp_host);
+		a->smtp_host = xstrdup(p->smtp_host);
+	}
+	if (!(set & PRESET_SMTP_TLS))
+		a->smtp_tls = p->smtp_tls;
+	if (!(set & PRESET_SMTP_PORT))
+		a->smtp_port = (set & PRESET_SMTP_TLS) ? smtp_default_port(a->smtp_tls)
+						       : p->smtp_port;
+}
+
+int provider_apply(struct account *a, char **err)
+{
+	const struct provider *p = a->provider > 0 ? provider_at((size_t)a->provider - 1) : NULL;
+	if (p == NULL)
+		return 0;
+	unsigned set = a->keys_set;
+	if (!(set & PRESET_HOST)) {
+		if (p->host == NULL)
+			return seterr(err, "provider %s has no POP3 server (%s): set host", p->name,
+				      p->note);
+		free(a->host);
+		a->host = xstrdup(p->host);
+	}
+	if (!(set & PRESET_TLS))
+		a->tls = p->tls;
+	/* an explicit tls without a port takes that mode's standard port */
+	if (!(set & (PRESET_PORT | PRESET_TLS)))
+		a->port = p->port;
+	apply_smtp(a, p);
+	return 0;
+}
+
+static const char *tls_name(enum tls_mode m)
+{
+	return m == TLS_ON ? "on" : m == TLS_STARTTLS ? "starttls" : "off";
+}
+
+void provider_describe(const struct account *a, FILE *out)
+{
+	fprintf(out, "account %s: %s:%d tls %s; smtp %s:%d tls %s", a->name, a->host, a->port,
+		tls_name(a->tls), a->smtp_host ? a->smtp_host : "localhost", a->smtp_port,
+		tls_name(a->smtp_tls));
+	const struct provider *p = a->provider > 0 ? provider_at((size_t)a->provider - 1) : NULL;
+	if (p)
+		fprintf(out, "; provider %s (login: %s)", p->name, p->login);
+	fputc('\n', out);
+}
+
+static void print_one(const struct provider *p, FILE *out)
+{
+	char pop[64], smtp[64];
+	if (p->host)
+		snprintf(pop, sizeof pop, "%s:%d tls %s", p->host, p->port, tls_name(p->tls));
+	else
+		snprintf(pop, sizeof pop, "(no POP3)");
+	snprintf(smtp, sizeof smtp, "%s:%d tls %s", p->smtp_host, p->smtp_port,
+		 tls_name(p->smtp_tls));
+	fprintf(out, "%-10s %-34s %-38s %s\n", p->name, pop, smtp, p->domain ? p->domain : "");
+	fprintf(out, "%-10s login: %s\n", "", p->login);
+	if (p->note)
+		fprintf(out, "%-10s note: %s\n", "", p->note);
+}
+
+int cmd_providers(int nargs, char **args)
+{
+	if (nargs > 1) {
+		fputs("usage: popsift providers [NAME]\n", stderr);
+		return EX_USAGE;
+	}
+	if (nargs == 1) {
+		const struct provider *p = provider_find(args[0]);
+		if (p == NULL) {
+			log_err(NULL, "unknown provider \"%s\" (popsift providers lists them)",
+				args[0]);
+			return EX_USAGE;
+		}
+		print_one(p, stdout);
+		return 0;
+	}
+	printf("%-10s %-34s %-38s %s\n", "NAME", "POP3: host, port, tls",
+	       "SMTP: smtp_host, port, tls", "DOMAIN");
+	for (size_t i = 0; i < NPROVIDERS; i++)
+		print_one(&table[i], stdout);
+	puts("\nUse: provider NAME in an account (or defaults); keys written in the config win.\n"
+	     "The smtp half applies when smtp_user is set (forward through the provider).");
+	return 0;
+}

@@ -1,0 +1,46 @@
+/* provider.h — `provider NAME`: server presets for common mail services,
+ * one table in provider.c. */
+#ifndef PROVIDER_H
+#define PROVIDER_H
+
+#include <stdio.h>
+#include "popsift.h"
+
+/* Keys a preset fills; a key written in the config (account or defaults)
+ * keeps its value whatever the order of the lines. */
+enum {
+	PRESET_HOST = 1, PRESET_PORT = 2, PRESET_TLS = 4,
+	PRESET_SMTP_HOST = 8, PRESET_SMTP_PORT = 16, PRESET_SMTP_TLS = 32,
+};
+
+struct provider {
+	const char *name;
+	const char *domain;          /* also accepted as the name */
+	const char *host;            /* POP3; NULL: the service has no POP3 */
+	int         port;
+	enum tls_mode tls;
+	const char *smtp_host;
+	int         smtp_port;
+	enum tls_mode smtp_tls;
+	const char *login;           /* what the password must be */
+	const char *note;            /* what to switch on first, caveats */
+};
+
+/* The table entry called name (or its domain), case-insensitive; NULL if none. */
+const struct provider *provider_find(const char *name);
+/* Entry i of the table (for `popsift providers` and tests); NULL past the end. */
+const struct provider *provider_at(size_t i);
+
+/* conf.c: `provider NAME` records the preset (-1: unknown name); each
+ * key line marks its bit; provider_apply fills what was not written. */
+int      provider_set(struct account *a, const char *name);
+unsigned provider_key_bit(const char *key);
+int      provider_apply(struct account *a, char **err);
+
+/* `popsift check -v`: where an account fetches from and forwards to. */
+void provider_describe(const struct account *a, FILE *out);
+
+/* `popsift providers [NAME]`: print the table, or one entry; exit code. */
+int  cmd_providers(int nargs, char **args);
+
+#endif
