@@ -1,0 +1,26 @@
+#!/bin/sh
+# bench/run.sh — `make bench`: popsift against mpop, fetchmail and fdm.
+#
+# Installs the peers (Debian packages) when missing, then runs
+# bench/bench.py with Debian's python3, which starts a throwaway Dovecot on
+# 127.0.0.1, measures every scenario and writes doc/bench.md (and
+# doc/bench.png when gnuplot is installed).  Needs root.  See bench.py for
+# the knobs (BENCH_RUNS, BENCH_ONLY, BENCH_KEEP, ...).
+set -eu
+cd "$(dirname "$0")/.."
+
+# mpop, fetchmail, fdm: the peers; time: GNU time for peak RSS; libssl-dev:
+# bench/floor.c (the raw pipelined client) is built with OpenSSL.
+sh tests/deps.sh mpop fetchmail fdm time libssl-dev
+
+# the chart is optional: no gnuplot, no PNG
+if ! command -v gnuplot >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+	echo "bench: installing gnuplot-nox for the chart" >&2
+	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q gnuplot-nox >/dev/null 2>&1 ||
+	  { apt-get update -q >/dev/null 2>&1 &&
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q gnuplot-nox >/dev/null 2>&1; }; } ||
+		echo "bench: gnuplot-nox not installed: no chart" >&2
+fi
+
+[ -x ./popsift ] || make popsift
+exec /usr/bin/python3 bench/bench.py "$@"
