@@ -14,9 +14,27 @@
 #include "deliver.h"
 #include "msg.h"
 
+static unsigned long writes;   /* Maildir files written by this process */
+
+static int is_maildir(const char *dir)
+{
+	static const char *const sub[] = { "/tmp", "/new", "/cur" };
+	struct stat st;
+	for (size_t i = 0; i < 3; i++) {
+		char *p = xasprintf("%s%s", dir, sub[i]);
+		int ok = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+		free(p);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
 static int make_maildir(const char *dir, char **err)
 {
 	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
+	if (is_maildir(dir))
+		return 0;
 	for (size_t i = 0; i < 4; i++) {
 		char *p = xasprintf("%s%s", dir, sub[i]);
 		int rc = mkdirs(p, 0700);
@@ -49,11 +67,20 @@ static int copy_cb(void *arg, const char *p, size_t n)
 	return write_all(*(int *)arg, p, n);
 }
 
+static const char *hostname(void)
+{
+	static char host[256];
+	if (host[0] == '\0') {
+		if (gethostname(host, sizeof host - 1) < 0 || host[0] == '\0')
+			strcpy(host, "localhost");
+		host[strcspn(host, "/:")] = '\0';
+	}
+	return host;
+}
+
 static int maildir_write(struct target *t, struct msg *m, const struct envelope *e, char **err)
 {
-	char host[256] = "localhost";
-	gethostname(host, sizeof host - 1);
-	host[strcspn(host, "/:")] = '\0';
+	const char *host = hostname();
 	char *name = xasprintf("%sQ%lu.%s,S=%zu", t->prefix, ++t->seq, host,
 			       m->size + e->prependlen);
 	char *tmp = xasprintf("%s/tmp/%s", t->dest.path, name);
@@ -70,6 +97,7 @@ static int maildir_write(struct target *t, struct msg *m, const struct envelope 
 		unlink(tmp);
 		free(name);
 	} else {
+		writes++;
 		t->pending = xrealloc(t->pending, (t->npending + 1) * sizeof *t->pending);
 		t->pending[t->npending++] = name;
 	}
@@ -93,11 +121,36 @@ static void maildir_undo(struct target *t)
 
 /* One syncfs for the batch's files (instead of an fsync per file), then
  * the renames, then one fsync of new/. */
+/* Several Maildirs on one filesystem committed in a row need one syncfs:
+ * remember, per device, how many writes the last one covered. */
+static int already_synced(dev_t dev, int record)
+{
+	static struct { dev_t dev; unsigned long upto; } seen[8];
+	for (size_t i = 0; i < 8; i++) {
+		if (seen[i].upto != 0 && seen[i].dev != dev)
+			continue;
+		if (record) {
+			seen[i].dev = dev;
+			seen[i].upto = writes;
+		}
+		return seen[i].upto == writes;
+	}
+	return 0;
+}
+
 static int sync_tmp(struct target *t, char **err)
 {
 	char *tmpdir = xasprintf("%s/tmp", t->dest.path);
 	int fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0 && already_synced(st.st_dev, 0)) {
+		close(fd);
+		free(tmpdir);
+		return 0;
+	}
 	int rc = fd < 0 || syncfs(fd) < 0 ? -1 : 0;
+	if (rc == 0)
+		already_synced(st.st_dev, 1);
 	if (rc < 0)
 		seterr(err, "cannot sync %s: %s", tmpdir, strerror(errno));
 	if (fd >= 0)

@@ -306,6 +306,8 @@ static void count_batch(struct fetch *f, int ok, const char *why)
  * server. */
 int batch_commit(struct fetch *f)
 {
+	if (f->nbatch == 0 && f->ntargets == 0)
+		return 0;   /* nothing to make durable: no fsync for an empty poll */
 	if (f->opts->dry_run) {
 		close_targets(f, 0);
 		return 0;

@@ -17,7 +17,7 @@
 #include "rules.h"
 #include "state.h"
 
-#define WINDOW   64          /* commands in flight */
+#define WINDOW   256         /* commands in flight: ~1 MB of small mail per round trip */
 #define MAXMSGS  10000000ul  /* a server claiming more is lying */
 
 static int fail(struct fetch *f, int code, const char *fmt, ...)
@@ -224,7 +224,7 @@ static int get_secret(struct fetch *f)
 
 static int recover_one(void *arg, const struct journal *j, char **err)
 {
-	(void)arg;
+	*(int *)arg = 1;
 	return deliver_recover(j, err);
 }
 
@@ -233,8 +233,9 @@ static int recover_one(void *arg, const struct journal *j, char **err)
 static int recover(struct fetch *f)
 {
 	char *err = NULL;
-	int rc = state_journal_each(f->st, f->a->name, recover_one, f, &err);
-	if (rc == 0)
+	int any = 0;
+	int rc = state_journal_each(f->st, f->a->name, recover_one, &any, &err);
+	if (rc == 0 && any)
 		rc = state_journal_clear(f->st, f->a->name, &err);
 	if (rc < 0) {
 		fail(f, EX_TEMPFAIL, "recovery of an unfinished delivery failed: %s", err);
@@ -365,36 +366,62 @@ static void progress(struct fetch *f, size_t done, size_t total)
 		(double)f->r.bytes / 1e6);
 }
 
+static size_t next_batch(struct fetch *f, size_t *i, struct srvmsg **out, size_t bmax)
+{
+	size_t n = 0;
+	for (; *i < f->nmsgs && n < bmax; (*i)++)
+		if (f->msgs[*i].want)
+			out[n++] = &f->msgs[*i];
+	for (size_t k = 0; k < n; k++)
+		pop3_queue(f->p, P3_STREAM, 0, on_retr, f, "RETR %lu", out[k]->num);
+	/* on the wire now: the server streams them while we fsync and commit */
+	if (n > 0)
+		pop3_kick(f->p);
+	return n;
+}
+
+static void dele_batch(struct fetch *f)
+{
+	for (size_t k = 0; k < f->nbatch; k++) {
+		struct srvmsg *sm = f->batch[k];
+		if (sm->delivered && !sm->keep && !f->a->keep)
+			queue_dele(f, sm);
+	}
+}
+
+/* Batches overlap: batch k+1's RETRs go out before batch k is committed,
+ * so the pipeline never drains for an fsync. */
 static int fetch_batches(struct fetch *f, size_t want)
 {
-	size_t bmax = f->a->batch ? f->a->batch : 500, done = 0;
-	f->batch = xcalloc(bmax, sizeof *f->batch);
-	size_t i = 0;
+	size_t bmax = f->a->batch ? f->a->batch : 500, done = 0, i = 0;
+	struct srvmsg **cur = xcalloc(bmax, sizeof *cur), **nxt = xcalloc(bmax, sizeof *nxt);
+	size_t ncur = next_batch(f, &i, cur, bmax);
 	int rc = 0;
-	while (rc == 0 && i < f->nmsgs && !stop_requested) {
-		f->nbatch = 0;
-		for (; i < f->nmsgs && f->nbatch < bmax; i++)
-			if (f->msgs[i].want)
-				f->batch[f->nbatch++] = &f->msgs[i];
-		if (f->nbatch == 0)
-			break;
+	while (ncur > 0) {
+		f->batch = cur;
+		f->nbatch = ncur;
 		f->curidx = 0;
-		for (size_t k = 0; k < f->nbatch; k++)
-			pop3_queue(f->p, P3_STREAM, 0, on_retr, f, "RETR %lu", f->batch[k]->num);
 		rc = pop3_flush(f->p);
 		if (rc < 0)
 			from_pop3(f);
+		size_t nnext = rc == 0 && !stop_requested ? next_batch(f, &i, nxt, bmax) : 0;
 		/* what arrived whole is committed even if the connection broke */
 		if (batch_commit(f) < 0)
 			rc = -1;
 		done += f->nbatch;
 		progress(f, done, want);
-		for (size_t k = 0; rc == 0 && k < f->nbatch; k++) {
-			struct srvmsg *sm = f->batch[k];
-			if (sm->delivered && !sm->keep && !f->a->keep)
-				queue_dele(f, sm);
-		}
+		if (rc < 0)
+			break;
+		dele_batch(f);
+		struct srvmsg **t = cur;
+		cur = nxt;
+		nxt = t;
+		ncur = nnext;
 	}
+	f->batch = NULL;
+	f->nbatch = 0;
+	free(cur);
+	free(nxt);
 	if (f->opts->progress && f->last_progress > 0)
 		fputc('\n', stderr);
 	return rc;
@@ -403,6 +430,11 @@ static int fetch_batches(struct fetch *f, size_t want)
 static int mark_deleted(struct fetch *f)
 {
 	char *err = NULL;
+	int any = 0;
+	for (size_t i = 0; i < f->nmsgs; i++)
+		any |= f->msgs[i].dele;
+	if (!any)
+		return 0;
 	int rc = state_begin(f->st, &err);
 	for (size_t i = 0; rc == 0 && i < f->nmsgs; i++) {
 		if (!f->msgs[i].dele)

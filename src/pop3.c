@@ -361,6 +361,15 @@ static int do_send(struct pop3 *p, int *moved)
 	return 0;
 }
 
+void pop3_kick(struct pop3 *p)
+{
+	int moved = 0;
+	if (p->err == NULL) {
+		fill_send(p);
+		do_send(p, &moved);
+	}
+}
+
 int pop3_flush(struct pop3 *p)
 {
 	while (p->err == NULL && p->qdone < p->qlen) {

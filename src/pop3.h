@@ -28,6 +28,8 @@ void   pop3_free(struct pop3 *p);
 /* Queue a command; `secret` masks it in the -v trace. */
 void   pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, void *arg,
 		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Send what the window allows without waiting for replies. */
+void   pop3_kick(struct pop3 *p);
 /* Run until every queued command has its reply: 0, or -1 with the error. */
 int    pop3_flush(struct pop3 *p);
 /* Fail from inside a handler: the pump stops with this error and code. */
