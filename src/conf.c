@@ -76,6 +76,22 @@ static int parse_tls(struct pctx *c, const char *v, enum tls_mode *out)
 	return 0;
 }
 
+/* "100M", "512K", "2G", "1000" (bytes); 0 means no limit */
+static int parse_size(struct pctx *c, const char *v, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	long long unit = *end == 'K' || *end == 'k' ? 1024LL : *end == 'M' || *end == 'm' ?
+			 1LL << 20 : *end == 'G' || *end == 'g' ? 1LL << 30 : 1;
+	if (unit > 1)
+		end++;
+	if (*v == '\0' || *end != '\0' || errno || n < 0 || n > (1LL << 50) / unit)
+		return perr(c, "expected a size such as 100M or 512K, not \"%s\"", v);
+	*out = n * unit;
+	return 0;
+}
+
 /* "30d", "12h", "90m", "3600" (seconds), "2w" */
 static int parse_age(struct pctx *c, const char *v, long *out)
 {
@@ -227,10 +243,11 @@ static void account_defaults(struct account *a)
 	a->timeout = 60;
 	a->received_header = 1;
 	a->batch = 500;
+	a->max_size = 100LL << 20;
 	a->smtp_tls = TLS_OFF;
 }
 
-enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_AUTH, K_PORT, K_KEEP, K_AGE,
+enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_AUTH, K_PORT, K_KEEP, K_AGE, K_SIZE,
 	     K_ONREJECT, K_ONPARTIAL };
 struct key {
 	const char *name;
@@ -242,7 +259,7 @@ static const struct key keys[] = {
 	K(host, K_STR), K(port, K_PORT), K(user, K_STR), K(password, K_STR),
 	K(password_command, K_STR), K(tls, K_TLS), K(tls_ca_file, K_PATH),
 	K(tls_fingerprint, K_STR), K(auth, K_AUTH), K(keep, K_KEEP), K(delete_after, K_AGE), K(rules, K_PATH),
-	K(interval, K_INT), K(max_backoff, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
+	K(interval, K_INT), K(max_size, K_SIZE), K(max_messages, K_INT), K(max_backoff, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
 	K(smtp_host, K_STR), K(smtp_port, K_PORT), K(smtp_tls, K_TLS), K(smtp_user, K_STR),
 	K(smtp_password, K_STR), K(smtp_password_command, K_STR), K(smtp_from, K_STR),
 	K(smtp_helo, K_STR), K(smtp_auth, K_AUTH), K(smtp_tls_ca_file, K_PATH),
@@ -272,6 +289,7 @@ static int set_key(struct pctx *c, struct account *a, const struct key *k, const
 	case K_TLS:  return parse_tls(c, v, f);
 	case K_AUTH: return parse_auth(c, v, f);
 	case K_KEEP: return parse_keep(c, a, v);
+	case K_SIZE: return parse_size(c, v, f);
 	case K_AGE:  a->keep = 1; return parse_age(c, v, &a->delete_after);
 	case K_ONREJECT:  return parse_pair(c, v, "keep", "discard", f);
 	case K_ONPARTIAL: return parse_pair(c, v, "keep", "accept", f);

@@ -342,6 +342,29 @@ static size_t plan(struct fetch *f)
 	return want;
 }
 
+/* A hostile or huge mailbox cannot make a run unbounded: max_size and
+ * max_messages leave the rest on the server, said each run. */
+static size_t apply_limits(struct fetch *f)
+{
+	size_t want = 0;
+	int limit = f->a->max_messages;
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		struct srvmsg *sm = &f->msgs[i];
+		if (!sm->want)
+			continue;
+		if (f->a->max_size > 0 && sm->size > (unsigned long long)f->a->max_size) {
+			sm->want = 0;
+			log_err(f->a->name, "message %lu (%llu bytes) is larger than max_size (%lld "
+				"bytes): left on the server", sm->num, sm->size, f->a->max_size);
+		} else if (limit > 0 && want >= (size_t)limit) {
+			sm->want = 0;
+		} else {
+			want++;
+		}
+	}
+	return want;
+}
+
 static int fetch_sizes(struct fetch *f, size_t want)
 {
 	if (want == 0 || f->no_uidl)
@@ -490,6 +513,7 @@ static int session(struct fetch *f, struct conn *c)
 	size_t want = plan(f);
 	if (fetch_sizes(f, want) < 0)
 		return -1;
+	want = apply_limits(f);
 	if (prefetch(f) < 0)
 		return from_pop3(f);
 	if (fetch_batches(f, want) < 0)

@@ -44,6 +44,8 @@ struct account {
 	int     timeout;
 	int     received_header;
 	size_t  batch;          /* messages per group commit */
+	long long max_size;     /* bigger messages stay on the server (bytes, 0: no limit) */
+	int     max_messages;   /* messages fetched per run (0: no limit) */
 	char   *smtp_host, *smtp_user, *smtp_password, *smtp_password_command;
 	char   *smtp_from, *smtp_helo;
 	int     smtp_port;
