@@ -17,7 +17,8 @@
 #include "msg.h"
 #include "rules.h"
 
-#define FILTER_BATCH 1000       /* messages per commit */
+#define FILTER_BATCH 10000      /* messages per commit: the input is never deleted, so a
+				 * crash costs a re-run, and each commit is an fsync per folder */
 
 struct filter {
 	struct rules *r;

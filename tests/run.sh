@@ -18,7 +18,7 @@ export PYTHONDONTWRITEBYTECODE=1
 
 # ---------------------------------------------------------------- unit tests
 u_pass=0 u_fail=0 u_bins=0 u_bad=""
-for t in tests/unit/test-*; do
+for t in "${UNITDIR:-build/obj/unit}"/test-*; do
 	if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
 	case "$t" in *.c|*.h|*.o|*.d) continue ;; esac
 	u_bins=$((u_bins + 1))

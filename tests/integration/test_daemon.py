@@ -750,7 +750,8 @@ def test_sighup_with_fixed_password_unpauses(dovecot_np, daemon, tmp):
     d.wait_until(lambda: len(message_ids(tmp / "locked.mbox")) == 1, 3,
                what="delivery after the password was fixed")
     assert message_ids(tmp / "locked.mbox") == pt.header_values(m, "Message-ID")
-    assert dovecot.count("alice") == 0
+    # the mbox is written before the commit, DELE and QUIT: wait for those
+    d.wait_until(lambda: dovecot.count("alice") == 0, 3, what="the DELE after delivery")
     # and it stays on its interval afterwards
     n = len(d.polls("locked"))
     time.sleep(1.4)
