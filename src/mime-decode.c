@@ -240,15 +240,38 @@ static void iconv_all(iconv_t cd, const char *p, size_t len, struct buf *b)
 	buf_add(b, "", 0);
 }
 
+/* iconv_open loads a gconv module each time: over thousands of messages
+ * that cost more than the matching, so descriptors are kept (reset before
+ * each use) for the process's life. */
+static iconv_t cached_iconv(const char *name)
+{
+	static struct { char name[CS_MAX]; iconv_t cd; } cache[8];
+	static unsigned next;
+	for (size_t i = 0; i < 8; i++) {
+		if (cache[i].name[0] && strcmp(cache[i].name, name) == 0) {
+			iconv(cache[i].cd, NULL, NULL, NULL, NULL);
+			return cache[i].cd;
+		}
+	}
+	iconv_t cd = iconv_open("UTF-8", name);
+	if (cd == (iconv_t)-1)
+		return cd;
+	unsigned k = next++ % 8;
+	if (cache[k].name[0])
+		iconv_close(cache[k].cd);
+	snprintf(cache[k].name, sizeof cache[k].name, "%s", name);
+	cache[k].cd = cd;
+	return cd;
+}
+
 /* 0 and the text appended to b, or -1 if iconv does not know name. */
 static int convert(const char *name, const char *p, size_t len, struct buf *b)
 {
-	iconv_t cd = iconv_open("UTF-8", name);
+	iconv_t cd = cached_iconv(name);
 	if (cd == (iconv_t)-1)
 		return -1;
 	struct buf tmp = { 0 };
 	iconv_all(cd, p, len, &tmp);
-	iconv_close(cd);
 	/* iconv's UTF-8 is valid, but a NUL from e.g. UTF-16 must not cut
 	 * a header short */
 	put_utf8(b, tmp.p, tmp.len, 0);
@@ -286,10 +309,8 @@ static int cs_usable(const char *label, char *memo)
 	enum cs_kind k = cs_lookup(label, name);
 	if (k != CS_ICONV || strcmp(name, memo) == 0)
 		return k != CS_BAD;
-	iconv_t cd = iconv_open("UTF-8", name);
-	if (cd == (iconv_t)-1)
+	if (cached_iconv(name) == (iconv_t)-1)
 		return 0;
-	iconv_close(cd);
 	strcpy(memo, name);
 	return 1;
 }
