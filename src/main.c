@@ -274,6 +274,7 @@ int main(int argc, char **argv)
 {
 	struct cli c = { 0 };
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);   /* a file size limit is a failed write, not a death */
 	struct sigaction sa = { .sa_handler = on_stop };   /* no SA_RESTART */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
