@@ -50,6 +50,9 @@ units: $(UNITS)
 check: deps $(BIN) units
 	@POPSIFT=$(CURDIR)/$(BIN) UNITDIR=$(UNITDIR) POPSIFT_SANITIZE=$(SANITIZE) sh tests/run.sh
 
+valgrind: deps popsift units
+	@mkdir -p tests/out && sh tests/valgrind.sh
+
 bench: deps $(BIN)
 	@sh bench/run.sh
 
@@ -62,7 +65,7 @@ install: popsift
 clean:
 	rm -rf popsift popsift-asan build src/*.o $(patsubst %.c,%,$(wildcard tests/unit/test-*.c))
 
-.PHONY: all deps demo units check bench install clean
+.PHONY: all deps demo units check valgrind bench install clean
 
 # libFuzzer targets (tests/fuzz/fuzz-*.c; Debian: clang, libclang-rt-14-dev).
 # `make fuzz FUZZ_SECONDS=N` builds them apart in build/fuzz/ and runs
@@ -84,10 +87,13 @@ $(FUZZDIR)/obj/%.o: src/%.c src/*.h
 $(FUZZDIR)/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_LIBOBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBOBJS) $(LDLIBS)
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-deps:
+	@sh tests/deps.sh clang libclang-rt-14-dev
+
+fuzz-build: fuzz-deps $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	@FUZZDIR=$(FUZZDIR) FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
 
 .SECONDARY: $(FUZZ_LIBOBJS)
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-deps

@@ -56,6 +56,7 @@ void log_reopen(void)
 	}
 }
 
+__attribute__((format(printf, 3, 0)))
 static void vlog(int prio, const char *acct, const char *fmt, va_list ap)
 {
 	char line[8192];

@@ -55,6 +55,7 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+__attribute__((format(printf, 1, 0)))
 static char *vformat(const char *fmt, va_list ap)
 {
 	va_list aq;
