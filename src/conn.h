@@ -17,6 +17,10 @@ struct conn {
 	int     need_login;      /* libcurl did not log in: send USER/PASS ourselves */
 	const char *acct;
 	char   *greeting;
+	/* what the login dialogue showed, to say why a login failed */
+	int     sent_credentials;   /* USER/PASS, APOP or AUTH went out */
+	int     greeting_ts;        /* the greeting has an APOP timestamp */
+	char    sasl[256];          /* the SASL line of CAPA */
 };
 
 /* 0, or -1 with *err and the exit code in *code. */

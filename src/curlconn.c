@@ -47,18 +47,45 @@ static void trace_out(const char *acct, const char *p, size_t n)
 	log_proto(acct, 'C', line, strlen(line));
 }
 
+/* Note what the server offered and whether credentials went out. */
+static void observe(struct conn *c, curl_infotype type, const char *p, size_t n)
+{
+	if (type == CURLINFO_HEADER_OUT) {
+		static const char *const login[] = { "USER ", "PASS ", "APOP ", "AUTH ", NULL };
+		for (int i = 0; login[i]; i++)
+			c->sent_credentials |= n >= 5 && strncasecmp(p, login[i], 5) == 0;
+		return;
+	}
+	if (type != CURLINFO_HEADER_IN)
+		return;
+	if (n >= 3 && memcmp(p, "+OK", 3) == 0 && memchr(p, '<', n) && memchr(p, '@', n))
+		c->greeting_ts = 1;
+	if (n > 5 && strncasecmp(p, "SASL ", 5) == 0)
+		snprintf(c->sasl, sizeof c->sasl, "%.*s", (int)strcspn(p, "\r\n"), p);
+}
+
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
 {
 	(void)h;
-	const char *acct = arg;
+	struct conn *c = arg;
+	observe(c, type, data, size);
+	if (log_level < 1)
+		return 0;
 	if (type == CURLINFO_HEADER_OUT) {
-		trace_out(acct, data, size);
+		trace_out(c->acct, data, size);
 	} else if (type == CURLINFO_HEADER_IN) {
-		log_proto(acct, 'S', data, size);
+		log_proto(c->acct, 'S', data, size);
 	} else if (type == CURLINFO_TEXT && log_level >= 2) {
-		log_proto(acct, '*', data, size);
+		log_proto(c->acct, '*', data, size);
 	}
 	return 0;
+}
+
+static const char *auth_name(enum auth_mode m)
+{
+	static const char *const names[] = { "any", "user", "apop", "plain", "login",
+					     "cram-md5", "xoauth2", "oauthbearer" };
+	return (unsigned)m < sizeof names / sizeof *names ? names[m] : "?";
 }
 
 static const char *login_option(enum auth_mode m)
@@ -100,18 +127,34 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 			curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, login_option(a->auth));
 	}
 	c->need_login = a->auth == AUTH_USER;
-	if (log_level >= 1) {
-		curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
-		curl_easy_setopt(h, CURLOPT_DEBUGDATA, (void *)a->name);
-		curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
-	}
+	/* always on: the dialogue also tells a refused login from a missing method */
+	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, c);
+	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	return 0;
 }
 
+/* libcurl says "login denied" also when it sent nothing: the method
+ * asked for is not on offer.  That is the server's or the config's
+ * problem, not a wrong password. */
+static int no_method(const struct conn *c, const struct account *a, char **err)
+{
+	if (a->auth == AUTH_APOP && !c->greeting_ts)
+		seterr(err, "auth apop: the greeting of %s has no APOP timestamp; nothing was sent",
+		       a->host);
+	else
+		seterr(err, "auth %s: %s does not offer it (%s); nothing was sent",
+		       auth_name(a->auth), a->host, c->sasl[0] ? c->sasl : "no SASL in CAPA");
+	return EX_UNAVAILABLE;
+}
+
 /* libcurl's failure, in the user's terms, and its sysexits code. */
-static int classify(CURLcode rc, const struct account *a, const char *detail, char **err)
+static int classify(const struct conn *c, CURLcode rc, const struct account *a,
+		    const char *detail, char **err)
 {
 	const char *why = *detail ? detail : curl_easy_strerror(rc);
+	if (rc == CURLE_LOGIN_DENIED && !c->sent_credentials)
+		return no_method(c, a, err);
 	switch (rc) {
 	case CURLE_LOGIN_DENIED:
 		seterr(err, "login refused for user %s at %s: %s", a->user, a->host, why);
@@ -168,7 +211,7 @@ int conn_open(struct conn *c, const struct account *a, const char *secret, int *
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	if (rc != CURLE_OK) {
-		*code = classify(rc, a, detail, err);
+		*code = classify(c, rc, a, detail, err);
 		conn_close(c);
 		return -1;
 	}

@@ -68,9 +68,10 @@ static struct srvmsg *by_num(struct fetch *f, unsigned long num)
 
 static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
-	(void)arg;
+	const struct fetch *f = arg;
 	if (ev == P3_ERR)
-		return pop3_fail(p, EX_NOPERM, "login refused: %.*s", (int)n, s);
+		return pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s",
+				 f->a->user, f->a->host, (int)n, s);
 	return 0;
 }
 

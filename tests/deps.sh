@@ -6,12 +6,14 @@
 # Installing dovecot-core may start a system-wide Dovecot on 110/995/143/993;
 # that is harmless: the tests start their own on free loopback ports with
 # their own base_dir.  Likewise exim4-daemon-light (the MTA of the
-# forwarding tests, started with its own config: tests/lib/exim.py).
+# forwarding tests, started with its own config: tests/lib/exim.py).  And
+# mailutils-pop3d (GNU pop3d, tests/integration/test_compat.py; its system
+# service may fail to bind 110 next to Dovecot: the tests do not need it).
 set -eu
 
 PKGS="gcc make pkg-config libcurl4-openssl-dev libpcre2-dev libsqlite3-dev
 dovecot-pop3d python3-aiosmtpd python3-pytest openssl procps exim4-daemon-light
-fetchmail mpop getmail6 groff-base man-db $*"
+fetchmail mpop getmail6 groff-base man-db mailutils-pop3d $*"
 
 missing=""
 for p in $PKGS; do

@@ -706,3 +706,24 @@ def test_fakepop_top_and_nul():
         assert c.cmd("RETR 1").startswith(b"+OK")
         assert c.multi()[0][-1] == b"\0l3\r\n"
         c.close()
+
+
+# ---------------------------------------------------------------------------
+# a login method the server does not offer is not a wrong password
+
+def test_apop_without_timestamp_is_not_a_refused_login(fake, fconfig, run):
+    srv = fake(make_messages(2), apop=False)
+    r, _ = prun(run, fconfig(srv, auth="apop"))
+    assert r.returncode == 69, show(r)
+    assert r.stderr.startswith("fake: ") and "no APOP timestamp" in r.stderr, show(r)
+    assert not srv.commands("APOP") and not srv.commands("PASS"), "no credentials sent"
+    assert srv.count() == 2
+
+
+def test_sasl_method_not_offered_says_so(fake, fconfig, run):
+    srv = fake(make_messages(1))
+    r, _ = prun(run, fconfig(srv, auth="cram-md5"))
+    assert r.returncode == 69, show(r)
+    assert "does not offer it" in r.stderr and r.stderr.startswith("fake: "), show(r)
+    assert not srv.commands("AUTH") and not srv.commands("PASS")
+    assert srv.count() == 1
