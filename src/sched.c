@@ -32,9 +32,16 @@ struct slot {
 };
 
 static volatile sig_atomic_t got_hup, got_usr1;
+/* A signal that lands between reap() and poll() must still wake the
+ * loop: the handler writes to this pipe, which poll() watches. */
+static int wake_fd[2] = { -1, -1 };
 
 static void on_signal(int sig)
 {
+	int saved = errno;
+	if (wake_fd[1] >= 0 && write(wake_fd[1], "", 1) < 0)
+		(void)0;   /* full pipe: a wake-up is pending anyway */
+	errno = saved;
 	if (sig == SIGHUP)
 		got_hup = 1;
 	else if (sig == SIGUSR1)
@@ -45,6 +52,8 @@ static void on_signal(int sig)
 
 static void install_signals(void)
 {
+	if (pipe2(wake_fd, O_NONBLOCK | O_CLOEXEC) < 0)
+		wake_fd[0] = wake_fd[1] = -1;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;   /* no SA_RESTART: waits must wake up */
@@ -214,6 +223,11 @@ static void poll_now(struct sched *s)
 
 static void child(struct sched *s, const struct account *a)
 {
+	for (int i = 0; i < 2; i++) {   /* the parent's wake-up pipe is not ours */
+		if (wake_fd[i] >= 0)
+			close(wake_fd[i]);
+		wake_fd[i] = -1;
+	}
 	struct state *st = NULL;
 	char *err = NULL;
 	struct runopts o = { 0 };
@@ -352,8 +366,12 @@ static void loop(struct sched *s)
 		double wait = start_due(s) - now_sec();
 		write_schedule(s);
 		int ms = wait < 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
+		struct pollfd pfd = { .fd = wake_fd[0], .events = POLLIN };
 		if (!got_hup && !got_usr1 && !stop_requested)
-			poll(NULL, 0, ms);   /* signals (SIGCHLD too) cut it short */
+			poll(&pfd, wake_fd[0] >= 0, ms);   /* signals (SIGCHLD too) cut it short */
+		char buf[64];
+		while (wake_fd[0] >= 0 && read(wake_fd[0], buf, sizeof buf) > 0)
+			;
 	}
 	stop_children(s);
 }
