@@ -210,12 +210,7 @@ static int mbox_lock_open(struct target *t, char **err)
 
 static int mbox_open(struct target *t, char **err)
 {
-	char *dir = xstrdup(t->dest.path), *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		mkdirs(dir, 0700);
-	}
-	free(dir);
+	mkdir_parent(t->dest.path, 0700);   /* a failure shows in the open */
 	if (mbox_lock_open(t, err) < 0)
 		return -1;
 	t->journal.kind = "mbox";

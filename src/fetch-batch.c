@@ -253,11 +253,10 @@ static int commit_targets(struct fetch *f, char **err)
 static int put_row(struct fetch *f, struct srvmsg *sm, int state, char **err)
 {
 	struct msgrow row = {
-		.uidl = sm->uidl, .state = state, .size = (int64_t)f->cur->size,
+		.uidl = sm->uidl, .state = state, .size = (int64_t)sm->size,
 		.message_id = sm->message_id, .subject = sm->subject, .rule = sm->rule,
 		.action = sm->discard ? "discard" : sm->action, .error = sm->error,
 	};
-	row.size = (int64_t)sm->size;
 	return state_put(f->st, f->a->name, &row, err);
 }
 

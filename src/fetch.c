@@ -451,13 +451,18 @@ static int fetch_batches(struct fetch *f, size_t want)
 	return rc;
 }
 
+static int any_dele(const struct fetch *f)
+{
+	for (size_t i = 0; i < f->nmsgs; i++)
+		if (f->msgs[i].dele)
+			return 1;
+	return 0;
+}
+
 static int mark_deleted(struct fetch *f)
 {
 	char *err = NULL;
-	int any = 0;
-	for (size_t i = 0; i < f->nmsgs; i++)
-		any |= f->msgs[i].dele;
-	if (!any)
+	if (!any_dele(f))
 		return 0;
 	int rc = state_begin(f->st, &err);
 	for (size_t i = 0; rc == 0 && i < f->nmsgs; i++) {
@@ -483,10 +488,7 @@ static int quit(struct fetch *f)
 	if (pop3_flush(f->p) < 0)
 		return from_pop3(f);
 	if (!f->quit_ok) {
-		int any = 0;
-		for (size_t i = 0; i < f->nmsgs; i++)
-			any |= f->msgs[i].dele;
-		return any ? fail(f, EX_TEMPFAIL, "QUIT refused: the server deleted nothing; "
+		return any_dele(f) ? fail(f, EX_TEMPFAIL, "QUIT refused: the server deleted nothing; "
 				  "the next run deletes what was delivered") : 0;
 	}
 	return mark_deleted(f);

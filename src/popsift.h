@@ -104,6 +104,8 @@ double now_sec(void);
 int   fsync_dir(const char *dir);
 int   write_all(int fd, const void *buf, size_t len);
 int   mkdirs(const char *path, int mode);
+int   mkdir_parent(const char *path, int mode);
+void  json_puts(const char *s);
 int   run_password_command(const char *cmd, char **out, char **err);
 char **split_args(const char *s, char **err);
 char *read_text_file(const char *path, char **err);

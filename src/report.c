@@ -3,32 +3,17 @@
 
 #include "fetch.h"
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
 void result_print(const struct account *a, const struct result *r, int json, int first)
 {
 	if (json) {
 		printf("%s{\"account\":", first ? "" : ",");
-		json_str(a->name);
+		json_puts(a->name);
 		printf(",\"new\":%d,\"delivered\":%d,\"kept\":%d,\"deleted\":%d,\"failed\":%d,"
 		       "\"skipped\":%d,\"bytes\":%llu,\"seconds\":%.3f,\"exit\":%d,\"error\":",
 		       r->nnew, r->delivered, r->kept, r->deleted, r->failed, r->skipped,
 		       r->bytes, r->seconds, r->code);
 		if (r->error)
-			json_str(r->error);
+			json_puts(r->error);
 		else
 			fputs("null", stdout);
 		putchar('}');

@@ -66,12 +66,7 @@ static void install_signals(void)
 int lock_state(const struct config *cf, int wait_s, char **err)
 {
 	char *path = xasprintf("%s.lock", cf->state);
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		mkdirs(dir, 0700);
-	}
-	free(dir);
+	mkdir_parent(path, 0700);   /* a failure shows in the open */
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		seterr(err, "cannot open lock file %s: %s", path, strerror(errno));

@@ -26,20 +26,6 @@ static const char q_failed[] =
 	"SELECT uidl,coalesce(subject,''),coalesce(error,'') FROM messages "
 	"WHERE account=?1 AND state IN ('failed','deferred','rejected') ORDER BY first_seen LIMIT 20";
 
-static void jstr(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			putchar('\\');
-		if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static sqlite3_stmt *prep(sqlite3 *db, const char *sql, const char *acct)
 {
 	sqlite3_stmt *s = NULL;
@@ -95,9 +81,9 @@ static void show_next(const char *schedfile, const char *acct, int json)
 		strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", localtime(&t));
 		if (json) {
 			printf(",\"next_poll\":");
-			jstr(buf);
+			json_puts(buf);
 			printf(",\"daemon_state\":");
-			jstr(st);
+			json_puts(st);
 		} else {
 			printf("  next poll  %s (%s)\n", buf, st);
 		}
@@ -115,9 +101,9 @@ static void show_last(sqlite3 *db, const char *acct, int json)
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
 		if (json) {
 			printf(",\"last_run\":");
-			jstr(when);
+			json_puts(when);
 			printf(",\"last_exit\":%d,\"last_error\":", sqlite3_column_int(s, 1));
-			jstr(col(s, 6));
+			json_puts(col(s, 6));
 		} else {
 			printf("  last run   %s: exit %d, %d new, %d delivered, %d deleted%s%s\n",
 			       when, sqlite3_column_int(s, 1), sqlite3_column_int(s, 2),
@@ -163,7 +149,7 @@ int state_status(struct state *st, const char *acct, const char *schedfile, int 
 		const char *a = col(s, 0);
 		if (json) {
 			printf("%s{\"account\":", n ? "," : "");
-			jstr(a);
+			json_puts(a);
 		} else {
 			printf("%s\n", a);
 		}
@@ -210,10 +196,10 @@ int state_log(struct state *st, const char *acct, long long since, int json, cha
 		static const char *const keys[] = { "account", "uidl", "message_id", "subject",
 						     "rule", "action", "state", "error" };
 		printf("%s{\"time\":", n ? "," : "");
-		jstr(when);
+		json_puts(when);
 		for (int i = 0; i < 8; i++) {
 			printf(",\"%s\":", keys[i]);
-			jstr(col(s, i + 1));
+			json_puts(col(s, i + 1));
 		}
 		putchar('}');
 	}

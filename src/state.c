@@ -112,16 +112,9 @@ static int migrate(struct state *st, char **err)
 
 static int make_parent(const char *path, char **err)
 {
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	int rc = 0;
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdirs(dir, 0700) < 0)
-			rc = seterr(err, "cannot create %s: %s", dir, strerror(errno));
-	}
-	free(dir);
-	return rc;
+	if (mkdir_parent(path, 0700) < 0)
+		return seterr(err, "cannot create the directory of %s: %s", path, strerror(errno));
+	return 0;
 }
 
 int state_open(const char *path, struct state **out, char **err)

@@ -145,6 +145,35 @@ int mkdirs(const char *path, int mode)
 	return (r < 0 && errno != EEXIST) ? -1 : 0;
 }
 
+/* s as a JSON string on stdout; NULL prints "". */
+void json_puts(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* mkdir -p of the directory holding path (nothing for a bare name). */
+int mkdir_parent(const char *path, int mode)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	int rc = 0;
+	if (slash && slash != dir) {
+		*slash = '\0';
+		rc = mkdirs(dir, mode);
+	}
+	free(dir);
+	return rc;
+}
+
 char *expand_tilde(const char *path)
 {
 	if (path[0] != '~' || (path[1] != '/' && path[1] != '\0'))
