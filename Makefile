@@ -5,8 +5,8 @@ CC      ?= cc
 PKGS     = libcurl libpcre2-8 sqlite3
 WARN     = -Wall -Wextra -Wshadow -Wformat=2
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 
 # `make check SANITIZE=1`: ASan + UBSan, built apart (build/asan/,
 # ./popsift-asan) so the two builds never mix.

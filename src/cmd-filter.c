@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "filter-pool.h"
 #include "mime.h"
 #include "msg.h"
 #include "rules.h"
@@ -35,6 +36,7 @@ struct filter {
 	size_t  nids, idcap;
 	struct target **ts;     /* destinations open in this batch */
 	size_t  nts, inbatch;
+	struct pool *pool;      /* writer threads; NULL: this thread writes */
 	int     bad, tempfail;
 	unsigned long n, delivered, defaulted, errors;
 };
@@ -121,17 +123,42 @@ static struct target *target_for(struct filter *f, const struct dest *d, char **
 	return t;
 }
 
+/* Messages the writer threads could not write were counted as delivered
+ * when they were handed over. */
+static void drain(struct filter *f)
+{
+	unsigned long failed_commits = 0, failed = pool_drain(f->pool, &failed_commits);
+	if (failed > 0)
+		f->delivered -= failed;
+	if (failed > 0 || failed_commits > 0)
+		f->tempfail = 1;
+}
+
+static void commit_here(struct filter *f, struct target *t)
+{
+	char *err = NULL;
+	if (t->ops->commit(t, &err) < 0) {
+		log_err(NULL, "%s", err ? err : "commit failed");
+		f->tempfail = 1;
+	}
+	free(err);
+}
+
+/* The first commit's syncfs covers the whole filesystem, so the other
+ * Maildirs' commits are renames only: the workers do those side by side. */
 static void end_batch(struct filter *f)
 {
+	drain(f);
+	int nw = pool_workers(f->pool);
 	for (size_t i = 0; i < f->nts; i++) {
-		char *err = NULL;
-		if (f->ts[i]->ops->commit(f->ts[i], &err) < 0) {
-			log_err(NULL, "%s", err ? err : "commit failed");
-			f->tempfail = 1;
-		}
-		free(err);
-		target_close(f->ts[i]);
+		if (i > 0 && nw > 0 && f->ts[i]->ops->undoable)
+			pool_commit(f->pool, (int)(i % (size_t)nw), f->ts[i]);
+		else
+			commit_here(f, f->ts[i]);
 	}
+	drain(f);
+	for (size_t i = 0; i < f->nts; i++)
+		target_close(f->ts[i]);
 	f->nts = 0;
 	f->inbatch = 0;
 }
@@ -158,7 +185,38 @@ static char *sender_of(const char *hdr, size_t hl)
 	return a;
 }
 
-static int deliver(struct filter *f, const struct decision *d, size_t n, char **err)
+/* The worker that owns every one of ts, or -1: a message for several
+ * workers' targets, a command, a forward or a spilled message is written
+ * by this thread once the workers are idle. */
+static int owner_of(const struct filter *f, struct target **ts, size_t n)
+{
+	int nw = pool_workers(f->pool), owner = -1;
+	if (nw == 0 || f->m.fd >= 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		while (f->ts[k] != ts[i])
+			k++;
+		int w = (int)(k % (size_t)nw);
+		if (!ts[i]->ops->undoable || (owner >= 0 && w != owner))
+			return -1;
+		owner = w;
+	}
+	return owner;
+}
+
+static int write_out(struct filter *f, struct target **ts, size_t n, const struct envelope *e,
+		     const char *label, char **err)
+{
+	int w = owner_of(f, ts, n);
+	if (w >= 0)
+		return pool_submit(f->pool, w, ts, n, &f->m, e, label, err);
+	drain(f);
+	return deliver_to(ts, n, &f->m, e, err);
+}
+
+static int deliver(struct filter *f, const struct decision *d, size_t n, const char *label,
+		   char **err)
 {
 	struct target **ts = xcalloc(n + 1, sizeof *ts);
 	int rc = 0;
@@ -172,7 +230,7 @@ static int deliver(struct filter *f, const struct decision *d, size_t n, char **
 	char *pre = prepend_of(d), *sender = sender_of(hdr, hl);
 	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender };
 	if (rc == 0)
-		rc = deliver_to(ts, n, &f->m, &e, err);
+		rc = write_out(f, ts, n, &e, label, err);
 	free(pre);
 	free(sender);
 	free(ts);
@@ -197,7 +255,7 @@ static void act(struct filter *f, const char *label, const struct decision *d)
 	f->defaulted += d->use_default;
 	char *err = NULL;
 	size_t n = d->ndests + (d->use_default ? f->ndflt : 0);
-	int rc = f->dry_run || n == 0 ? n > 0 : deliver(f, d, n, &err);
+	int rc = f->dry_run || n == 0 ? n > 0 : deliver(f, d, n, label, &err);
 	if (rc < 0) {
 		log_err(NULL, "%s: %s", label, err ? err : "delivery failed");
 		f->tempfail = 1;
@@ -550,6 +608,9 @@ int cmd_filter(int argc, char **argv)
 	}
 	if (nin == 0)
 		in[nin++] = (struct input){ 0, "-" };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (!f.dry_run && cpus > 1)
+		f.pool = pool_new(cpus > 4 ? 4 : (int)cpus);
 	for (size_t i = 0; i < nin; i++) {
 		if (in[i].kind == OPT_MBOX)
 			do_mbox(&f, in[i].path);
@@ -559,6 +620,7 @@ int cmd_filter(int argc, char **argv)
 			do_file(&f, in[i].path);
 	}
 	end_batch(&f);
+	pool_free(f.pool);
 	log_debug(NULL, "%lu message%s: %lu delivered%s, %lu to the default, %lu errors",
 		  f.n, f.n == 1 ? "" : "s", f.delivered, f.dry_run ? " (dry run)" : "",
 		  f.defaulted, f.errors);

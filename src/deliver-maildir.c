@@ -2,8 +2,10 @@
  * the directory.  Every name of a batch starts with the batch's prefix,
  * which the journal records so a crashed batch can be taken back. */
 #include <dirent.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +16,9 @@
 #include "deliver.h"
 #include "msg.h"
 
-static unsigned long writes;   /* Maildir files written by this process */
+/* Maildir files written by this process; `popsift filter` writes from
+ * several threads (filter-pool.c) */
+static _Atomic unsigned long writes;
 
 static int is_maildir(const char *dir)
 {
@@ -47,10 +51,13 @@ static int make_maildir(const char *dir, char **err)
 	return 0;
 }
 
+static const char *hostname(void);
+
 static int maildir_open(struct target *t, char **err)
 {
 	if (make_maildir(t->dest.path, err) < 0)
 		return -1;
+	(void)hostname();   /* filled here, before any writer thread reads it */
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	/* time.M<usec>P<pid>: unique to this batch, the Maildir convention */
@@ -120,39 +127,50 @@ static void maildir_undo(struct target *t)
 }
 
 /* One syncfs for the batch's files (instead of an fsync per file), then
- * the renames, then one fsync of new/. */
-/* Several Maildirs on one filesystem committed in a row need one syncfs:
- * remember, per device, how many writes the last one covered. */
-static int already_synced(dev_t dev, int record)
+ * the renames, then one fsync of new/.  Several Maildirs on one
+ * filesystem committed in a row need one syncfs: remember, per device,
+ * how many writes the last one covered.  The lock is for `popsift
+ * filter`, whose threads commit Maildirs side by side. */
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { dev_t dev; unsigned long upto; } synced[8];
+
+static int already_synced(dev_t dev, unsigned long upto, int record)
 {
-	static struct { dev_t dev; unsigned long upto; } seen[8];
 	for (size_t i = 0; i < 8; i++) {
-		if (seen[i].upto != 0 && seen[i].dev != dev)
+		if (synced[i].upto != 0 && synced[i].dev != dev)
 			continue;
 		if (record) {
-			seen[i].dev = dev;
-			seen[i].upto = writes;
+			synced[i].dev = dev;
+			synced[i].upto = upto;
 		}
-		return seen[i].upto == writes;
+		return synced[i].upto == upto;
 	}
 	return 0;
+}
+
+static int sync_dev(int fd, const char *dir, char **err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return seterr(err, "cannot sync %s: %s", dir, strerror(errno));
+	pthread_mutex_lock(&sync_mu);
+	unsigned long upto = writes;
+	int rc = 0;
+	if (!already_synced(st.st_dev, upto, 0)) {
+		rc = syncfs(fd) < 0 ? seterr(err, "cannot sync %s: %s", dir, strerror(errno)) : 0;
+		if (rc == 0)
+			already_synced(st.st_dev, upto, 1);
+	}
+	pthread_mutex_unlock(&sync_mu);
+	return rc;
 }
 
 static int sync_tmp(struct target *t, char **err)
 {
 	char *tmpdir = xasprintf("%s/tmp", t->dest.path);
 	int fd = open(tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct stat st;
-	if (fd >= 0 && fstat(fd, &st) == 0 && already_synced(st.st_dev, 0)) {
-		close(fd);
-		free(tmpdir);
-		return 0;
-	}
-	int rc = fd < 0 || syncfs(fd) < 0 ? -1 : 0;
-	if (rc == 0)
-		already_synced(st.st_dev, 1);
-	if (rc < 0)
-		seterr(err, "cannot sync %s: %s", tmpdir, strerror(errno));
+	int rc = fd < 0 ? seterr(err, "cannot sync %s: %s", tmpdir, strerror(errno))
+			: sync_dev(fd, tmpdir, err);
 	if (fd >= 0)
 		close(fd);
 	free(tmpdir);

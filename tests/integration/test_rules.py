@@ -94,3 +94,39 @@ def test_body_rule_downloads_then_decides(dovecot, config, run, tmp):
     assert [pt.header_values(m, "Message-ID")[0] for m in pt.mbox_messages(tmp / "inbox.mbox")] \
         == ["<b2@rules>"]
     assert dovecot.count("alice") == 0
+
+
+def test_filter_writer_threads_keep_order_and_every_message(run, tmp):
+    """`popsift filter` writes through worker threads (filter-pool.c): each
+    mbox keeps the input order, `continue` copies (targets of two workers)
+    and a spilled 3 MB message (written by the main thread) land too, and
+    a Maildir that cannot be written fails only its own messages (75)."""
+    src = tmp / "in"
+    for sub in ("tmp", "new", "cur"):
+        (src / sub).mkdir(parents=True)
+    kinds = ["a", "b", "c", "d", "e"]
+    for i in range(1500):
+        k = kinds[i % 5]
+        body = ("x" * 3_000_000 + "\n") if i == 700 else f"n {i}\n"
+        (src / "new" / f"{i:05d}.m").write_bytes(_msg(f"{i:05d}", f"{k} {i:05d}", body))
+    (tmp / "blocked").write_text("a file where a Maildir should be\n")
+    rules = tmp / "r.rules"
+    rules.write_text(
+        f'match header "Subject" =~ /^a /  mbox {tmp}/a.mbox\n'
+        f'match header "Subject" =~ /^b /  mbox {tmp}/b.mbox\n'
+        f'match header "Subject" =~ /^c /  mbox {tmp}/c.mbox continue\n'
+        f'match header "Subject" =~ /^c /  maildir {tmp}/c-copy\n'
+        f'match header "Subject" =~ /^d /  maildir {tmp}/d\n'
+        f'match header "Subject" =~ /^e /  maildir {tmp}/blocked/e\n')
+    r = run("filter", "-r", rules, "--maildir", src)
+    assert r.returncode == 75, r.stderr
+    assert "blocked/e" in r.stderr
+    for k in ("a", "b", "c"):
+        got = pt.mbox_messages(tmp / f"{k}.mbox")
+        ids = [pt.header_values(m, "Message-ID")[0] for m in got]
+        want = [f"<{i:05d}@rules>" for i in range(1500) if kinds[i % 5] == k]
+        assert ids == want, f"{k}.mbox out of order or incomplete"
+    assert len(pt.maildir_messages(tmp / "c-copy")) == 300
+    d = pt.maildir_messages(tmp / "d")
+    assert len(d) == 300
+    assert any(len(m) > 3_000_000 for m in pt.mbox_messages(tmp / "a.mbox"))
