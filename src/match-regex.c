@@ -149,7 +149,9 @@ struct regex *regex_parse(struct parser *p, int utf)
 	struct regex *re = xcalloc(1, sizeof *re);
 	re->id = p->nregex++;
 	size_t patpos = lx->pos + 1;
-	uint32_t opts = utf ? PCRE2_UTF | PCRE2_MATCH_INVALID_UTF : 0;
+	/* UCP: \w, \d and \b know every script, as people writing rules for
+	 * Chinese or Greek mail expect; rawbody stays bytes */
+	uint32_t opts = utf ? PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF : 0;
 	if (scan_pattern(lx, re) < 0 || scan_flags(lx, re, &opts) < 0 ||
 	    compile(p, re, opts, patpos) < 0) {
 		regex_free(re);

@@ -370,6 +370,11 @@ static void test_header(void)
 		  "mbox /m/a", "header: m flag");
 	CHECK_STR(action_msg("match header S =~ /a\\/b/ mbox /m/a", "S: a/b\n\n"), "mbox /m/a",
 		  "header: escaped slash in a regex");
+	CHECK_STR(action_msg("match header S =~ /^\\w+ \\d+$/ mbox /m/a",
+			     "S: =?UTF-8?B?5Y+R56WoIO+8ke+8kg==?=\n\n"), "mbox /m/a",
+		  "header: \\w and \\d match any script (发票, full-width digits)");
+	CHECK_STR(action_msg("match header S =~ /\\bcafé\\b/ mbox /m/a", "S: un café noir\n\n"),
+		  "mbox /m/a", "header: \\b around a non-ASCII letter");
 }
 
 static void test_header_files(void)
