@@ -11,6 +11,7 @@
 
 #include "conn.h"
 #include "deliver.h"
+#include "fastuidl.h"
 #include "fetch.h"
 #include "msg.h"
 #include "pop3.h"
@@ -87,11 +88,12 @@ static int on_uidl(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 	unsigned long num;
 	const char *u;
 	size_t ulen;
-	if (pop3_parse_uidl(s, n, &num, &u, &ulen) < 0 || num > MAXMSGS)
+	int rc = pop3_parse_uidl(s, n, &num, &u, &ulen);
+	if (rc < 0 || num > MAXMSGS)
 		return pop3_fail(p, EX_UNAVAILABLE, "malformed UIDL line \"%.*s\"",
 				 (int)(n > 80 ? 80 : n), s);
-	struct srvmsg *sm = add_msg(f, num);
-	sm->uidl = xstrndup(u, ulen);
+	/* no UID ("3 "): a header hash names it (hash_unnamed), as without UIDL */
+	add_msg(f, num)->uidl = rc == 0 ? xstrndup(u, ulen) : NULL;
 	return 0;
 }
 
@@ -122,8 +124,14 @@ static int on_list(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 static int on_top(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct fetch *f = arg;
-	struct srvmsg *sm = &f->msgs[f->curidx];
-	(void)p;
+	struct srvmsg *sm = f->top[f->curidx];
+	if (ev == P3_ERR && !f->no_uidl) {
+		/* one message without a UID on a server without TOP: untouchable */
+		log_err(f->a->name, "message %lu has no UIDL and the server refused TOP (%.*s): "
+			"it stays on the server", sm->num, (int)n, s);
+		f->curidx++;
+		return 0;
+	}
 	if (ev == P3_OK) {
 		sm->uidl = xstrdup("");
 		f->hash[0] = 1469598103934665603ull;
@@ -143,6 +151,29 @@ static int on_top(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, siz
 				 "cannot tell messages apart safely");
 	}
 	return 0;
+}
+
+/* TOP n 0 for each message the listing left without a UID; one whose
+ * TOP fails keeps a NULL uidl and is left alone (plan). */
+static int hash_unnamed(struct fetch *f)
+{
+	f->top = xcalloc(f->nmsgs + 1, sizeof *f->top);
+	size_t n = 0;
+	for (size_t i = 0; i < f->nmsgs; i++) {
+		if (f->msgs[i].uidl != NULL)
+			continue;
+		if (!f->no_uidl)
+			log_info(f->a->name, "message %lu has no UIDL in the server's listing: "
+				 "identifying it by a hash of its headers", f->msgs[i].num);
+		f->top[n++] = &f->msgs[i];
+	}
+	f->curidx = 0;
+	for (size_t i = 0; i < n; i++)
+		pop3_queue(f->p, P3_STREAM, 0, on_top, f, "TOP %lu 0", f->top[i]->num);
+	int rc = n > 0 ? pop3_flush(f->p) : 0;
+	free(f->top);
+	f->top = NULL;
+	return rc < 0 ? from_pop3(f) : 0;
 }
 
 /* Payload into the message being received; a spill failure stops the session. */
@@ -245,24 +276,33 @@ static int recover(struct fetch *f)
 	return rc;
 }
 
-static int list_messages(struct fetch *f)
+static void drop_msgs(struct fetch *f)
 {
-	pop3_queue(f->p, P3_LINES, 0, on_uidl, f, "UIDL");
-	if (pop3_flush(f->p) < 0)
-		return from_pop3(f);
-	if (!f->no_uidl)
-		return 0;
-	log_info(f->a->name, "server has no UIDL: identifying messages by a hash of their headers");
 	for (size_t i = 0; i < f->nmsgs; i++)
 		free(f->msgs[i].uidl);
 	f->nmsgs = 0;
-	pop3_queue(f->p, P3_LINES, 0, on_list, f, "LIST");
+}
+
+static int list_messages(struct fetch *f)
+{
+	char *err = NULL;
+	if (state_load(f->st, f->a->name, &f->known, &err) < 0) {
+		fail(f, EX_TEMPFAIL, "%s", err);
+		free(err);
+		return -1;
+	}
+	pop3_queue(f->p, P3_LINES, 0, on_uidl, f, "UIDL");
 	if (pop3_flush(f->p) < 0)
 		return from_pop3(f);
-	f->curidx = 0;
-	for (size_t i = 0; i < f->nmsgs; i++)
-		pop3_queue(f->p, P3_STREAM, 0, on_top, f, "TOP %lu 0", f->msgs[i].num);
-	return pop3_flush(f->p) < 0 ? from_pop3(f) : 0;
+	if (f->no_uidl) {
+		log_info(f->a->name, "server has no UIDL: identifying messages by a hash of "
+			 "their headers");
+		drop_msgs(f);
+		pop3_queue(f->p, P3_LINES, 0, on_list, f, "LIST");
+		if (pop3_flush(f->p) < 0)
+			return from_pop3(f);
+	}
+	return hash_unnamed(f);
 }
 
 void queue_dele(struct fetch *f, struct srvmsg *sm)
@@ -303,13 +343,15 @@ static void forget_gone(struct fetch *f, const struct uidmap *here)
 
 /* The diff: what to fetch, and what was delivered in an earlier run but
  * not yet deleted (the run died before QUIT, or keep was turned off). */
-static size_t plan(struct fetch *f)
+static size_t plan(struct fetch *f, int fast)
 {
 	struct uidmap here;
 	uidmap_init(&here);
 	size_t want = 0;
 	for (size_t i = 0; i < f->nmsgs; i++) {
 		struct srvmsg *sm = &f->msgs[i];
+		if (sm->uidl == NULL)
+			continue;   /* no UIDL and no TOP: nothing can name it */
 		if (uidmap_get(&here, sm->uidl) != M_NONE) {
 			log_err(f->a->name, "UIDL %s appears twice: leaving message %lu on the server",
 				sm->uidl, sm->num);
@@ -338,7 +380,9 @@ static size_t plan(struct fetch *f)
 		else if (done && !sm->want && !f->opts->dry_run && (!f->a->keep || expired(f, e)))
 			queue_dele(f, sm);
 	}
-	forget_gone(f, &here);
+	/* a fast listing holds only the tail: the rest is there, not gone */
+	if (!fast)
+		forget_gone(f, &here);
 	uidmap_free(&here);
 	return want;
 }
@@ -366,12 +410,12 @@ static size_t apply_limits(struct fetch *f)
 	return want;
 }
 
-static int fetch_sizes(struct fetch *f, size_t want)
+static int fetch_sizes(struct fetch *f, size_t want, unsigned long total)
 {
 	if (want == 0 || f->no_uidl)
 		return 0;
 	/* a few new messages in a big mailbox: ask for just their sizes */
-	f->list_single = want * 8 < f->nmsgs;
+	f->list_single = want * 8 < total;
 	if (!f->list_single)
 		pop3_queue(f->p, P3_LINES, 0, on_list, f, "LIST");
 	for (size_t i = 0; f->list_single && i < f->nmsgs; i++)
@@ -494,9 +538,123 @@ static int quit(struct fetch *f)
 	return mark_deleted(f);
 }
 
-static int session(struct fetch *f, struct conn *c)
+static char *server_id(const struct account *a)
 {
-	int code = 0;
+	return xasprintf("%s@%s:%d", a->user, a->host, a->port);
+}
+
+/* fast_uidl is for kept mail, and only while nothing kept is due for
+ * deletion (keep AGE): finding that needs the full listing. */
+static int fast_eligible(struct fetch *f, struct snapshot *snap)
+{
+	const struct account *a = f->a;
+	if (!a->fast_uidl || !a->keep || f->opts->all)
+		return 0;
+	char *err = NULL, *server = server_id(a);
+	long long oldest = 0;
+	int rc = state_snapshot_get(f->st, a->name, snap, &err);
+	if (rc > 0 && strcmp(snap->server, server) != 0)
+		rc = 0;
+	if (rc > 0 && a->delete_after > 0 && state_oldest_kept(f->st, a->name, &oldest, &err) < 0)
+		rc = -1;
+	if (rc > 0 && oldest > 0 && (long long)time(NULL) - oldest >= a->delete_after) {
+		log_debug(a->name, "fast_uidl: kept mail is due for deletion: listing every UIDL");
+		rc = 0;
+	}
+	if (rc < 0) {   /* the full listing does without it */
+		log_err(a->name, "%s", err);
+		free(err);
+	}
+	free(server);
+	return rc > 0;
+}
+
+/* The messages after the settled ones, with what the state knows of each:
+ * 1, or 0 when the full listing must do (said with -v), or -1. */
+static int list_fast(struct fetch *f, const struct snapshot *snap, unsigned long *total)
+{
+	struct fastlist fl;
+	char *err = NULL;
+	int rc = fastuidl_list(f->p, snap, &fl);
+	for (size_t i = 0; rc > 0 && i < fl.ntail; i++) {
+		struct srvmsg *sm = add_msg(f, fl.tail[i].num);
+		sm->uidl = fl.tail[i].uidl;
+		fl.tail[i].uidl = NULL;
+		if (state_load_one(f->st, f->a->name, sm->uidl, &f->known, &err) < 0)
+			rc = -2;
+		/* delivered before, yet after the settled ones: maybe a second
+		 * message under a settled one's UIDL, which only the full
+		 * listing can show (and plan report) */
+		else if (uidmap_get(&f->known, sm->uidl) == M_DELIVERED) {
+			snprintf(fl.why, sizeof fl.why, "message %lu (UIDL %s) was delivered "
+				 "before", sm->num, sm->uidl);
+			rc = 0;
+		}
+	}
+	*total = fl.count;
+	fastlist_free(&fl);
+	if (rc == -1)
+		return from_pop3(f);
+	if (rc == -2) {
+		fail(f, EX_TEMPFAIL, "%s", err);
+		free(err);
+		return -1;
+	}
+	if (rc == 0) {
+		log_debug(f->a->name, "fast_uidl: %s: listing every UIDL", fl.why);
+		drop_msgs(f);
+	} else {
+		log_debug(f->a->name, "fast_uidl: messages 1-%lu are as the last run left them; "
+			  "%zu after them", snap->settled, f->nmsgs);
+	}
+	return rc;
+}
+
+/* Settled: delivered and kept, nothing for a later run to do about it
+ * until it is due (keep AGE), so a fast listing may pass it by. */
+static int settled(const struct srvmsg *sm)
+{
+	if (sm->uidl == NULL)
+		return 0;
+	if (sm->delivered)
+		return sm->fail_state == 0;
+	return !sm->want && !sm->failed && !sm->skipped && sm->known == M_DELIVERED;
+}
+
+/* After a QUIT the server answered: the longest run of settled messages
+ * from the first, numbered as the server numbers them now (without what
+ * this session deleted), for the next run's fast listing. */
+static void remember(struct fetch *f, const struct snapshot *old, int fast)
+{
+	const struct account *a = f->a;
+	if (!a->fast_uidl || !a->keep || f->opts->dry_run || !f->quit_ok)
+		return;
+	unsigned long first = fast ? old->settled + 1 : 1, pos = first - 1;
+	const char *last = fast ? old->last_uidl : NULL;
+	for (size_t i = 0; !f->no_uidl && i < f->nmsgs; i++) {
+		const struct srvmsg *sm = &f->msgs[i];
+		if (sm->num != first + i)
+			break;   /* a listing with gaps: positions unknown from here */
+		if (sm->dele)
+			continue;   /* gone: the messages after it move up */
+		if (!settled(sm))
+			break;
+		pos++;
+		last = sm->uidl;
+	}
+	struct snapshot snap = { .server = server_id(a), .settled = f->no_uidl ? 0 : pos,
+				 .last_uidl = last ? xstrdup(last) : NULL };
+	char *err = NULL;
+	if (state_snapshot_put(f->st, a->name, &snap, &err) < 0) {
+		log_err(a->name, "%s", err);
+		free(err);
+	}
+	snapshot_free(&snap);
+}
+
+static int session(struct fetch *f, struct conn *c, struct snapshot *snap)
+{
+	int code = 0, fast = fast_eligible(f, snap);
 	char *err = NULL;
 	if (conn_open(c, f->a, f->secret, &code, &err) < 0) {
 		fail(f, code, "%s", err);
@@ -511,17 +669,21 @@ static int session(struct fetch *f, struct conn *c)
 		if (pop3_flush(f->p) < 0)
 			return from_pop3(f);
 	}
-	if (list_messages(f) < 0)
+	unsigned long total = 0;
+	if (fast)
+		fast = list_fast(f, snap, &total);
+	if (fast < 0 || (!fast && list_messages(f) < 0))
 		return -1;
-	size_t want = plan(f);
-	if (fetch_sizes(f, want) < 0)
+	size_t want = plan(f, fast);
+	if (fetch_sizes(f, want, fast ? total : f->nmsgs) < 0)
 		return -1;
 	want = apply_limits(f);
 	if (prefetch(f) < 0)
 		return from_pop3(f);
-	if (fetch_batches(f, want) < 0)
+	if (fetch_batches(f, want) < 0 || quit(f) < 0)
 		return -1;
-	return quit(f);
+	remember(f, snap, fast);
+	return 0;
 }
 
 static void free_fetch(struct fetch *f)
@@ -584,13 +746,10 @@ int fetch_account(const struct account *a, struct state *st, const struct runopt
 	f.cur = xcalloc(1, sizeof *f.cur);
 	msg_init(f.cur);
 	uidmap_init(&f.known);
-	char *err = NULL;
-	if (state_load(st, a->name, &f.known, &err) < 0) {
-		fail(&f, EX_TEMPFAIL, "%s", err);
-		free(err);
-	} else if (recover(&f) == 0 && load_rules(&f) == 0 && get_secret(&f) == 0) {
-		session(&f, &c);
-	}
+	struct snapshot snap = { 0 };
+	if (recover(&f) == 0 && load_rules(&f) == 0 && get_secret(&f) == 0)
+		session(&f, &c, &snap);
+	snapshot_free(&snap);
 	batch_abort(&f);
 	conn_close(&c);
 	f.r.seconds = now_sec() - t0;

@@ -415,20 +415,22 @@ static int parse_num(const char **s, const char *end, unsigned long long *v)
 	return 0;
 }
 
-/* "N UID": the UID is 1-70 printable characters (RFC 1939 7). */
+/* "N UID": the UID is 1-70 printable characters (RFC 1939 7).  "N" or
+ * "N " alone is a message the server gives no UID (1), which costs that
+ * message its identity, not the whole listing. */
 int pop3_parse_uidl(const char *line, size_t n, unsigned long *num, const char **uid,
 		    size_t *uidlen)
 {
 	const char *s = line, *end = line + n;
 	unsigned long long v;
-	if (parse_num(&s, end, &v) < 0 || v == 0 || s >= end || *s != ' ')
+	if (parse_num(&s, end, &v) < 0 || v == 0 || (s < end && *s != ' ' && *s != '\t'))
 		return -1;
-	while (s < end && *s == ' ')
+	while (s < end && (*s == ' ' || *s == '\t'))
 		s++;
 	const char *u = s;
 	while (s < end && *s > 0x20 && *s < 0x7f)
 		s++;
-	if (s == u || s - u > 512)
+	if (s - u > 512)
 		return -1;
 	const char *t = s;
 	while (t < end && (*t == ' ' || *t == '\t'))
@@ -438,6 +440,21 @@ int pop3_parse_uidl(const char *line, size_t n, unsigned long *num, const char *
 	*num = (unsigned long)v;
 	*uid = u;
 	*uidlen = (size_t)(s - u);
+	return s == u;
+}
+
+/* STAT's "COUNT SIZE [anything]"; unlike a LIST line the count may be 0. */
+int pop3_parse_stat(const char *line, size_t n, unsigned long *count, unsigned long long *size)
+{
+	const char *s = line, *end = line + n;
+	unsigned long long v;
+	if (parse_num(&s, end, &v) < 0 || s >= end || *s != ' ')
+		return -1;
+	while (s < end && *s == ' ')
+		s++;
+	if (parse_num(&s, end, size) < 0 || (s < end && *s != ' '))
+		return -1;
+	*count = (unsigned long)v;
 	return 0;
 }
 

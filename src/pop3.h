@@ -45,8 +45,11 @@ void   pop3_stoppable(struct pop3 *p, int on);
 unsigned long long pop3_bytes(const struct pop3 *p);
 /* Pure parsing helpers, unit-tested. */
 int    pop3_status(const char *line, size_t n);   /* 1 +OK, 0 -ERR, -1 malformed */
+/* "N UID": 0; "N" with no UID: 1 (*uidlen 0); anything else -1. */
 int    pop3_parse_uidl(const char *line, size_t n, unsigned long *num, const char **uid,
 		       size_t *uidlen);
+int    pop3_parse_stat(const char *line, size_t n, unsigned long *count,
+		       unsigned long long *size);
 int    pop3_parse_list(const char *line, size_t n, unsigned long *num, unsigned long long *size);
 
 #endif

@@ -36,6 +36,7 @@ struct account {
 	enum auth_mode auth;
 	int     keep;
 	long    delete_after;   /* keep, but delete this many seconds after first seen */
+	int     fast_uidl;      /* kept mail: STAT and UIDL n instead of the whole UIDL list */
 	char   *rules;
 	struct dest *dests;
 	size_t  ndests;

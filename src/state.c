@@ -13,9 +13,10 @@
 #include "popsift.h"
 #include "state.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
-enum { S_PUT, S_SET, S_LOAD, S_JADD, S_JEACH, S_JCLEAR, S_RUN, S_DUP, S_SEED, S_NSTMT };
+enum { S_PUT, S_SET, S_LOAD, S_JADD, S_JEACH, S_JCLEAR, S_RUN, S_DUP, S_SEED, S_ONE, S_MBGET,
+       S_MBPUT, S_MBDEL, S_OLDEST, S_NSTMT };
 
 static const char *const sql_text[S_NSTMT] = {
 	[S_PUT] = "INSERT INTO messages(account,uidl,state,first_seen,delivered,size,"
@@ -38,6 +39,16 @@ static const char *const sql_text[S_NSTMT] = {
 		  "('delivered','deleted') LIMIT 1",
 	[S_SEED] = "INSERT INTO messages(account,uidl,state,first_seen,delivered,action) "
 		   "VALUES(?1,?2,'delivered',?3,?3,?4) ON CONFLICT(account,uidl) DO NOTHING",
+	[S_ONE] = "SELECT state,first_seen FROM messages WHERE account=?1 AND uidl=?2",
+	[S_MBGET] = "SELECT server,settled,last_uidl FROM mailbox WHERE account=?1",
+	/* an unchanged row is not rewritten: a poll that found nothing writes nothing */
+	[S_MBPUT] = "INSERT INTO mailbox(account,server,settled,last_uidl,updated) "
+		    "VALUES(?1,?2,?3,?4,strftime('%s','now')) ON CONFLICT(account) DO UPDATE SET "
+		    "server=?2,settled=?3,last_uidl=?4,updated=excluded.updated "
+		    "WHERE server IS NOT ?2 OR settled IS NOT ?3 OR last_uidl IS NOT ?4",
+	[S_MBDEL] = "DELETE FROM mailbox WHERE account=?1",
+	[S_OLDEST] = "SELECT min(first_seen) FROM messages WHERE account=?1 AND "
+		     "state='delivered' AND first_seen>0",
 };
 
 static const char schema[] =
@@ -53,7 +64,24 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS runs("
 	" id INTEGER PRIMARY KEY, account TEXT NOT NULL, started REAL, ended REAL,"
 	" new INTEGER, delivered INTEGER, kept INTEGER, deleted INTEGER,"
-	" bytes INTEGER, status INTEGER, error TEXT);";
+	" bytes INTEGER, status INTEGER, error TEXT);"
+	/* version 2: fast_uidl.  Messages 1..settled on the server were all
+	 * delivered (and kept) when a run last saw them; the triggers forget
+	 * that the moment any delivered message changes state, whoever
+	 * changes it, so the claim never outlives its truth. */
+	"CREATE TABLE IF NOT EXISTS mailbox("
+	" account TEXT PRIMARY KEY, server TEXT NOT NULL, settled INTEGER NOT NULL,"
+	" last_uidl TEXT NOT NULL, updated INTEGER);"
+	"CREATE TRIGGER IF NOT EXISTS mailbox_unsettled AFTER UPDATE ON messages"
+	" WHEN OLD.state='delivered' AND (NEW.state IS NOT 'delivered' OR"
+	" NEW.uidl IS NOT OLD.uidl OR NEW.account IS NOT OLD.account)"
+	" BEGIN DELETE FROM mailbox WHERE account=OLD.account; END;"
+	"CREATE TRIGGER IF NOT EXISTS mailbox_forgotten AFTER DELETE ON messages"
+	" WHEN OLD.state='delivered'"
+	" BEGIN DELETE FROM mailbox WHERE account=OLD.account; END;"
+	/* keep AGE: is anything due, without reading every row */
+	"CREATE INDEX IF NOT EXISTS messages_kept ON messages(account, first_seen)"
+	" WHERE state='delivered';";
 
 struct state {
 	sqlite3 *db;
@@ -90,7 +118,8 @@ static int user_version(struct state *st)
 	return v;
 }
 
-/* Forward-only migrations: version 0 (new file) -> 1. */
+/* Forward-only migrations: 0 (new file) or 1 -> 2; `schema` only creates
+ * what is missing, so it serves every step. */
 static int migrate(struct state *st, char **err)
 {
 	int v = user_version(st);
@@ -328,6 +357,75 @@ int state_seed(struct state *st, const char *acct, const char *uidl, long long w
 		return -1;
 	*added = sqlite3_changes(st->db) > 0;
 	return 0;
+}
+
+/* One message's row into map (nothing when the account never saw it). */
+int state_load_one(struct state *st, const char *acct, const char *uidl, struct uidmap *map,
+		   char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_ONE);
+	bind_text(s, 1, acct);
+	bind_text(s, 2, uidl);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		uidmap_put(map, uidl, mstate_parse((const char *)sqlite3_column_text(s, 0)));
+		uidmap_find(map, uidl)->first_seen = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : dberr(st, err, "load");
+}
+
+int state_snapshot_get(struct state *st, const char *acct, struct snapshot *snap, char **err)
+{
+	memset(snap, 0, sizeof *snap);
+	sqlite3_stmt *s = stmt(st, S_MBGET);
+	bind_text(s, 1, acct);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(s, 1) > 0) {
+		snap->server = xstrdup((const char *)sqlite3_column_text(s, 0));
+		snap->settled = (unsigned long)sqlite3_column_int64(s, 1);
+		snap->last_uidl = xstrdup((const char *)sqlite3_column_text(s, 2));
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return dberr(st, err, "mailbox");
+	return snap->settled > 0;
+}
+
+/* Like the run row, a snapshot promises nothing about delivery: it may
+ * wait for the next durable commit (a lost one costs a full UIDL). */
+int state_snapshot_put(struct state *st, const char *acct, const struct snapshot *snap,
+		       char **err)
+{
+	int del = snap->settled == 0 || snap->server == NULL || snap->last_uidl == NULL;
+	sqlite3_stmt *s = stmt(st, del ? S_MBDEL : S_MBPUT);
+	bind_text(s, 1, acct);
+	if (!del) {
+		bind_text(s, 2, snap->server);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)snap->settled);
+		bind_text(s, 4, snap->last_uidl);
+	}
+	exec(st, "PRAGMA synchronous=NORMAL", NULL);
+	int rc = step_done(st, s, err, "mailbox");
+	exec(st, "PRAGMA synchronous=FULL", NULL);
+	return rc;
+}
+
+void snapshot_free(struct snapshot *snap)
+{
+	free(snap->server);
+	free(snap->last_uidl);
+	memset(snap, 0, sizeof *snap);
+}
+
+int state_oldest_kept(struct state *st, const char *acct, long long *when, char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_OLDEST);
+	bind_text(s, 1, acct);
+	int rc = sqlite3_step(s);
+	*when = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : dberr(st, err, "mailbox");
 }
 
 sqlite3 *state_db(struct state *st)

@@ -53,6 +53,25 @@ int  state_is_duplicate(struct state *st, const char *message_id);
  * unless the account already knows it; *added says which. */
 int  state_seed(struct state *st, const char *acct, const char *uidl, long long when,
 		const char *source, int *added, char **err);
+/* fast_uidl: what a run can skip asking.  Messages 1..settled on server
+ * ("user@host:port") were all delivered and kept when a run last listed
+ * them, and message `settled` had UIDL last_uidl.  The database forgets
+ * it (triggers) as soon as any delivered message changes state. */
+struct snapshot {
+	char   *server;
+	unsigned long settled;
+	char   *last_uidl;
+};
+int  state_snapshot_get(struct state *st, const char *acct, struct snapshot *s, char **err);
+/* settled 0 forgets the account's snapshot */
+int  state_snapshot_put(struct state *st, const char *acct, const struct snapshot *s,
+			char **err);
+void snapshot_free(struct snapshot *s);
+/* first_seen of the longest-kept delivered message (0: none), for keep AGE */
+int  state_oldest_kept(struct state *st, const char *acct, long long *when, char **err);
+/* one UIDL's row into map, if the account knows it */
+int  state_load_one(struct state *st, const char *acct, const char *uidl, struct uidmap *map,
+		    char **err);
 /* schedfile: the daemon's schedule, or NULL when no daemon runs */
 int  state_status(struct state *st, const char *acct, const char *schedfile, int json,
 		  char **err);

@@ -390,6 +390,67 @@ def test_duplicate_uidls_keep_yes(run, fake, fconfig, tmp):
 
 
 # --------------------------------------------------------------------------
+# issue 6: a UIDL line without a UID ("3 " or "3") costs that message its
+# UID, not the run: it is known by a hash of its headers, as on a server
+# without UIDL, and the rest is fetched as usual
+
+def no_uid_lines(r, num):
+    return [ln for ln in r.stderr.splitlines()
+            if ln.startswith(ACCOUNT + ": ") and f"message {num} has no UIDL" in ln]
+
+
+@pytest.mark.parametrize("line", ["3 ", "3", "3 \t "], ids=["space", "bare", "blanks"])
+def test_uidl_line_without_uid_hashes_that_message(run, fake, fconfig, tmp, line):
+    msgs = make_messages(4)
+    srv = fake(msgs, uidl_lines={3: line}, faulty_sessions={1})
+    cfg = fconfig(srv)
+    r, _ = prun(run, cfg)
+    assert r.returncode == 0, show(r)
+    assert len(no_uid_lines(r, 3)) == 1 and "hash" in no_uid_lines(r, 3)[0], \
+        "one line naming the account and the message\n" + show(r)
+    assert srv.commands("TOP") == ["TOP 3 0"], "only that message needs TOP"
+    assert_all_delivered_once(tmp, srv, msgs)
+    assert srv.deleted == {1, 2, 3, 4}
+    assert sum(1 for u in db_states(tmp) if u.startswith("hdr-")) == 1, db_states(tmp)
+
+    rerun_clean(run, cfg, tmp, srv, msgs)
+
+
+def test_uidl_line_without_uid_keep_yes_never_twice(run, fake, fconfig, tmp):
+    msgs = make_messages(4)
+    srv = fake(msgs, uidl_lines={2: "2 "})
+    cfg = fconfig(srv, keep="yes")
+    for i in range(3):
+        r, _ = prun(run, cfg)
+        assert r.returncode == 0, show(r)
+        assert_all_delivered_once(tmp, srv, msgs, server_empty=False)
+        assert srv.count() == 4 and not srv.deleted
+    more = make_messages(1, tag="later")
+    srv.add(more[0], "uid-5")
+    srv.set(uidl_lines={2: "2 ", 5: "5"})
+    r, _ = prun(run, cfg)
+    assert r.returncode == 0, show(r)
+    assert no_uid_lines(r, 5), show(r)
+    assert_all_delivered_once(tmp, srv, msgs + more, server_empty=False)
+
+
+def test_uidl_line_without_uid_and_no_top_stays(run, fake, fconfig, tmp):
+    """No UID and no TOP: nothing can name the message, so it stays on the
+    server, said each run; the others are fetched and deleted."""
+    msgs = make_messages(3)
+    srv = fake(msgs, uidl_lines={2: "2"}, top=False)
+    cfg = fconfig(srv)
+    for num in (2, 1):      # renumbered once 1 and 3 are gone
+        srv.set(uidl_lines={num: str(num)})
+        r, _ = prun(run, cfg)
+        assert r.returncode == 0, show(r)
+        assert [ln for ln in no_uid_lines(r, num) if "stays on the server" in ln], show(r)
+        assert_exactly_once_or_on_server(tmp, srv, msgs)
+        assert sorted(delivered(tmp)) == sorted([msgs[0], msgs[2]])
+        assert srv.remaining() == [msgs[1]]
+
+
+# --------------------------------------------------------------------------
 # a server that stalls
 
 @pytest.mark.parametrize("where", ["accept", "UIDL", "RETR-mid-body"])
@@ -692,6 +753,18 @@ def test_fakepop_uidl_and_list_lies():
         c.send("UIDL")
         c.line()
         assert c.multi()[0] == [b"1 p\r\n", b"2 q\r\n", b"3 r\r\n"]
+        c.close()
+
+
+def test_fakepop_uidl_lines():
+    m = [b"S: 1\n\nx\n", b"S: 2\n\ny\n", b"S: 3\n\nz\n"]
+    with FakePop(m, ["a", "b", "c"], uidl_lines={2: "2", 3: "3 "}) as srv:
+        c = Client(srv).login()
+        c.send("UIDL")
+        c.line()
+        assert c.multi()[0] == [b"1 a\r\n", b"2\r\n", b"3 \r\n"]
+        assert c.cmd("UIDL 2") == b"+OK 2\r\n"
+        assert c.cmd("UIDL 1") == b"+OK 1 a\r\n"
         c.close()
 
 

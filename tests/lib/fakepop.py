@@ -61,6 +61,9 @@ Fault knobs (keyword arguments; all default to "behave"):
                       long_line_where="data" it is the first payload line
   list_sizes          dict num -> size (or a list) that LIST/STAT report
                       instead of the true sizes
+  uidl_lines          dict num -> the text of message num's line in the UIDL
+                      listing (and after "+OK " for `UIDL num`) instead of
+                      "num uid", e.g. {3: "3"} for a message without a UID
   stall               "accept": accept and never send the greeting; or a
                       command name: from that command on, answer nothing
                       (connection held open until stop())
@@ -95,6 +98,7 @@ _FAULT_DEFAULTS = dict(
     err=None, raw=None, malformed=None, unterminated=None,
     long_line=None, long_line_size=10 * 1024 * 1024, long_line_where="status",
     list_sizes=None, stall=None, stall_msg=None, faulty_sessions=None,
+    uidl_lines=None,
 )
 
 _MULTI = {"UIDL", "LIST", "TOP", "RETR", "CAPA"}
@@ -541,6 +545,10 @@ class _Session:
                 out.append(f"{k} {self.size(k, m[1])}\r\n".encode())
         self.multi("LIST", f"{len(out)} messages", b"".join(out))
 
+    def uidl_line(self, k: int, orig: int) -> str:
+        lines = self.f["uidl_lines"] or {}
+        return lines[k] if k in lines else f"{k} {self.uid_of(orig)}"
+
     def do_UIDL(self, args) -> None:
         if not self.f["uidl"]:
             self.err("UIDL not supported")
@@ -551,13 +559,13 @@ class _Session:
             if m is None:
                 self.err("no such message")
             else:
-                self.ok(f"{k} {self.uid_of(m[0])}")
+                self.ok(self.uidl_line(k, m[0]))
             return
         out = []
         for k in range(1, len(self.box) + 1):
             m = self.msg(k)
             if m is not None:
-                out.append(f"{k} {self.uid_of(m[0])}\r\n".encode("latin-1"))
+                out.append(f"{self.uidl_line(k, m[0])}\r\n".encode("latin-1"))
         self.multi("UIDL", "", b"".join(out))
 
     def do_TOP(self, args) -> None:

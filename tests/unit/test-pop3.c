@@ -24,12 +24,34 @@ static void uidl(void)
 	CHECK(pop3_parse_uidl("12  x-y.z ", 10, &n, &u, &ul) == 0 && n == 12 && ul == 5,
 	      "extra spaces tolerated");
 	CHECK(pop3_parse_uidl("0 abc", 5, &n, &u, &ul) < 0, "message number 0");
-	CHECK(pop3_parse_uidl("1", 1, &n, &u, &ul) < 0, "no uid");
-	CHECK(pop3_parse_uidl("1 ", 2, &n, &u, &ul) < 0, "empty uid");
+	/* a message without a UID is that message's problem, not the listing's */
+	CHECK(pop3_parse_uidl("1", 1, &n, &u, &ul) == 1 && n == 1 && ul == 0, "no uid");
+	CHECK(pop3_parse_uidl("3 ", 2, &n, &u, &ul) == 1 && n == 3 && ul == 0, "empty uid");
+	CHECK(pop3_parse_uidl("7 \t ", 4, &n, &u, &ul) == 1 && n == 7 && ul == 0, "blank uid");
+	CHECK(pop3_parse_uidl("0", 1, &n, &u, &ul) < 0, "number 0, no uid");
+	CHECK(pop3_parse_uidl("", 0, &n, &u, &ul) < 0, "empty line");
+	CHECK(pop3_parse_uidl(" abc", 4, &n, &u, &ul) < 0, "uid without a number");
+	CHECK(pop3_parse_uidl("1x abc", 6, &n, &u, &ul) < 0, "junk after the number");
+	CHECK(pop3_parse_uidl("1 \001", 3, &n, &u, &ul) < 0, "control byte as the uid");
 	CHECK(pop3_parse_uidl("x abc", 5, &n, &u, &ul) < 0, "no number");
 	CHECK(pop3_parse_uidl("1 a b", 5, &n, &u, &ul) < 0, "two words");
 	CHECK(pop3_parse_uidl("1 a\001b", 5, &n, &u, &ul) < 0, "control byte in uid");
 	CHECK(pop3_parse_uidl("99999999999999999999999 a", 25, &n, &u, &ul) < 0, "overflow");
+}
+
+static void stat_reply(void)
+{
+	unsigned long n;
+	unsigned long long sz;
+	CHECK(pop3_parse_stat("2 320", 5, &n, &sz) == 0 && n == 2 && sz == 320, "STAT reply");
+	CHECK(pop3_parse_stat("0 0", 3, &n, &sz) == 0 && n == 0 && sz == 0, "empty maildrop");
+	CHECK(pop3_parse_stat("20000 20561447 messages", 23, &n, &sz) == 0 && n == 20000,
+	      "trailing text allowed");
+	CHECK(pop3_parse_stat("2", 1, &n, &sz) < 0, "no size");
+	CHECK(pop3_parse_stat("", 0, &n, &sz) < 0, "nothing");
+	CHECK(pop3_parse_stat("two 320", 7, &n, &sz) < 0, "no count");
+	CHECK(pop3_parse_stat("2 32x", 5, &n, &sz) < 0, "junk after size");
+	CHECK(pop3_parse_stat("99999999999999999999999 1", 25, &n, &sz) < 0, "overflow");
 }
 
 static void list(void)
@@ -47,6 +69,7 @@ int main(void)
 {
 	status();
 	uidl();
+	stat_reply();
 	list();
 	return UNIT_DONE();
 }
