@@ -187,6 +187,15 @@ int fetch_append(struct pop3 *p, struct msg *m, const char *s, size_t n)
 	return -1;
 }
 
+/* LIST said it fits, RETR sent more than max_size: as one LIST called
+ * too big, it stays on the server, undelivered, unrecorded, said each run. */
+static void too_big(struct fetch *f, struct srvmsg *sm)
+{
+	sm->want = 0;
+	log_err(f->a->name, "message %lu (UIDL %s) sent more than max_size (%lld bytes) though "
+		"LIST said %llu: left on the server", sm->num, sm->uidl, f->a->max_size, sm->size);
+}
+
 static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct fetch *f = arg;
@@ -206,10 +215,14 @@ static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 		return fetch_append(p, f->cur, s, n);
 	case P3_END:
 		msg_finish(f->cur, NULL);
-		f->r.bytes += f->cur->size;
 		f->curidx++;
-		if (batch_message(f, sm) < 0)
-			return -1;
+		if (f->cur->over) {
+			too_big(f, sm);
+		} else {
+			f->r.bytes += f->cur->size;
+			if (batch_message(f, sm) < 0)
+				return -1;
+		}
 		/* stop between messages: the whole ones are committed below */
 		return stop_requested ? pop3_fail(p, POP3_STOPPED, "stopped by a signal") : 0;
 	}
@@ -745,6 +758,8 @@ int fetch_account(const struct account *a, struct state *st, const struct runopt
 	f.started = (double)time(NULL);
 	f.cur = xcalloc(1, sizeof *f.cur);
 	msg_init(f.cur);
+	/* what arrives, not what LIST announced, bounds the disk a message takes */
+	f.cur->max = a->max_size > 0 ? (size_t)a->max_size : 0;
 	uidmap_init(&f.known);
 	struct snapshot snap = { 0 };
 	if (recover(&f) == 0 && load_rules(&f) == 0 && get_secret(&f) == 0)

@@ -35,6 +35,7 @@ void msg_reset(struct msg *m)
 	m->fd = -1;
 	m->memlen = m->size = m->hdrlen = 0;
 	m->hdr_done = 0;
+	m->over = 0;
 	free(m->uidl);
 	m->uidl = NULL;
 	m->num = 0;
@@ -94,11 +95,33 @@ static int spill(struct msg *m, char **err)
 	return 0;
 }
 
+/* More than max arrived, whatever LIST said: the header stays (all that
+ * TOP n 0 is for), the body and its spill file go, the rest is ignored. */
+static int overflow(struct msg *m)
+{
+	msg_unmap(m);
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+	if (!m->hdr_done) {
+		m->hdrlen = m->memlen;
+		m->hdr_done = 1;
+	}
+	if (m->memlen > m->hdrlen)
+		m->memlen = m->hdrlen;
+	m->size = m->memlen;
+	m->over = 1;
+	return 0;
+}
+
 int msg_append(struct msg *m, const char *p, size_t n, char **err)
 {
-	if (n == 0)
+	if (n == 0 || m->over)
 		return 0;
 	if (m->fd >= 0) {
+		/* checked before the write: the spill never outgrows max */
+		if (m->max > 0 && m->size + n > m->max)
+			return overflow(m);
 		m->size += n;
 		if (write_all(m->fd, p, n) < 0)
 			return seterr(err, "cannot write temp file: %s", strerror(errno));
@@ -116,6 +139,8 @@ int msg_append(struct msg *m, const char *p, size_t n, char **err)
 	m->memlen += n;
 	m->size += n;
 	find_header_end(m, from);
+	if (m->max > 0 && m->size > m->max)
+		return overflow(m);
 	if (m->memlen > MSG_SPILL)
 		return spill(m, err);
 	return 0;

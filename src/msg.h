@@ -1,7 +1,8 @@
 /* msg.h — one message as fetched: LF line endings, dot-unstuffed.
  * Held in memory until it grows past a threshold, then spilled to an
  * unlinked temp file, so memory stays flat as message size grows.  The
- * header section always stays in memory for matching. */
+ * header section always stays in memory for matching.  With a `max` set,
+ * disk use is bounded by what arrives, not by what the server announced. */
 #ifndef MSG_H
 #define MSG_H
 
@@ -21,11 +22,16 @@ struct msg {
 	unsigned long num;      /* POP3 message number */
 	char   *uidl;
 	size_t  list_size;      /* size per LIST (octets, CRLF) */
+	/* bound on the bytes stored (0: none), kept across msg_reset */
+	size_t  max;
+	int     over;           /* more than max arrived: only the header is kept */
 };
 
 void msg_init(struct msg *m);
 void msg_reset(struct msg *m);          /* ready for the next message, keeps buffers */
 void msg_free(struct msg *m);
+/* Past m->max the body is dropped and the rest discarded (m->over set):
+ * the caller reads on to the end of the reply and does not deliver it. */
 int  msg_append(struct msg *m, const char *p, size_t n, char **err);
 int  msg_finish(struct msg *m, char **err);
 /* The header section (always in memory). */

@@ -14,6 +14,7 @@ socket, without popsift.
 
 import socket
 import sqlite3
+import sys
 import time
 
 import pytest
@@ -448,6 +449,135 @@ def test_uidl_line_without_uid_and_no_top_stays(run, fake, fconfig, tmp):
         assert_exactly_once_or_on_server(tmp, srv, msgs)
         assert sorted(delivered(tmp)) == sorted([msgs[0], msgs[2]])
         assert srv.remaining() == [msgs[1]]
+
+
+# --------------------------------------------------------------------------
+# issue 6: a LIST size that lies.  max_size holds on the bytes RETR actually
+# sends: past it the message is dropped, read on to its "." (the pipeline
+# stays in sync), left on the server, recorded nowhere, said each run, and
+# the run goes on (exit 0, as for a message LIST calls too big).  A LIST
+# size that lies high costs nothing: it is not used to allocate.
+
+def big_message(size, tag="big"):
+    """A message of about `size` bytes (LF line ends), many short lines."""
+    head = (b"From: big@example.org\nSubject: %s\nMessage-ID: <%s@fakepop.test>\n\n"
+            % (tag.encode(), tag.encode()))
+    line = b"y" * 75 + b"\n"
+    return head + line * (size // len(line) + 1)
+
+
+def too_big_lines(r, num, uid, said):
+    return [ln for ln in r.stderr.splitlines()
+            if ln.startswith(ACCOUNT + ": ") and f"message {num} " in ln and uid in ln
+            and "sent more than max_size" in ln and f"LIST said {said}" in ln
+            and "left on the server" in ln]
+
+
+def test_list_lies_low_message_left_on_server(run, fake, fconfig, tmp):
+    small = make_messages(3)
+    big = big_message(3 << 20)
+    msgs = [small[0], big, small[1], small[2]]
+    srv = fake(msgs)
+    cfg = fconfig(srv, max_size="1M")
+    # first run: the big one is message 2; then, the others gone, message 1
+    for num, run_no in ((2, 1), (1, 2), (1, 3)):
+        srv.set(list_sizes={num: 1000})
+        r, _ = prun(run, cfg)
+        assert r.returncode == 0, show(r)
+        assert len(too_big_lines(r, num, "uid-2", 1000)) == 1, show(r)
+        assert_names_account(r)
+        assert sorted(delivered(tmp)) == sorted(small), \
+            "the others are delivered (the ones after it too: in sync), once\n" + show(r)
+        assert srv.remaining() == [big], "the big one stays on the server, the rest go"
+        assert f"DELE {num}" not in srv.session_logs[-1], "never DELE what was not delivered"
+        assert "uid-2" not in db_states(tmp), "nothing recorded: a rerun does the same"
+        assert f"RETR {num}" in srv.session_logs[-1], f"run {run_no} asks for it again"
+    # a server that stops lying: LIST says it is too big, it is skipped as before
+    srv.clear_faults()
+    r, _ = prun(run, cfg)
+    assert r.returncode == 0 and "larger than max_size" in r.stderr, show(r)
+    assert "RETR 1" not in srv.session_logs[-1] and srv.remaining() == [big]
+
+
+def test_list_lies_low_keep_yes_pipelined(run, fake, fconfig, tmp):
+    """A batch of RETRs in flight around the liar: every message after it
+    arrives whole and in order."""
+    small = make_messages(6)
+    big = big_message(3 << 20)
+    msgs = small[:2] + [big] + small[2:]
+    srv = fake(msgs, list_sizes={3: 4000})
+    cfg = fconfig(srv, max_size="1M", keep="yes")
+    for _ in range(2):
+        r, _ = prun(run, cfg)
+        assert r.returncode == 0, show(r)
+        assert len(too_big_lines(r, 3, "uid-3", 4000)) == 1, show(r)
+        assert delivered(tmp) == small, show(r)
+        assert srv.count() == 7 and not srv.deleted
+    assert db_states(tmp).get("uid-3") is None
+
+
+def test_list_lies_low_stall_after_max_times_out(run, fake, fconfig, tmp):
+    """Reading on past max_size is still bounded in time."""
+    msgs = [make_messages(1)[0], big_message(3 << 20), make_messages(2, tag="n")[1]]
+    srv = fake(msgs, list_sizes={2: 1000}, stall="RETR", stall_msg=2, faulty_sessions={1})
+    cfg = fconfig(srv, max_size="1M", timeout=2)
+    r, secs = prun(run, cfg, timeout=30)
+    assert_not_crashed(r)
+    assert secs < 10 and r.returncode == 75, show(r)
+    assert_names_account(r)
+    assert delivered(tmp) == msgs[:1] and not srv.deleted
+    assert_exactly_once_or_on_server(tmp, srv, msgs)
+
+
+def test_list_lies_low_disk_bounded(popsift, fake, fconfig, tmp):
+    """max_size 3M (past the 2 MB spill threshold), a 20 MB message LIST
+    calls 1000 bytes: with files limited to 4 MB (RLIMIT_FSIZE; SIGXFSZ
+    ignored, so an outgrown spill file is a write error), the spill file
+    must stop at max_size."""
+    msgs = [make_messages(1)[0], big_message(20 << 20), make_messages(2, tag="n")[1]]
+    srv = fake(msgs, list_sizes={2: 1000})
+    cfg = fconfig(srv, max_size="3M")
+    limit = 4 << 20
+    wrapper = ("import os, resource, signal, sys\n"
+               "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+               f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+               "os.execv(sys.argv[1], sys.argv[1:])\n")
+    spill = tmp / "spill"
+    spill.mkdir()
+    r = pt.run_popsift(["-c", wrapper, popsift, "-f", cfg, "run"], binary=sys.executable,
+                       env={"TMPDIR": spill}, timeout=120)
+    assert r.returncode == 0, show(r)
+    assert "too large" not in r.stderr.lower(), show(r)
+    assert len(too_big_lines(r, 2, "uid-2", 1000)) == 1, show(r)
+    assert sorted(delivered(tmp)) == sorted([msgs[0], msgs[2]])
+    assert srv.remaining() == [msgs[1]]
+
+
+@pytest.mark.parametrize("max_size", [None, "60M"], ids=["default", "60M"])
+def test_list_lies_high_delivered_exactly(run, fake, fconfig, tmp, max_size):
+    """LIST says 50 MB (or 0) for small mail: fetched and delivered byte for
+    byte; a 3 MB message LIST calls 0 bytes spills and arrives whole."""
+    msgs = make_messages(3) + [big_message(3 << 20, tag="spilled")]
+    srv = fake(msgs, list_sizes={1: 50 << 20, 2: 0, 3: 50 << 20, 4: 0})
+    cfg = fconfig(srv) if max_size is None else fconfig(srv, max_size=max_size)
+    r, _ = prun(run, cfg)
+    assert r.returncode == 0, show(r)
+    assert "max_size" not in r.stderr, show(r)
+    assert_all_delivered_once(tmp, srv, msgs)
+    assert delivered(tmp) == msgs, "in order, byte for byte"
+
+
+def test_list_lies_high_above_max_size_skipped(run, fake, fconfig, tmp):
+    """A LIST size above max_size is believed: a small message skipped
+    (from LIST, before any RETR) stays on the server, nothing lost."""
+    msgs = make_messages(3)
+    srv = fake(msgs, list_sizes={2: 5 << 20})
+    cfg = fconfig(srv, max_size="1M")
+    r, _ = prun(run, cfg)
+    assert r.returncode == 0 and "larger than max_size" in r.stderr, show(r)
+    assert "RETR 2" not in srv.log
+    assert sorted(delivered(tmp)) == sorted([msgs[0], msgs[2]])
+    assert srv.remaining() == [msgs[1]]
 
 
 # --------------------------------------------------------------------------

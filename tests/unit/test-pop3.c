@@ -1,5 +1,10 @@
-/* Unit tests: POP3 reply parsing (status, UIDL and LIST lines). */
+/* Unit tests: POP3 reply parsing (status, UIDL, STAT and LIST lines) and
+ * the bound on what a RETR payload may store (msg.h max). */
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "unit.h"
+#include "msg.h"
 #include "pop3.h"
 
 static void status(void)
@@ -65,11 +70,70 @@ static void list(void)
 	CHECK(pop3_parse_list("3 12x", 5, &n, &sz) < 0, "junk after size");
 }
 
+static void feed(struct msg *m, const char *chunk, size_t n, size_t times)
+{
+	for (size_t i = 0; i < times; i++)
+		msg_append(m, chunk, n, NULL);
+}
+
+/* A LIST size that lies low cannot make the stored message outgrow max. */
+static void msg_bound(void)
+{
+	static char line[4096];
+	memset(line, 'y', sizeof line - 1);
+	line[sizeof line - 1] = '\n';
+	const char hdr[] = "Subject: big\n\n";
+	char tmpl[] = "/tmp/popsift-unit-XXXXXX";
+	const char *dir = mkdtemp(tmpl);
+	if (dir)
+		setenv("TMPDIR", dir, 1);
+
+	struct msg m;
+	msg_init(&m);
+	m.max = 10000;
+	msg_append(&m, hdr, sizeof hdr - 1, NULL);
+	feed(&m, line, sizeof line, 2);
+	CHECK(!m.over && m.size == sizeof hdr - 1 + 2 * sizeof line, "under max: stored");
+	feed(&m, line, sizeof line, 1000);
+	size_t hl;
+	const char *h = msg_header(&m, &hl);
+	CHECK(m.over && m.fd < 0 && m.size <= m.max, "past max in memory: dropped, over set");
+	CHECK(hl == sizeof hdr - 1 && memcmp(h, hdr, hl) == 0, "the header stays for matching");
+	msg_finish(&m, NULL);
+	msg_reset(&m);
+	CHECK(!m.over && m.max == 10000 && m.size == 0, "reset clears over, keeps max");
+
+	m.max = 3u << 20;   /* past the spill threshold: the temp file stops at max */
+	msg_append(&m, hdr, sizeof hdr - 1, NULL);
+	feed(&m, line, sizeof line, 700);
+	CHECK(!m.over && m.fd >= 0 && m.size > (2u << 20), "spilled, under max");
+	int fd = dup(m.fd);
+	feed(&m, line, sizeof line, 100);
+	off_t len = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+	CHECK(m.over && m.fd < 0 && len >= 0 && (size_t)len <= m.max, "spill never past max");
+	h = msg_header(&m, &hl);
+	CHECK(hl == sizeof hdr - 1 && memcmp(h, hdr, hl) == 0 && m.size == hl,
+	      "spilled: the header stays, the body goes");
+	feed(&m, line, sizeof line, 10);
+	CHECK(m.over && m.size == hl, "the rest is discarded");
+	if (fd >= 0)
+		close(fd);
+	msg_reset(&m);
+
+	m.max = 0;   /* no max_size: no bound */
+	feed(&m, line, sizeof line, 1000);
+	CHECK(!m.over && m.size == 1000 * sizeof line, "max 0: unbounded");
+	msg_free(&m);
+	if (dir)
+		rmdir(dir);
+}
+
 int main(void)
 {
 	status();
 	uidl();
 	stat_reply();
 	list();
+	msg_bound();
 	return UNIT_DONE();
 }
