@@ -52,6 +52,9 @@ static int on_top(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, siz
 	case P3_END:
 		msg_finish(f->cur, NULL);
 		f->curidx++;
+		if (f->cur->over)
+			log_info(f->a->name, "message %lu: TOP sent more than max_size; its header "
+				 "is decided on", sm->num);
 		free(sm->subject);
 		free(sm->message_id);
 		size_t hl;
