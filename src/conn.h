@@ -19,6 +19,7 @@ struct conn {
 	char   *greeting;
 	/* what the login dialogue showed, to say why a login failed */
 	int     sent_credentials;   /* USER/PASS, APOP or AUTH went out */
+	char    mech[32];           /* "APOP" or the SASL mechanism libcurl chose */
 	int     greeting_ts;        /* the greeting has an APOP timestamp */
 	char    sasl[256];          /* the SASL line of CAPA */
 };

@@ -47,6 +47,18 @@ static void trace_out(const char *acct, const char *p, size_t n)
 	log_proto(acct, 'C', line, strlen(line));
 }
 
+/* The method libcurl chose, never more of the line: an AUTH line may
+ * carry the initial response. */
+static void note_mech(struct conn *c, const char *p, size_t n)
+{
+	if (n >= 5 && strncasecmp(p, "APOP ", 5) == 0) {
+		snprintf(c->mech, sizeof c->mech, "APOP");
+	} else if (n > 5 && strncasecmp(p, "AUTH ", 5) == 0) {
+		size_t w = strcspn(p + 5, " \r\n");
+		snprintf(c->mech, sizeof c->mech, "%.*s", (int)(w < n - 5 ? w : n - 5), p + 5);
+	}
+}
+
 /* Note what the server offered and whether credentials went out. */
 static void observe(struct conn *c, curl_infotype type, const char *p, size_t n)
 {
@@ -54,6 +66,7 @@ static void observe(struct conn *c, curl_infotype type, const char *p, size_t n)
 		static const char *const login[] = { "USER ", "PASS ", "APOP ", "AUTH ", NULL };
 		for (int i = 0; login[i]; i++)
 			c->sent_credentials |= n >= 5 && strncasecmp(p, login[i], 5) == 0;
+		note_mech(c, p, n);
 		return;
 	}
 	if (type != CURLINFO_HEADER_IN)
@@ -188,7 +201,8 @@ static int cleartext_refused(const struct account *a)
 	return a->tls == TLS_OFF && sends_password && !a->tls_explicit;
 }
 
-int conn_open(struct conn *c, const struct account *a, const char *secret, int *code, char **err)
+static int open_once(struct conn *c, const struct account *a, const char *secret, int *code,
+		     char **err)
 {
 	memset(c, 0, sizeof *c);
 	c->sock = -1;
@@ -224,6 +238,25 @@ int conn_open(struct conn *c, const struct account *a, const char *secret, int *
 	c->sock = (int)s;
 	c->tls = a->tls != TLS_OFF;
 	return 0;
+}
+
+/* `auth any` lets libcurl pick the strongest method on offer; a server
+ * may offer APOP or CRAM-MD5 to users who have no such secret (Debian's
+ * solid-pop3d, Courier), so a refusal of that method is followed by
+ * USER/PASS, as fetchmail's `auth any` does.  The clear-text check
+ * above answers the same for any and user. */
+int conn_open(struct conn *c, const struct account *a, const char *secret, int *code, char **err)
+{
+	if (open_once(c, a, secret, code, err) == 0)
+		return 0;
+	if (a->auth != AUTH_ANY || *code != EX_NOPERM || c->mech[0] == '\0')
+		return -1;
+	log_info(a->name, "%s refused %s: trying USER/PASS (%s)", a->host, c->mech, *err);
+	free(*err);
+	*err = NULL;
+	struct account plain = *a;
+	plain.auth = AUTH_USER;
+	return open_once(c, &plain, secret, code, err);
 }
 
 ssize_t conn_send(struct conn *c, const char *buf, size_t len, char **err)

@@ -16,9 +16,9 @@ Its quirks, each pinned by a test below:
     AUTH PLAIN/LOGIN/CRAM-MD5 do not;
   - no POP3S listener in this setup (tls-mode stls): `tls on` fails.
 
-The other Debian POP3 servers (popa3d, solid-pop3d, courier-pop,
-cyrus-pop3d) conflict with dovecot-pop3d (`Conflicts: pop3-server`) and
-have no test here.
+popa3d, solid-pop3d and Courier: test_compat_popa3d.py,
+test_compat_solid.py, test_compat_courier.py (they conflict with
+dovecot-pop3d and run unpacked from their .debs); Cyrus: doc/compat.md.
 
 Run:  POPSIFT=$PWD/popsift /usr/bin/python3 -m pytest -q tests/integration/test_compat.py
 """
