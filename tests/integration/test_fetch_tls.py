@@ -150,6 +150,18 @@ def test_wrong_password_is_77_and_nothing_deleted(dovecot, config, run, tmp, aut
     assert delivered(tmp) == []
 
 
+def test_auth_any_refused_method_then_user_pass(dovecot, config, run, tmp):
+    """`auth any`: libcurl picks CRAM-MD5 here; refused, popsift tries
+    USER/PASS once (servers offer methods some users have no secret for,
+    doc/compat.md), and a password refused by both is still 77."""
+    dovecot.add_messages("alice", [mkmsg("anyfb")])
+    r = run("-f", config(auth="any", password="not-the-password"), "-v", "run")
+    assert r.returncode == 77, f"exit {r.returncode}\n{r.stderr}"
+    assert re.search(r"^test: .* refused CRAM-MD5: trying USER/PASS", r.stderr, re.M), r.stderr
+    assert re.search(r"^test: C: USER alice$", r.stderr, re.M), r.stderr
+    assert dovecot.count("alice") == 1 and delivered(tmp) == []
+
+
 def test_password_command(server, config, run, tmp):
     server.add_message("alice", mkmsg("pwcmd"))
     cfg = config(server=server, password=None, password_command=f"/bin/echo {PASSWORD}")
