@@ -1,16 +1,22 @@
 /* deliver-smtp.c — `forward ADDRESS…`: hand the message to an SMTP
  * server (a local MTA on port 25, a submission server on 587/465) with
- * libcurl.  One easy handle serves the whole process, so libcurl's
- * connection cache carries every message of a run over one connection,
- * across batches.  The message is streamed from memory or, when spilled,
- * from its temp file in chunks; bare LF becomes CRLF here, dot-stuffing
- * and the final "." are libcurl's.
+ * libcurl.  One easy handle serves the whole process, owned by the
+ * sending thread (smtp-queue.c), so libcurl's connection cache carries
+ * every message of a run over one connection, across batches.  The
+ * message is streamed from memory or, when spilled, from its temp file
+ * in chunks; bare LF becomes CRLF here, dot-stuffing and the final "."
+ * are libcurl's.
+ *
+ * The calling thread checks the target's settings and builds a job;
+ * the sending thread runs the dialogue and judges it into the job's
+ * outcome.  Nothing in a struct target is touched by the sending thread.
  *
  * Outcomes: 250 delivered; 4xx, a dropped connection or a timeout
  * "deferred" (retried next run); 5xx "rejected" (kept on the server, not
  * retried); a refused login fails the run with EX_NOPERM.  What the MTA
  * accepted cannot be taken back: at-least-once. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +30,7 @@
 #include "mime.h"
 #include "msg.h"
 #include "smtp.h"
+#include "smtp-queue.h"
 
 #define CHUNK (256u << 10)   /* a spilled message is read this much at a time */
 
@@ -43,14 +50,14 @@ struct reader {
 	const struct dialog *dlg;
 };
 
+/* A forward target's settings: written on the calling thread before its
+ * first job is queued, read-only to the sending thread after that. */
 struct smtp {
 	const struct account *a;
 	char   *url, *where;        /* smtp://host:port/helo, and "host:port" for messages */
 	char   *secret;
 	char   *bad;            /* why this target cannot work (set up once) */
 	struct curl_slist *rcpt;
-	struct dialog dlg;
-	struct reader rd;
 };
 
 /* An account whose server cannot be reached or refuses the login: the
@@ -60,38 +67,42 @@ struct down {
 	int   code;
 	struct down *next;
 };
-static struct down *downs;
 
-static CURL *shared;
-static pid_t shared_pid;
+/* The sending thread's (smtp-queue.c opens it before the thread starts
+ * and closes it after the thread ends). */
+static struct {
+	CURL  *h;
+	struct reader rd;
+	struct dialog dlg;
+	char   detail[CURL_ERROR_SIZE];
+	struct down *downs;
+} conn;
 
-static void shared_cleanup(void)
+void smtp_conn_open(void)
 {
-	/* a forked child must not say QUIT on its parent's connection */
-	if (shared && getpid() == shared_pid)
-		curl_easy_cleanup(shared);
-	shared = NULL;
-	while (downs) {
-		struct down *d = downs;
-		downs = d->next;
+	conn.h = curl_easy_init();   /* NULL: every job fails, see transfer() */
+}
+
+void smtp_conn_close(void)
+{
+	if (conn.h)
+		curl_easy_cleanup(conn.h);   /* says QUIT */
+	conn.h = NULL;
+	dialog_free(&conn.dlg);
+	free(conn.rd.buf);
+	conn.rd.buf = NULL;
+	while (conn.downs) {
+		struct down *d = conn.downs;
+		conn.downs = d->next;
 		free(d->acct);
 		free(d->why);
 		free(d);
 	}
 }
 
-static CURL *shared_handle(void)
-{
-	if (shared == NULL && (shared = curl_easy_init()) != NULL) {
-		shared_pid = getpid();
-		atexit(shared_cleanup);
-	}
-	return shared;
-}
-
 static const struct down *down_for(const struct account *a)
 {
-	for (const struct down *d = downs; d; d = d->next)
+	for (const struct down *d = conn.downs; d; d = d->next)
 		if (strcmp(d->acct, a->name) == 0)
 			return d;
 	return NULL;
@@ -105,8 +116,8 @@ static void mark_down(const struct account *a, int code, const char *why)
 	d->acct = xstrdup(a->name);
 	d->why = xstrdup(why);
 	d->code = code;
-	d->next = downs;
-	downs = d;
+	d->next = conn.downs;
+	conn.downs = d;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -271,7 +282,7 @@ static int start(struct smtp *s, struct target *t, const struct envelope *e, cha
 	return get_secret(s, host, err);
 }
 
-static void setup(struct smtp *s, CURL *h, const char *from, char *detail)
+static void setup(const struct smtp *s, CURL *h, const char *from)
 {
 	const struct account *a = s->a;
 	long secs = a->timeout > 0 ? a->timeout : 60;
@@ -305,12 +316,12 @@ static void setup(struct smtp *s, CURL *h, const char *from, char *detail)
 	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, (long)CHUNK);
 	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-	curl_easy_setopt(h, CURLOPT_READDATA, &s->rd);
+	curl_easy_setopt(h, CURLOPT_READDATA, &conn.rd);
 	/* the debug callback is how the replies are seen, so always on */
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, dialog_trace);
-	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &s->dlg);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &conn.dlg);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, conn.detail);
 }
 
 /* Envelope sender: smtp_from, else the message's Return-Path ("<>" for
@@ -368,9 +379,9 @@ static int all_refusals_permanent(const struct dialog *d)
 	return 1;
 }
 
-static int outcome(struct target *t, int rejected, char **err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int outcome(struct target *t, int rejected, char **err, const char *fmt, ...)
+static int outcome(struct outcome *o, int rejected, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int outcome(struct outcome *o, int rejected, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -378,9 +389,9 @@ static int outcome(struct target *t, int rejected, char **err, const char *fmt, 
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
-	t->rejected = rejected;
-	t->fail_code = rejected ? EX_DATAERR : EX_TEMPFAIL;
-	seterr(err, "%s%s", msg ? msg : "forward failed",
+	o->rejected = rejected;
+	o->fail_code = rejected ? EX_DATAERR : EX_TEMPFAIL;
+	seterr(&o->err, "%s%s", msg ? msg : "forward failed",
 	       rejected ? " (rejected: not retried)" : " (deferred: retried next run)");
 	free(msg);
 	return -1;
@@ -388,26 +399,25 @@ static int outcome(struct target *t, int rejected, char **err, const char *fmt, 
 
 /* Nothing of the message was said yet: the connection, TLS or the login
  * failed.  The rest of the run skips this server. */
-static int unreachable(struct smtp *s, struct target *t, CURLcode rc, const char *detail,
-		       char **err)
+static int unreachable(const struct smtp *s, CURLcode rc, struct outcome *o)
 {
-	const char *why = *detail ? detail : curl_easy_strerror(rc);
-	const struct exch *auth = dialog_find(&s->dlg, "AUTH");
+	const char *why = *conn.detail ? conn.detail : curl_easy_strerror(rc);
+	const struct exch *auth = dialog_find(&conn.dlg, "AUTH");
 	char *msg;
 	if (rc == CURLE_LOGIN_DENIED) {
-		t->fail_code = EX_NOPERM;
+		o->fail_code = EX_NOPERM;
 		msg = xasprintf("SMTP login refused for user %s at %s: %d %s", s->a->smtp_user,
 				s->where, auth ? auth->code : 0, auth && auth->text ? auth->text : why);
 	} else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
 		   rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_USE_SSL_FAILED) {
-		t->fail_code = EX_UNAVAILABLE;
+		o->fail_code = EX_UNAVAILABLE;
 		msg = xasprintf("TLS with SMTP server %s failed: %s", s->where, why);
 	} else {
-		t->fail_code = EX_TEMPFAIL;
+		o->fail_code = EX_TEMPFAIL;
 		msg = xasprintf("cannot forward through %s: %s", s->where, why);
 	}
-	mark_down(s->a, t->fail_code, msg);
-	seterr(err, "%s", msg);
+	mark_down(s->a, o->fail_code, msg);
+	seterr(&o->err, "%s", msg);
 	free(msg);
 	return -1;
 }
@@ -424,9 +434,23 @@ static const struct exch *refusal(const struct dialog *d)
 	return NULL;
 }
 
-static int judge(struct smtp *s, struct target *t, CURLcode rc, const char *detail, char **err)
+static int refused_rcpts(const struct smtp *s, struct outcome *o)
 {
-	const struct dialog *d = &s->dlg;
+	const struct dialog *d = &conn.dlg;
+	char *bad = rcpt_list(d, 0), *good = rcpt_list(d, 1);
+	int perm = all_refusals_permanent(d);
+	int r = conn.rd.aborted
+		? outcome(o, perm, "%s refused %s and accepted %s: sent to nobody (on_partial keep)",
+			  s->where, bad, good)
+		: outcome(o, perm, "%s refused %s", s->where, bad);
+	free(bad);
+	free(good);
+	return r;
+}
+
+static int judge(const struct smtp *s, CURLcode rc, struct outcome *o)
+{
+	const struct dialog *d = &conn.dlg;
 	if (rc == CURLE_OK) {
 		if (refused_some(d)) {
 			char *bad = rcpt_list(d, 0), *good = rcpt_list(d, 1);
@@ -437,28 +461,19 @@ static int judge(struct smtp *s, struct target *t, CURLcode rc, const char *deta
 		}
 		return 0;
 	}
-	if (s->rd.failed)
-		return outcome(t, 0, err, "reading the message back failed: %s", strerror(errno));
+	if (conn.rd.failed)
+		return outcome(o, 0, "reading the message back failed: %s", strerror(errno));
 	if (dialog_find(d, "MAIL") == NULL)
-		return unreachable(s, t, rc, detail, err);
-	if (s->rd.aborted || (dialog_find(d, "DATA") == NULL && refused_some(d))) {
-		char *bad = rcpt_list(d, 0), *good = rcpt_list(d, 1);
-		int perm = all_refusals_permanent(d);
-		int r = s->rd.aborted
-			? outcome(t, perm, err, "%s refused %s and accepted %s: sent to nobody "
-				  "(on_partial keep)", s->where, bad, good)
-			: outcome(t, perm, err, "%s refused %s", s->where, bad);
-		free(bad);
-		free(good);
-		return r;
-	}
+		return unreachable(s, rc, o);
+	if (conn.rd.aborted || (dialog_find(d, "DATA") == NULL && refused_some(d)))
+		return refused_rcpts(s, o);
 	const struct exch *e = refusal(d);
 	if (e)
-		return outcome(t, permanent(e->code), err, "%s answered %s%s%s: %d %s", s->where,
+		return outcome(o, permanent(e->code), "%s answered %s%s%s: %d %s", s->where,
 			       e->cmd[0] == '.' ? "the end of the message" : e->cmd,
 			       e->arg ? " " : "", e->arg ? e->arg : "", e->code, e->text ? e->text : "");
-	return outcome(t, 0, err, "the connection to %s failed during the transfer: %s", s->where,
-		       *detail ? detail : curl_easy_strerror(rc));
+	return outcome(o, 0, "the connection to %s failed during the transfer: %s", s->where,
+		       *conn.detail ? conn.detail : curl_easy_strerror(rc));
 }
 
 /* A kept connection the server has closed meanwhile fails before any
@@ -474,52 +489,72 @@ static int stale(CURL *h, CURLcode rc, const struct dialog *d)
 			      rc == CURLE_GOT_NOTHING);
 }
 
-static void reader_start(struct smtp *s, struct msg *m, const struct envelope *e)
+/* ------------------------------------------------------------ sending thread */
+
+static void reader_start(const struct smtp *s, const struct job *j)
 {
-	struct reader *r = &s->rd;
+	struct reader *r = &conn.rd;
 	char *buf = r->buf;
 	memset(r, 0, sizeof *r);
 	r->buf = buf;
-	if (m->fd >= 0 && r->buf == NULL)
+	if (j->m->fd >= 0 && r->buf == NULL)
 		r->buf = xmalloc(CHUNK);
-	r->pre = e->prepend;
-	r->prelen = e->prependlen;
-	r->m = m;
+	r->pre = j->pre;
+	r->prelen = j->prelen;
+	r->m = j->m;
 	r->partial_ok = s->a->on_partial_accept;
-	r->dlg = &s->dlg;
+	r->dlg = &conn.dlg;
 }
 
-static int transfer(struct smtp *s, struct target *t, struct msg *m, const struct envelope *e,
-		    const char *from, char **err)
+static int transfer(const struct smtp *s, const struct job *j, struct outcome *o)
 {
-	CURL *h = shared_handle();
+	CURL *h = conn.h;
 	if (h == NULL) {
-		t->fail_code = EX_TEMPFAIL;
-		return seterr(err, "libcurl initialisation failed");
+		o->fail_code = EX_TEMPFAIL;
+		return seterr(&o->err, "libcurl initialisation failed");
 	}
-	s->dlg.acct = s->a->name;
-	char detail[CURL_ERROR_SIZE];
+	conn.dlg.acct = s->a->name;
 	CURLcode rc;
 	for (int attempt = 0;; attempt++) {
-		detail[0] = '\0';
-		dialog_reset(&s->dlg);
-		reader_start(s, m, e);
+		conn.detail[0] = '\0';
+		dialog_reset(&conn.dlg);
+		reader_start(s, j);
 		curl_easy_reset(h);
-		setup(s, h, from, detail);
+		setup(s, h, j->from);
 		if (attempt > 0)
 			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 		rc = curl_easy_perform(h);
-		if (attempt > 0 || !stale(h, rc, &s->dlg))
+		if (attempt > 0 || !stale(h, rc, &conn.dlg))
 			break;
 		log_debug(s->a->name, "%s closed the kept connection: connecting again", s->where);
 	}
-	int r = judge(s, t, rc, detail, err);
-	/* keep the connections, drop every pointer into this target */
+	int r = judge(s, rc, o);
+	/* keep the connections, drop every pointer into this job and target */
 	curl_easy_reset(h);
 	return r;
 }
 
-static int smtp_write(struct target *t, struct msg *m, const struct envelope *e, char **err)
+static int send_leg(const struct smtp *s, const struct job *j, struct outcome *o)
+{
+	const struct down *dn = down_for(s->a);
+	if (dn) {
+		o->fail_code = dn->code;
+		return seterr(&o->err, "%s", dn->why);
+	}
+	return transfer(s, j, o);
+}
+
+void smtp_send(struct job *j)
+{
+	j->out.rc = 0;
+	for (size_t i = 0; j->out.rc == 0 && i < j->nlegs; i++)
+		j->out.rc = send_leg(j->legs[i], j, &j->out);
+}
+
+/* ------------------------------------------------------------ calling thread */
+
+/* The target's settings, made on its first message; -1 if it cannot work. */
+static int prepare(struct target *t, const struct envelope *e, char **err)
 {
 	struct smtp *s = t->smtp;
 	t->rejected = 0;
@@ -530,14 +565,82 @@ static int smtp_write(struct target *t, struct msg *m, const struct envelope *e,
 		t->fail_code = EX_CONFIG;
 		return seterr(err, "%s", s->bad);
 	}
-	const struct down *dn = down_for(s->a);
-	if (dn) {
-		t->fail_code = dn->code;
-		return seterr(err, "%s", dn->why);
+	return 0;
+}
+
+static struct job *job_new(struct target **ts, size_t n, struct msg *m, const struct envelope *e)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	j->legs = xcalloc(n, sizeof *j->legs);
+	for (size_t i = 0; i < n; i++)
+		j->legs[i] = ts[i]->smtp;
+	j->nlegs = n;
+	j->from = envelope_from(j->legs[0]->a, m, e);
+	j->m = m;
+	j->pre = e->prepend;
+	j->prelen = e->prependlen;
+	msg_init(&j->copy);
+	return j;
+}
+
+/* The job's own message: the caller reuses its buffers for the next one.
+ * A spilled message's unlinked temp file lives on through the dup. */
+static int keep_msg(struct job *j, const struct msg *m, const struct envelope *e, char **err)
+{
+	struct msg *c = &j->copy;
+	if (m->fd >= 0 && (c->fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return seterr(err, "cannot keep the message's temp file: %s", strerror(errno));
+	if (m->fd < 0 && m->memlen > 0) {
+		c->mem = xmalloc(m->memlen);
+		memcpy(c->mem, m->mem, m->memlen);
+		c->memlen = c->memcap = m->memlen;
 	}
-	char *from = envelope_from(s->a, m, e);
-	int rc = transfer(s, t, m, e, from, err);
-	free(from);
+	c->size = m->size;
+	j->m = c;
+	j->precopy = xmalloc(e->prependlen + 1);
+	memcpy(j->precopy, e->prepend, e->prependlen);
+	j->pre = j->precopy;
+	/* a spilled message costs disk rather than memory: bounded all the same */
+	j->charge = e->prependlen + m->size;
+	return 0;
+}
+
+int forward_later(struct target **ts, size_t n, struct msg *m, const struct envelope *e,
+		  void *arg, char **err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (prepare(ts[i], e, err) < 0)
+			return -1;
+	struct job *j = job_new(ts, n, m, e);
+	if (keep_msg(j, m, e, err) < 0) {
+		ts[0]->fail_code = EX_TEMPFAIL;
+		job_free(j);
+		return -1;
+	}
+	j->out.arg = arg;
+	sendq_put(j);
+	return 0;
+}
+
+/* Mixed with local destinations (deliver_to()'s order and undo) and in
+ * `popsift filter`: queued behind the background ones and waited for. */
+static int smtp_write(struct target *t, struct msg *m, const struct envelope *e, char **err)
+{
+	if (prepare(t, e, err) < 0)
+		return -1;
+	struct job *j = job_new(&t, 1, m, e);
+	j->waited = 1;
+	sendq_put(j);
+	sendq_wait(j);
+	int rc = j->out.rc;
+	t->rejected = j->out.rejected;
+	t->fail_code = j->out.fail_code;
+	if (rc < 0) {
+		free(*err);
+		*err = j->out.err;
+		j->out.err = NULL;
+	}
+	job_free(j);
 	return rc;
 }
 
@@ -553,6 +656,7 @@ static void smtp_close(struct target *t)
 	struct smtp *s = t->smtp;
 	if (s == NULL)
 		return;
+	sendq_idle();   /* no job may still read these settings */
 	if (s->secret)
 		memset(s->secret, 0, strlen(s->secret));
 	free(s->secret);
@@ -560,8 +664,6 @@ static void smtp_close(struct target *t)
 	free(s->where);
 	free(s->bad);
 	curl_slist_free_all(s->rcpt);
-	dialog_free(&s->dlg);
-	free(s->rd.buf);
 	free(s);
 	t->smtp = NULL;
 }

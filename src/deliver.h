@@ -65,6 +65,26 @@ void target_close(struct target *t);
 int  deliver_to(struct target **ts, size_t n, struct msg *m, const struct envelope *e, char **err);
 /* One message, open to close: for `popsift filter`. */
 int  deliver_message(const struct dest *dests, size_t n, struct msg *m, char **err);
+/* Forwarding in the background (deliver-smtp.c, smtp-queue.c): one
+ * sending thread owns the SMTP connection, so a run fetches the next
+ * messages while the server answers for the last ones.  The outcome of
+ * one forward of one message: */
+struct outcome {
+	void *arg;        /* as given to forward_later() */
+	int   rc;         /* 0 accepted by every target, -1 not */
+	int   rejected;   /* refused with 5xx: do not retry */
+	int   fail_code;  /* the exit code it implies (EX_TEMPFAIL, EX_NOPERM...) */
+	char *err;        /* done() may take it */
+};
+/* Queue m for the forward targets ts (tried in order, like deliver_to(),
+ * until one fails); the message is copied or, spilled, its temp file
+ * kept open, so the caller may reuse m at once.  Blocks while the queue
+ * is full.  -1 (err, the targets' fail_code) when it cannot be queued. */
+int  forward_later(struct target **ts, size_t n, struct msg *m, const struct envelope *e,
+		   void *arg, char **err);
+/* Wait until every queued forward is done; done() gets each outcome, in
+ * queue order, on the calling thread.  One thread queues and waits. */
+void forward_wait(void (*done)(void *ctx, struct outcome *o), void *ctx);
 /* Undo what a journal entry says a crashed batch may have left. */
 int  deliver_recover(const struct journal *j, char **err);
 /* At the start of a line: 1 if mboxrd quotes it (">*From "), 0 if not,

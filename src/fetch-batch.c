@@ -131,15 +131,9 @@ void dry_run_line(const struct fetch *f, const struct srvmsg *sm)
 /* A failed forward says how (deliver-smtp.c): deferred or rejected, and
  * the exit code it gives the run (EX_NOPERM for a refused SMTP login).
  * Returns 1 for a rejected message that on_reject discard lets go. */
-static int forward_failure(struct fetch *f, struct srvmsg *sm, struct target **ts, size_t n,
+static int forward_failure(struct fetch *f, struct srvmsg *sm, int code, int rejected,
 			   const char *err)
 {
-	int code = 0, rejected = 0;
-	for (size_t i = 0; i < n && ts[i]; i++) {
-		code = ts[i]->fail_code ? ts[i]->fail_code : code;
-		rejected |= ts[i]->rejected;
-		ts[i]->fail_code = ts[i]->rejected = 0;
-	}
 	if (code == 0)
 		return 0;
 	sm->fail_state = rejected ? M_REJECTED : M_DEFERRED;
@@ -151,6 +145,52 @@ static int forward_failure(struct fetch *f, struct srvmsg *sm, struct target **t
 		f->r.error = xstrdup(err);
 	}
 	return 0;
+}
+
+/* What became of sm, now or (forwarded in the background) at the batch
+ * commit; takes err. */
+static void settle(struct fetch *f, struct srvmsg *sm, int rc, int code, int rejected, char *err)
+{
+	if (rc < 0 && forward_failure(f, sm, code, rejected, err)) {
+		sm->pending = 1;   /* rejected, and on_reject discard: deleted all the same */
+		sm->discard = 1;
+		sm->error = err;
+		log_err(f->a->name, "message %lu discarded (on_reject discard): %s", sm->num, err);
+	} else if (rc < 0) {
+		sm->failed = 1;
+		sm->error = err;
+		log_err(f->a->name, "message %lu stays on the server: %s", sm->num, err);
+	} else {
+		sm->pending = 1;
+		free(err);
+	}
+}
+
+static void forwarded(void *ctx, struct outcome *o)
+{
+	settle(ctx, o->arg, o->rc, o->fail_code, o->rejected, o->err);
+	o->err = NULL;
+}
+
+/* Forwards alone go to the sending thread, settled at the batch commit; a
+ * local copy alongside needs deliver_to()'s order and undo, so waits. */
+static int forward_only(struct target **ts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ts[i]->ops != &deliver_smtp)
+			return 0;
+	return n > 0;
+}
+
+/* The failure the targets of a failed delivery report, and reset. */
+static void failure_of(struct target **ts, size_t n, int *code, int *rejected)
+{
+	*code = *rejected = 0;
+	for (size_t i = 0; i < n && ts[i]; i++) {
+		*code = ts[i]->fail_code ? ts[i]->fail_code : *code;
+		*rejected |= ts[i]->rejected;
+		ts[i]->fail_code = ts[i]->rejected = 0;
+	}
 }
 
 static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision *d)
@@ -172,19 +212,15 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	char *pre = build_prepend(f, sm, d);
 	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender,
 			      .account = f->a };
-	if (rc == 0)
+	int later = rc == 0 && forward_only(ts, n);
+	if (later)
+		rc = forward_later(ts, n, f->cur, &e, sm, &err);
+	else if (rc == 0)
 		rc = deliver_to(ts, n, f->cur, &e, &err);
-	if (rc < 0 && forward_failure(f, sm, ts, n, err)) {
-		sm->pending = 1;   /* rejected, and on_reject discard: deleted all the same */
-		sm->discard = 1;
-		sm->error = err;
-		log_err(f->a->name, "message %lu discarded (on_reject discard): %s", sm->num, err);
-	} else if (rc < 0) {
-		sm->failed = 1;
-		sm->error = err;
-		log_err(f->a->name, "message %lu stays on the server: %s", sm->num, err);
-	} else {
-		sm->pending = 1;
+	if (!later || rc < 0) {
+		int code, rejected;
+		failure_of(ts, n, &code, &rejected);
+		settle(f, sm, rc, code, rejected, err);
 	}
 	free(pre);
 	free(sender);
@@ -299,12 +335,15 @@ static void count_batch(struct fetch *f, int ok, const char *why)
 	}
 }
 
-/* Make the batch durable: fsync every destination, then one transaction
- * marks its messages delivered and drops the journal.  If either fails,
- * the batch's local writes are taken back and its messages stay on the
+/* Make the batch durable: wait for what the SMTP server said to every
+ * forward still in flight (nothing the MTA did not accept is recorded or
+ * deleted), fsync every destination, then one transaction marks its
+ * messages delivered and drops the journal.  If either fails, the
+ * batch's local writes are taken back and its messages stay on the
  * server. */
 int batch_commit(struct fetch *f)
 {
+	forward_wait(forwarded, f);
 	if (f->nbatch == 0 && f->ntargets == 0)
 		return 0;   /* nothing to make durable: no fsync for an empty poll */
 	if (f->opts->dry_run) {
@@ -328,6 +367,8 @@ int batch_commit(struct fetch *f)
 
 void batch_abort(struct fetch *f)
 {
+	/* never recorded: those messages stay on the server */
+	forward_wait(NULL, NULL);
 	if (f->ntargets > 0)
 		close_targets(f, 1);
 }
