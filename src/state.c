@@ -179,12 +179,36 @@ int state_open(const char *path, struct state **out, char **err)
 	return 0;
 }
 
+/* Whoever opens the database first replays the whole WAL to rebuild its
+ * index: 20,000 rows written once cost every later poll ~1,000 page
+ * reads.  So a WAL past this size is checkpointed into the database and
+ * truncated at close — one fsync now and then, none on a poll that
+ * found the WAL small.  Never waits: a busy database is left to a later
+ * run. */
+#define WAL_TRUNCATE_AT (1L << 20)
+
+static void shrink_wal(struct state *st)
+{
+	const char *db = sqlite3_db_filename(st->db, "main");
+	if (db == NULL || *db == '\0')
+		return;
+	char *wal = xasprintf("%s-wal", db);
+	struct stat sb;
+	if (stat(wal, &sb) == 0 && sb.st_size > WAL_TRUNCATE_AT) {
+		sqlite3_busy_timeout(st->db, 0);
+		sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	}
+	free(wal);
+}
+
 void state_close(struct state *st)
 {
 	if (st == NULL)
 		return;
 	for (int i = 0; i < S_NSTMT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	if (st->db != NULL)
+		shrink_wal(st);
 	sqlite3_close(st->db);
 	free(st);
 }

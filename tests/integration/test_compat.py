@@ -23,7 +23,6 @@ dovecot-pop3d and run unpacked from their .debs); Cyrus: doc/compat.md.
 Run:  POPSIFT=$PWD/popsift /usr/bin/python3 -m pytest -q tests/integration/test_compat.py
 """
 
-import os
 import re
 import time
 import uuid
@@ -32,27 +31,12 @@ import pytest
 
 import popsift_test as pt
 import servers
+from compat_fixtures import config_writer, server_factory
 
 SUMMARY_RE = re.compile(r"^mu: (\d+) new, (\d+) delivered, (\d+) kept, (\d+) deleted, ", re.M)
 
 
-@pytest.fixture
-def make_mailutils(request):
-    if os.geteuid() != 0:
-        pytest.fail("the compatibility tests start mailutils pop3d and must run as root")
-    started = []
-
-    def make(**kw):
-        s = servers.MailutilsPop3d(**kw)
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is None or rep.failed:
-            print(f"--- mailutils pop3d log {s.log_path} (tail)\n{s.log_tail(60)}")
-        s.stop()
+make_mailutils = server_factory(servers.MailutilsPop3d, "mailutils pop3d")
 
 
 @pytest.fixture
@@ -60,14 +44,7 @@ def mu(make_mailutils):
     return make_mailutils(users={"alice": "secret"}, apop=True)
 
 
-@pytest.fixture
-def mu_config(tmp):
-    def write(server, user="alice", **keys):
-        keys.setdefault("deliver", f"mbox {tmp / 'inbox.mbox'}")
-        keys.setdefault("state", tmp / "state.db")
-        return pt.write_config(tmp / "config",
-                               servers.account_config(server, user, name="mu", **keys))
-    return write
+mu_config = config_writer("mu")
 
 
 def mkmsg(tag: str, body: bytes = b"Hello.\n", subject: str | None = None) -> bytes:

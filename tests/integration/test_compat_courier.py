@@ -24,36 +24,19 @@ What it does, each pinned by a test below:
 Run:  POPSIFT=$PWD/popsift /usr/bin/python3 -m pytest -q tests/integration/test_compat_courier.py
 """
 
-import os
 import re
 
 import pytest
 
 import popsift_test as pt
 import servers
+from compat_fixtures import config_writer, server_factory
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "cu"
 
 
-@pytest.fixture
-def make_courier(request):
-    if os.geteuid() != 0:
-        pytest.fail("the compatibility tests start Courier and must run as root")
-    started = []
-
-    def make(**kw):
-        kw.setdefault("users", {"alice": "secret"})
-        s = servers.CourierPop3d(**kw)
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is None or rep.failed:
-            print(f"--- courier log {s.log_path} (tail)\n{s.log_tail(60)}")
-        s.stop()
+make_courier = server_factory(servers.CourierPop3d, "Courier", users={"alice": "secret"})
 
 
 @pytest.fixture
@@ -61,16 +44,7 @@ def courier(make_courier):
     return make_courier()
 
 
-@pytest.fixture
-def cu_config(tmp):
-    def write(server, user="alice", **keys):
-        keys.setdefault("deliver", f"mbox {tmp / 'inbox.mbox'}")
-        keys.setdefault("state", tmp / "state.db")
-        if keys.get("tls") == "on":
-            keys.setdefault("port", server.port_ssl)
-        return pt.write_config(tmp / "config",
-                               servers.account_config(server, user, name=ACCOUNT, **keys))
-    return write
+cu_config = config_writer(ACCOUNT)
 
 
 def summary(stderr):

@@ -22,36 +22,19 @@ sasldb, mail delivered through LMTP.  What it does, pinned below:
 Run:  POPSIFT=$PWD/popsift /usr/bin/python3 -m pytest -q tests/integration/test_compat_cyrus.py
 """
 
-import os
 import re
 
 import pytest
 
 import popsift_test as pt
 import servers
+from compat_fixtures import config_writer, server_factory
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "cy"
 
 
-@pytest.fixture
-def make_cyrus(request):
-    if os.geteuid() != 0:
-        pytest.fail("the compatibility tests start Cyrus and must run as root")
-    started = []
-
-    def make(**kw):
-        kw.setdefault("users", {"alice": "secret"})
-        s = servers.CyrusPop3d(**kw)
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is None or rep.failed:
-            print(f"--- cyrus master output {s.log_path} (tail)\n{s.log_tail(60)}")
-        s.stop()
+make_cyrus = server_factory(servers.CyrusPop3d, "Cyrus", users={"alice": "secret"})
 
 
 @pytest.fixture
@@ -59,16 +42,7 @@ def cyrus(make_cyrus):
     return make_cyrus()
 
 
-@pytest.fixture
-def cy_config(tmp):
-    def write(server, user="alice", **keys):
-        keys.setdefault("deliver", f"mbox {tmp / 'inbox.mbox'}")
-        keys.setdefault("state", tmp / "state.db")
-        if keys.get("tls") == "on":
-            keys.setdefault("port", server.port_ssl)
-        return pt.write_config(tmp / "config",
-                               servers.account_config(server, user, name=ACCOUNT, **keys))
-    return write
+cy_config = config_writer(ACCOUNT)
 
 
 def summary(stderr):

@@ -27,6 +27,7 @@ import pytest
 
 import popsift_test as pt
 import servers
+from compat_fixtures import config_writer
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "pa"
@@ -44,15 +45,7 @@ def popa3d(request):
     s.stop()
 
 
-@pytest.fixture
-def pa_config(tmp):
-    def write(server, user="alice", **keys):
-        keys.setdefault("deliver", f"mbox {tmp / 'inbox.mbox'}")
-        keys.setdefault("state", tmp / "state.db")
-        keys.setdefault("tls", "off")
-        return pt.write_config(tmp / "config",
-                               servers.account_config(server, user, name=ACCOUNT, **keys))
-    return write
+pa_config = config_writer(ACCOUNT, tls="off")
 
 
 def summary(stderr):

@@ -26,47 +26,22 @@ instead), for system users popsift-USER (PAM; APOP secrets in
 Run:  POPSIFT=$PWD/popsift /usr/bin/python3 -m pytest -q tests/integration/test_compat_solid.py
 """
 
-import os
 import re
 
 import pytest
 
 import popsift_test as pt
 import servers
+from compat_fixtures import config_writer, server_factory
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "sp"
 
 
-@pytest.fixture
-def make_solid(request):
-    if os.geteuid() != 0:
-        pytest.fail("the compatibility tests start solid-pop3d and must run as root")
-    started = []
-
-    def make(**kw):
-        kw.setdefault("users", {"alice": "secret"})
-        s = servers.SolidPop3d(**kw)
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is None or rep.failed:
-            print(f"--- solid-pop3d stderr {s.log_path} (tail)\n{s.log_tail(60)}")
-        s.stop()
+make_solid = server_factory(servers.SolidPop3d, "solid-pop3d", users={"alice": "secret"})
 
 
-@pytest.fixture
-def sp_config(tmp):
-    def write(server, user="alice", **keys):
-        keys.setdefault("deliver", f"mbox {tmp / 'inbox.mbox'}")
-        keys.setdefault("state", tmp / "state.db")
-        keys.setdefault("tls", "off")
-        return pt.write_config(tmp / "config",
-                               servers.account_config(server, user, name=ACCOUNT, **keys))
-    return write
+sp_config = config_writer(ACCOUNT, tls="off")
 
 
 def summary(stderr):

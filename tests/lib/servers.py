@@ -209,7 +209,29 @@ def _mbox_from_line(sender: str) -> bytes:
     return b"From " + sender.encode() + b" " + stamp + b"\n"
 
 
-class MailutilsPop3d:
+class _Server:
+    """What every server here has: `with` stops it, and the tail of its
+    log for a failed test (log_path)."""
+
+    log_path: Path
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+class MailutilsPop3d(_Server):
     """GNU Mailutils pop3d in daemon mode on a free 127.0.0.1 port.
 
     MailutilsPop3d(users={"alice": "secret"}, ssl=True, apop=False,
@@ -365,17 +387,6 @@ login-delay 0;
         if not self.keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
 
     # -- mail ------------------------------------------------------------------
 
@@ -509,7 +520,7 @@ def ensure_system_user(name: str, home: str = "/nonexistent", group: str | None 
     return pw
 
 
-class _SpoolServer:
+class _SpoolServer(_Server):
     """Common part of the servers that serve system users' mboxes:
     users, the lock, mbox writing, life cycle.  Subclasses set binary,
     package and mbox(), and define _argv()."""
@@ -648,17 +659,6 @@ class _SpoolServer:
     def _cleanup(self) -> None:
         pass
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
 
     # -- mail ------------------------------------------------------------------
 
@@ -777,7 +777,7 @@ class SolidPop3d(_SpoolServer):
         return [str(self.exe), "-f", str(self.conf_path)]
 
 
-class CourierPop3d:
+class CourierPop3d(_Server):
     """Courier's POP3 server 1.0.16 (Debian packages courier-pop and
     courier-base, unpacked by tests/deps.sh: courier-pop conflicts with
     dovecot-pop3d), with courier-authlib's authdaemond and its userdb
@@ -978,17 +978,6 @@ class CourierPop3d:
         if not self.keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
 
     # -- mail ------------------------------------------------------------------
 
@@ -1025,7 +1014,7 @@ class CourierPop3d:
         return len(self.message_files(user))
 
 
-class CyrusPop3d:
+class CyrusPop3d(_Server):
     """Cyrus IMAP's pop3d 3.6.1 (Debian packages cyrus-pop3d and
     cyrus-common, unpacked by tests/deps.sh: cyrus-pop3d conflicts with
     dovecot-pop3d, and an installed cyrus-common would start a
@@ -1195,17 +1184,6 @@ class CyrusPop3d:
         if not self.keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
 
     # -- mail ------------------------------------------------------------------
 
