@@ -30,7 +30,8 @@ import pytest
 
 import popsift_test as pt
 import servers
-from compat_fixtures import config_writer, server_factory
+from compat_fixtures import (
+    assert_pipelined, check_header_rules_use_top, config_writer, server_factory)
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "cu"
@@ -77,11 +78,7 @@ def test_courier_starttls_user_pass_fetch_delete_rerun(courier, cu_config, run, 
         assert f"cu: S: {cap}\n" in r.stderr, r.stderr
     assert "C: STLS" in r.stderr and "C: USER alice" in r.stderr
     assert "secret" not in r.stderr
-    lines = r.stderr.splitlines()
-    i1 = lines.index("cu: C: RETR 1")
-    i2 = lines.index("cu: C: RETR 2")
-    first_reply = next(i for i in range(i1 + 1, len(lines)) if lines[i].startswith("cu: S: "))
-    assert i2 < first_reply, "\n".join(lines[i1:i1 + 10])
+    assert_pipelined(r.stderr, "cu")
     got = delivered(tmp / "inbox.mbox")
     assert [message_id(m) for m in got] == [message_id(m) for m in msgs]
     assert got == [as_served(m) for m in msgs]
@@ -211,19 +208,4 @@ def test_courier_without_sasl(make_courier, cu_config, run, tmp):
 
 
 def test_courier_header_rules_use_top(courier, cu_config, run, tmp):
-    big = mkmsg("big", b"v" * 300_000 + b"\n", subject="holiday video")
-    spam = mkmsg("spam", b"s" * 1000 + b"\n", subject="[SPAM] win")
-    ok = mkmsg("ok", subject="hello")
-    courier.add_messages("alice", [big, spam, ok])
-    rules = tmp / "r.rules"
-    rules.write_text("match size > 100K  skip\n"
-                     "match header \"Subject\" =~ /\\[SPAM\\]/  discard\n")
-    cfg = cu_config(courier, tls="starttls", rules=rules)
-    r = run("-f", cfg, "-v", "run")
-    assert r.returncode == 0, r.stderr
-    assert re.search(r"C: TOP \d+ 0", r.stderr), r.stderr
-    assert "C: RETR 3" in r.stderr
-    assert "C: RETR 1" not in r.stderr and "C: RETR 2" not in r.stderr
-    assert "C: DELE 2" in r.stderr and "C: DELE 1" not in r.stderr
-    assert [message_id(m) for m in pt.mbox_messages(tmp / "inbox.mbox")] == [message_id(ok)]
-    assert [message_id(m) for m in courier.messages("alice")] == [message_id(big)]
+    check_header_rules_use_top(courier, cu_config, run, tmp, tls="starttls")

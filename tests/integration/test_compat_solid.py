@@ -32,7 +32,8 @@ import pytest
 
 import popsift_test as pt
 import servers
-from compat_fixtures import config_writer, server_factory
+from compat_fixtures import (
+    assert_pipelined, check_header_rules_use_top, config_writer, server_factory)
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "sp"
@@ -75,11 +76,7 @@ def test_solid_user_pass_fetch_delete_rerun(make_solid, sp_config, run, tmp):
     assert summary(r.stderr) == (40, 40, 0, 40)
     assert "sp: S: -ERR unknown command" in r.stderr      # CAPA
     assert "C: USER popsift-alice" in r.stderr and "secret" not in r.stderr
-    lines = r.stderr.splitlines()
-    i1 = lines.index("sp: C: RETR 1")
-    i2 = lines.index("sp: C: RETR 2")
-    first_reply = next(i for i in range(i1 + 1, len(lines)) if lines[i].startswith("sp: S: "))
-    assert i2 < first_reply, "\n".join(lines[i1:i1 + 10])
+    assert_pipelined(r.stderr, "sp")
     got = delivered(tmp / "inbox.mbox")
     assert [message_id(m) for m in got] == [message_id(m) for m in msgs]
     assert got == [as_served(sp, m) for m in msgs]
@@ -209,19 +206,4 @@ def test_solid_has_no_tls(make_solid, sp_config, run, tmp, tls):
 
 def test_solid_header_rules_use_top(make_solid, sp_config, run, tmp):
     sp = make_solid()
-    big = mkmsg("big", b"v" * 300_000 + b"\n", subject="holiday video")
-    spam = mkmsg("spam", b"s" * 1000 + b"\n", subject="[SPAM] win")
-    ok = mkmsg("ok", subject="hello")
-    sp.add_messages("alice", [big, spam, ok])
-    rules = tmp / "r.rules"
-    rules.write_text("match size > 100K  skip\n"
-                     "match header \"Subject\" =~ /\\[SPAM\\]/  discard\n")
-    cfg = sp_config(sp, auth="user", rules=rules)
-    r = run("-f", cfg, "-v", "run")
-    assert r.returncode == 0, r.stderr
-    assert re.search(r"C: TOP \d+ 0", r.stderr), r.stderr
-    assert "C: RETR 3" in r.stderr
-    assert "C: RETR 1" not in r.stderr and "C: RETR 2" not in r.stderr
-    assert "C: DELE 2" in r.stderr and "C: DELE 1" not in r.stderr
-    assert [message_id(m) for m in pt.mbox_messages(tmp / "inbox.mbox")] == [message_id(ok)]
-    assert [message_id(m) for m in sp.messages("alice")] == [message_id(big)]
+    check_header_rules_use_top(sp, sp_config, run, tmp, auth="user")

@@ -6,6 +6,7 @@ of a one-account config for that server."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -51,3 +52,37 @@ def config_writer(account: str, **defaults):
                                    servers.account_config(server, user, name=account, **keys))
         return write
     return config
+
+
+def assert_pipelined(stderr: str, account: str) -> None:
+    """RETR 2 went out before the reply to RETR 1 came back (-v trace)."""
+    lines = stderr.splitlines()
+    i1 = lines.index(f"{account}: C: RETR 1")
+    i2 = lines.index(f"{account}: C: RETR 2")
+    first_reply = next(i for i in range(i1 + 1, len(lines))
+                       if lines[i].startswith(f"{account}: S: "))
+    assert i2 < first_reply, "\n".join(lines[i1:i1 + 10])
+
+
+def check_header_rules_use_top(server, write_config, run, tmp, **keys):
+    """Header-only rules are decided from TOP n 0: the skipped big message
+    is never RETRieved and stays, the discarded one is deleted unread.
+    Returns the config, for a rerun."""
+    big = servers.mkmsg("big", b"v" * 300_000 + b"\n", subject="holiday video")
+    spam = servers.mkmsg("spam", b"s" * 1000 + b"\n", subject="[SPAM] win")
+    ok = servers.mkmsg("ok", subject="hello")
+    server.add_messages("alice", [big, spam, ok])
+    rules = tmp / "r.rules"
+    rules.write_text("match size > 100K  skip\n"
+                     "match header \"Subject\" =~ /\\[SPAM\\]/  discard\n")
+    cfg = write_config(server, rules=rules, **keys)
+    r = run("-f", cfg, "-v", "run")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"C: TOP \d+ 0", r.stderr), r.stderr
+    assert "C: RETR 3" in r.stderr
+    assert "C: RETR 1" not in r.stderr and "C: RETR 2" not in r.stderr
+    assert "C: DELE 2" in r.stderr and "C: DELE 1" not in r.stderr
+    message_id = servers.message_id
+    assert [message_id(m) for m in pt.mbox_messages(tmp / "inbox.mbox")] == [message_id(ok)]
+    assert [message_id(m) for m in server.messages("alice")] == [message_id(big)]
+    return cfg

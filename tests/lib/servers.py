@@ -777,7 +777,49 @@ class SolidPop3d(_SpoolServer):
         return [str(self.exe), "-f", str(self.conf_path)]
 
 
-class CourierPop3d(_Server):
+class _UnshareServer(_Server):
+    """A server run under `unshare --pid --fork --kill-child`: killing
+    unshare kills the namespace's first process, and with it the kernel
+    kills every process in the PID namespace (Courier's couriertcpd calls
+    setsid(): a process group would not catch it)."""
+
+    name: str
+
+    def _ready(self) -> bool:
+        raise NotImplementedError
+
+    def _spawn(self, argv: list, env: dict) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=log, start_new_session=True)
+        log.close()
+        ports = [p for p in (self.port, self.port_ssl) if p]
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"{self.name} exited with {self.proc.returncode}:\n"
+                                  f"{self.log_tail()}")
+            if all(pt._port_open(p) for p in ports) and self._ready():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServerError(f"{self.name} did not listen on {ports}:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        atexit.unregister(self.stop)
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+        if not self.keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class CourierPop3d(_UnshareServer):
     """Courier's POP3 server 1.0.16 (Debian packages courier-pop and
     courier-base, unpacked by tests/deps.sh: courier-pop conflicts with
     dovecot-pop3d), with courier-authlib's authdaemond and its userdb
@@ -806,6 +848,7 @@ class CourierPop3d(_Server):
     them.  The certificate is signed by a throwaway CA (cafile)."""
 
     name = "courier"
+
     authdaemond = Path("/usr/lib/courier/courier-authlib/authdaemond")
 
     def __init__(self, users: dict[str, str] | None = None, ssl: bool = True,
@@ -943,40 +986,11 @@ class CourierPop3d(_Server):
     def start(self) -> None:
         for d in ("/etc/courier", "/run/courier"):
             os.makedirs(d, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
-             "sh", "-c", self._script()],
-            env=self._env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True)
-        log.close()
-        ports = [p for p in (self.port, self.port_ssl) if p]
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerError(f"courier exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if all(pt._port_open(p) for p in ports) and (self.run_dir / "authdaemon/socket").exists():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise ServerError(f"courier did not listen on {ports}:\n{self.log_tail()}")
+        self._spawn(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+                     "--kill-child", "sh", "-c", self._script()], self._env())
 
-    def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        atexit.unregister(self.stop)
-        if self.proc is not None:
-            # The server is throwaway and idle: kill unshare; --kill-child
-            # then kills the namespace's first process, and with it the
-            # kernel kills every process in the PID namespace (couriertcpd
-            # calls setsid(): a process group would not catch it).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-        if not self.keep_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+    def _ready(self) -> bool:
+        return (self.run_dir / "authdaemon/socket").exists()
 
 
     # -- mail ------------------------------------------------------------------
@@ -1014,7 +1028,7 @@ class CourierPop3d(_Server):
         return len(self.message_files(user))
 
 
-class CyrusPop3d(_Server):
+class CyrusPop3d(_UnshareServer):
     """Cyrus IMAP's pop3d 3.6.1 (Debian packages cyrus-pop3d and
     cyrus-common, unpacked by tests/deps.sh: cyrus-pop3d conflicts with
     dovecot-pop3d, and an installed cyrus-common would start a
@@ -1150,39 +1164,13 @@ class CyrusPop3d(_Server):
     def start(self) -> None:
         env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C",
                "LD_LIBRARY_PATH": str(self.libdir)}
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--kill-child",
-             str(self.bin / "master"), "-C", str(self.conf_path), "-M", str(self.dir / "cyrus.conf"),
-             "-p", str(self.dir / "run" / "master.pid"), "-D"],
-            env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        log.close()
-        ports = [p for p in (self.port, self.port_ssl) if p]
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerError(f"cyrus master exited with {self.proc.returncode}:\n"
-                                  f"{self.log_tail()}")
-            if all(pt._port_open(p) for p in ports) and self.lmtp_socket.exists():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise ServerError(f"cyrus did not listen on {ports}:\n{self.log_tail()}")
+        self._spawn(["unshare", "--pid", "--fork", "--kill-child",
+                     str(self.bin / "master"), "-C", str(self.conf_path),
+                     "-M", str(self.dir / "cyrus.conf"),
+                     "-p", str(self.dir / "run" / "master.pid"), "-D"], env)
 
-    def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        atexit.unregister(self.stop)
-        if self.proc is not None:
-            # kill unshare: --kill-child kills master, the PID namespace's
-            # first process, and the kernel every service process with it
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(5)
-        if not self.keep_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+    def _ready(self) -> bool:
+        return self.lmtp_socket.exists()
 
 
     # -- mail ------------------------------------------------------------------
