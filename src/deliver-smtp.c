@@ -1,11 +1,12 @@
 /* deliver-smtp.c — `forward ADDRESS…`: hand the message to an SMTP
- * server (a local MTA on port 25, a submission server on 587/465) with
- * libcurl.  One easy handle serves the whole process, owned by the
- * sending thread (smtp-queue.c), so libcurl's connection cache carries
- * every message of a run over one connection, across batches.  The
+ * server (a local MTA on port 25, a submission server on 587/465).
+ * libcurl connects, does TLS or STARTTLS, EHLO and AUTH (CONNECT_ONLY);
+ * smtp-tx.c runs each transaction over that connection, pipelined when
+ * the server allows.  One connection, owned by the sending thread
+ * (smtp-queue.c), carries every message of a run, across batches; it
+ * is opened again only for another server or after a failure.  The
  * message is streamed from memory or, when spilled, from its temp file
- * in chunks; bare LF becomes CRLF here, dot-stuffing and the final "."
- * are libcurl's.
+ * in chunks; bare LF becomes CRLF here, dot-stuffing is smtp-tx.c's.
  *
  * The calling thread checks the target's settings and builds a job;
  * the sending thread runs the dialogue and judges it into the job's
@@ -43,11 +44,6 @@ struct reader {
 	size_t      off;            /* bytes of prepend + message consumed */
 	char       *buf;            /* CHUNK bytes of the spill file ... */
 	size_t      bufoff, buflen; /* ... starting at this message offset */
-	int         started;
-	int         failed;         /* reading the spill file failed */
-	int         aborted;        /* refused recipients: nothing sent */
-	int         partial_ok;     /* on_partial accept */
-	const struct dialog *dlg;
 };
 
 /* A forward target's settings: written on the calling thread before its
@@ -55,9 +51,10 @@ struct reader {
 struct smtp {
 	const struct account *a;
 	char   *url, *where;        /* smtp://host:port/helo, and "host:port" for messages */
+	char   *key;                /* what a connection must match to be reused */
 	char   *secret;
 	char   *bad;            /* why this target cannot work (set up once) */
-	struct curl_slist *rcpt;
+	char  **rcpt;
 };
 
 /* An account whose server cannot be reached or refuses the login: the
@@ -71,7 +68,9 @@ struct down {
 /* The sending thread's (smtp-queue.c opens it before the thread starts
  * and closes it after the thread ends). */
 static struct {
-	CURL  *h;
+	struct link link;
+	char  *key;                 /* the open connection's target key */
+	char  *acct;                /* and its account's name: QUIT outlives the account */
 	struct reader rd;
 	struct dialog dlg;
 	char   detail[CURL_ERROR_SIZE];
@@ -80,14 +79,30 @@ static struct {
 
 void smtp_conn_open(void)
 {
-	conn.h = curl_easy_init();   /* NULL: every job fails, see transfer() */
+	/* here, before smtp-queue.c's atexit: OpenSSL's exit handler must run
+	 * after the QUIT, so libcurl is set up before the first connection
+	 * (`popsift filter` has not done it yet) */
+	conn_global_init();
+	conn.link.d = &conn.dlg;
+	conn.link.c.sock = -1;
+}
+
+static void hang_up(void)
+{
+	conn_close(&conn.link.c);
+	free(conn.key);
+	free(conn.acct);
+	conn.key = conn.acct = NULL;
 }
 
 void smtp_conn_close(void)
 {
-	if (conn.h)
-		curl_easy_cleanup(conn.h);   /* says QUIT */
-	conn.h = NULL;
+	conn.dlg.acct = conn.link.c.acct = conn.acct;
+	smtp_quit(&conn.link);
+	hang_up();
+	free(conn.link.out);
+	conn.link.out = NULL;
+	conn.link.ocap = conn.link.olen = 0;
 	dialog_free(&conn.dlg);
 	free(conn.rd.buf);
 	conn.rd.buf = NULL;
@@ -174,40 +189,21 @@ static size_t crlf_copy(const char *src, size_t n, char *out, size_t cap, size_t
 	return i;
 }
 
-/* Some recipients refused and on_partial is not accept: stop before the
- * first byte, so the connection drops mid-DATA and the server discards
- * the message for the recipients it accepted too. */
-static int refused_some(const struct dialog *d)
-{
-	for (size_t i = 0; i < d->nex; i++)
-		if (!strcmp(d->ex[i].cmd, "RCPT") && d->ex[i].code / 100 != 2)
-			return 1;
-	return 0;
-}
-
-static size_t on_read(char *out, size_t size, size_t nitems, void *arg)
+/* smtp-tx.c's tx_msg.fill */
+static ssize_t fill(char *out, size_t cap, void *arg)
 {
 	struct reader *r = arg;
-	size_t cap = size * nitems, o = 0;
-	if (!r->started) {
-		r->started = 1;
-		if (!r->partial_ok && refused_some(r->dlg)) {
-			r->aborted = 1;
-			return CURL_READFUNC_ABORT;
-		}
-	}
+	size_t o = 0;
 	while (o + 1 < cap) {
 		const char *p;
 		size_t n;
-		if (next_span(r, &p, &n) < 0) {
-			r->failed = 1;
-			return CURL_READFUNC_ABORT;
-		}
+		if (next_span(r, &p, &n) < 0)
+			return -1;
 		if (n == 0)
 			break;
 		r->off += crlf_copy(p, n, out, cap, &o);
 	}
-	return o;
+	return (ssize_t)o;
 }
 
 /* ------------------------------------------------------------ setup */
@@ -249,20 +245,32 @@ static int get_secret(struct smtp *s, const char *host, char **err)
 	return 0;
 }
 
-static struct curl_slist *recipients(char **argv, char **err)
+static void free_rcpt(char **v)
 {
-	struct curl_slist *l = NULL;
-	for (size_t i = 0; argv && argv[i]; i++) {
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **recipients(char **argv, char **err)
+{
+	size_t n = 0;
+	while (argv && argv[n])
+		n++;
+	if (n == 0) {
+		seterr(err, "forward: no address");
+		return NULL;
+	}
+	char **v = xcalloc(n + 1, sizeof *v);
+	for (size_t i = 0; i < n; i++) {
 		if (argv[i][0] == '\0' || strpbrk(argv[i], "\r\n<> \t")) {
-			curl_slist_free_all(l);
+			free_rcpt(v);
 			seterr(err, "forward: \"%s\" is not a mail address", argv[i]);
 			return NULL;
 		}
-		l = curl_slist_append(l, argv[i]);
+		v[i] = xstrdup(argv[i]);
 	}
-	if (l == NULL)
-		seterr(err, "forward: no address");
-	return l;
+	return v;
 }
 
 /* On the first message of a batch: the account is known only now. */
@@ -277,12 +285,16 @@ static int start(struct smtp *s, struct target *t, const struct envelope *e, cha
 			   v6 ? "[" : "", host, v6 ? "]" : "", a->smtp_port, helo ? helo : "");
 	curl_free(helo);
 	s->where = xasprintf("%s:%d", host, a->smtp_port);
+	s->key = xasprintf("%s\n%d\n%s\n%s", s->url, (int)a->smtp_tls,
+			   a->smtp_tls_ca_file ? a->smtp_tls_ca_file : a->tls_ca_file ? a->tls_ca_file : "",
+			   a->smtp_user ? a->smtp_user : "");
 	if ((s->rcpt = recipients(t->dest.argv, err)) == NULL)
 		return -1;
 	return get_secret(s, host, err);
 }
 
-static void setup(const struct smtp *s, CURL *h, const char *from)
+/* libcurl's part: connect, TLS, EHLO, AUTH; smtp-tx.c does the rest. */
+static void setup(const struct smtp *s, CURL *h)
 {
 	const struct account *a = s->a;
 	long secs = a->timeout > 0 ? a->timeout : 60;
@@ -290,9 +302,6 @@ static void setup(const struct smtp *s, CURL *h, const char *from)
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, secs);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
-	/* a stalled upload has no reply to time out on */
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
 	if (a->smtp_tls == TLS_STARTTLS)
 		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	const char *ca = a->smtp_tls_ca_file ? a->smtp_tls_ca_file : a->tls_ca_file;
@@ -308,16 +317,8 @@ static void setup(const struct smtp *s, CURL *h, const char *from)
 			curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, mechanism(a->smtp_auth));
 		curl_easy_setopt(h, CURLOPT_SASL_IR, 1L);
 	}
-	curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
-	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, s->rcpt);
-	/* 7.69+: go on past refused recipients, so all of them can be named
-	 * (the spelling of 7.88; later versions keep it as an alias) */
-	curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);
-	curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, (long)CHUNK);
-	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-	curl_easy_setopt(h, CURLOPT_READDATA, &conn.rd);
-	/* the debug callback is how the replies are seen, so always on */
+	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+	/* the debug callback is how the EHLO and AUTH replies are seen */
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, dialog_trace);
 	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &conn.dlg);
@@ -370,11 +371,21 @@ static char *rcpt_list(const struct dialog *d, int ok)
 	return out ? out : xstrdup("nobody");
 }
 
+static int rcpt_count(const struct dialog *d, int ok)
+{
+	int n = 0;
+	for (size_t i = 0; i < d->nex; i++)
+		if (!strcmp(d->ex[i].cmd, "RCPT") && d->ex[i].code != 0 &&
+		    (d->ex[i].code / 100 == 2) == ok)
+			n++;
+	return n;
+}
+
 /* Refused recipients: rejected when every refusal is permanent. */
 static int all_refusals_permanent(const struct dialog *d)
 {
 	for (size_t i = 0; i < d->nex; i++)
-		if (!strcmp(d->ex[i].cmd, "RCPT") && d->ex[i].code / 100 != 2 && !permanent(d->ex[i].code))
+		if (!strcmp(d->ex[i].cmd, "RCPT") && d->ex[i].code >= 300 && !permanent(d->ex[i].code))
 			return 0;
 	return 1;
 }
@@ -397,8 +408,8 @@ static int outcome(struct outcome *o, int rejected, const char *fmt, ...)
 	return -1;
 }
 
-/* Nothing of the message was said yet: the connection, TLS or the login
- * failed.  The rest of the run skips this server. */
+/* The connection, TLS or the login failed: nothing of the message was
+ * said yet.  The rest of the run skips this server. */
 static int unreachable(const struct smtp *s, CURLcode rc, struct outcome *o)
 {
 	const char *why = *conn.detail ? conn.detail : curl_easy_strerror(rc);
@@ -427,19 +438,19 @@ static const struct exch *refusal(const struct dialog *d)
 {
 	for (size_t i = 0; i < d->nex; i++) {
 		const struct exch *e = &d->ex[i];
-		if (e->code >= 400 && (!strcmp(e->cmd, "MAIL") || !strcmp(e->cmd, "DATA") ||
-				       !strcmp(e->cmd, ".")))
+		if (!strcmp(e->cmd, "DATA") ? e->code != 0 && e->code != 354 :
+		    e->code >= 300 && (!strcmp(e->cmd, "MAIL") || !strcmp(e->cmd, ".")))
 			return e;
 	}
 	return NULL;
 }
 
-static int refused_rcpts(const struct smtp *s, struct outcome *o)
+static int refused_rcpts(const struct smtp *s, const struct tx_end *end, struct outcome *o)
 {
 	const struct dialog *d = &conn.dlg;
 	char *bad = rcpt_list(d, 0), *good = rcpt_list(d, 1);
 	int perm = all_refusals_permanent(d);
-	int r = conn.rd.aborted
+	int r = end->aborted
 		? outcome(o, perm, "%s refused %s and accepted %s: sent to nobody (on_partial keep)",
 			  s->where, bad, good)
 		: outcome(o, perm, "%s refused %s", s->where, bad);
@@ -448,50 +459,92 @@ static int refused_rcpts(const struct smtp *s, struct outcome *o)
 	return r;
 }
 
-static int judge(const struct smtp *s, CURLcode rc, struct outcome *o)
+static void partial_note(const struct smtp *s)
+{
+	char *bad = rcpt_list(&conn.dlg, 0), *good = rcpt_list(&conn.dlg, 1);
+	log_err(s->a->name, "forwarded to %s only: %s refused %s (on_partial accept)",
+		good, s->where, bad);
+	free(bad);
+	free(good);
+}
+
+static int judge(const struct smtp *s, const struct tx_end *end, const char *err,
+		 struct outcome *o)
 {
 	const struct dialog *d = &conn.dlg;
-	if (rc == CURLE_OK) {
-		if (refused_some(d)) {
-			char *bad = rcpt_list(d, 0), *good = rcpt_list(d, 1);
-			log_err(s->a->name, "forwarded to %s only: %s refused %s (on_partial accept)",
-				good, s->where, bad);
-			free(bad);
-			free(good);
-		}
+	const struct exch *dot = dialog_find(d, "."), *mail = dialog_find(d, "MAIL");
+	if (end->read_failed)
+		return outcome(o, 0, "%s", err);
+	if (dot && dot->code / 100 == 2) {
+		if (rcpt_count(d, 0) > 0)
+			partial_note(s);
 		return 0;
 	}
-	if (conn.rd.failed)
-		return outcome(o, 0, "reading the message back failed: %s", strerror(errno));
-	if (dialog_find(d, "MAIL") == NULL)
-		return unreachable(s, rc, o);
-	if (conn.rd.aborted || (dialog_find(d, "DATA") == NULL && refused_some(d)))
-		return refused_rcpts(s, o);
+	if (!(mail && mail->code >= 300) &&
+	    (end->aborted || (rcpt_count(d, 0) > 0 && rcpt_count(d, 1) == 0)))
+		return refused_rcpts(s, end, o);
 	const struct exch *e = refusal(d);
 	if (e)
 		return outcome(o, permanent(e->code), "%s answered %s%s%s: %d %s", s->where,
 			       e->cmd[0] == '.' ? "the end of the message" : e->cmd,
 			       e->arg ? " " : "", e->arg ? e->arg : "", e->code, e->text ? e->text : "");
 	return outcome(o, 0, "the connection to %s failed during the transfer: %s", s->where,
-		       *conn.detail ? conn.detail : curl_easy_strerror(rc));
-}
-
-/* A kept connection the server has closed meanwhile fails before any
- * reply: nothing was accepted, so one retry on a new connection is safe. */
-static int stale(CURL *h, CURLcode rc, const struct dialog *d)
-{
-	long fresh = 0;
-	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &fresh);
-	for (size_t i = 0; i < d->nex; i++)
-		if (d->ex[i].code != 0)
-			return 0;
-	return fresh == 0 && (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR ||
-			      rc == CURLE_GOT_NOTHING);
+		       err ? err : "no reply");
 }
 
 /* ------------------------------------------------------------ sending thread */
 
-static void reader_start(const struct smtp *s, const struct job *j)
+static int dial(const struct smtp *s, struct outcome *o)
+{
+	CURL *h = curl_easy_init();
+	if (h == NULL) {
+		o->fail_code = EX_TEMPFAIL;
+		return seterr(&o->err, "libcurl initialisation failed");
+	}
+	conn.detail[0] = '\0';
+	dialog_reset(&conn.dlg);
+	conn.dlg.acct = s->a->name;
+	setup(s, h);
+	CURLcode rc = curl_easy_perform(h);
+	curl_socket_t sock = CURL_SOCKET_BAD;
+	if (rc == CURLE_OK)
+		rc = curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock);
+	if (rc != CURLE_OK || sock == CURL_SOCKET_BAD) {
+		curl_easy_cleanup(h);
+		return unreachable(s, rc != CURLE_OK ? rc : CURLE_COULDNT_CONNECT, o);
+	}
+	curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);   /* smtp-tx.c logs from here on */
+	struct link *l = &conn.link;
+	conn.acct = xstrdup(s->a->name);
+	l->c = (struct conn){ .curl = h, .sock = (int)sock, .acct = conn.acct,
+			      .timeout_ms = (s->a->timeout > 0 ? s->a->timeout : 60) * 1000 };
+	l->pipelining = dialog_ehlo_has(&conn.dlg, "PIPELINING");
+	l->broken = 0;
+	l->ilen = l->olen = 0;
+	conn.key = xstrdup(s->key);
+	return 0;
+}
+
+/* The open connection if it is to this target's server as this user,
+ * else a new one; *kept: it carried an earlier message. */
+static int connection(const struct smtp *s, int *kept, struct outcome *o)
+{
+	*kept = conn.link.c.curl && !strcmp(conn.key, s->key) && smtp_alive(&conn.link);
+	if (*kept) {
+		char line[300];
+		snprintf(line, sizeof line, "Re-using existing connection to %s", s->where);
+		log_proto(s->a->name, '*', line, strlen(line));
+		return 0;
+	}
+	if (conn.link.c.curl) {   /* another server's, or it went away */
+		conn.dlg.acct = conn.acct;   /* until dial() */
+		smtp_quit(&conn.link);
+		hang_up();
+	}
+	return dial(s, o);
+}
+
+static void reader_start(const struct job *j)
 {
 	struct reader *r = &conn.rd;
 	char *buf = r->buf;
@@ -502,35 +555,34 @@ static void reader_start(const struct smtp *s, const struct job *j)
 	r->pre = j->pre;
 	r->prelen = j->prelen;
 	r->m = j->m;
-	r->partial_ok = s->a->on_partial_accept;
-	r->dlg = &conn.dlg;
 }
 
+/* A kept connection the server closed meanwhile fails before any reply:
+ * nothing was accepted, so one retry on a new connection is safe. */
 static int transfer(const struct smtp *s, const struct job *j, struct outcome *o)
 {
-	CURL *h = conn.h;
-	if (h == NULL) {
-		o->fail_code = EX_TEMPFAIL;
-		return seterr(&o->err, "libcurl initialisation failed");
-	}
 	conn.dlg.acct = s->a->name;
-	CURLcode rc;
+	struct tx_msg m = { .from = j->from, .rcpt = s->rcpt, .partial_ok = s->a->on_partial_accept,
+			    .fill = fill, .arg = &conn.rd };
+	struct tx_end end;
+	char *err = NULL;
 	for (int attempt = 0;; attempt++) {
-		conn.detail[0] = '\0';
+		int kept;
+		if (connection(s, &kept, o) < 0)
+			return -1;
 		dialog_reset(&conn.dlg);
-		reader_start(s, j);
-		curl_easy_reset(h);
-		setup(s, h, j->from);
-		if (attempt > 0)
-			curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-		rc = curl_easy_perform(h);
-		if (attempt > 0 || !stale(h, rc, &conn.dlg))
+		reader_start(j);
+		int rc = smtp_tx(&conn.link, &m, &end, &err);
+		if (conn.link.broken)
+			hang_up();
+		if (rc == 0 || attempt > 0 || !kept || conn.link.replied > 0)
 			break;
 		log_debug(s->a->name, "%s closed the kept connection: connecting again", s->where);
+		free(err);
+		err = NULL;
 	}
-	int r = judge(s, rc, o);
-	/* keep the connections, drop every pointer into this job and target */
-	curl_easy_reset(h);
+	int r = judge(s, &end, err, o);
+	free(err);
 	return r;
 }
 
@@ -663,7 +715,8 @@ static void smtp_close(struct target *t)
 	free(s->url);
 	free(s->where);
 	free(s->bad);
-	curl_slist_free_all(s->rcpt);
+	free(s->key);
+	free_rcpt(s->rcpt);
 	free(s);
 	t->smtp = NULL;
 }

@@ -23,6 +23,7 @@ void dialog_reset(struct dialog *d)
 	d->part = NULL;
 	d->in_auth = 0;
 	d->data_started = 0;
+	d->next = 0;
 }
 
 void dialog_free(struct dialog *d)
@@ -82,7 +83,7 @@ static void auth_line(struct dialog *d, const char *p, size_t n, size_t verb)
 	log_proto(d->acct, 'C', line, strlen(line));
 }
 
-static void client_line(struct dialog *d, const char *p, size_t n)
+void dialog_command(struct dialog *d, const char *p, size_t n)
 {
 	size_t verb = 0;
 	while (verb < n && p[verb] != ' ' && p[verb] != ':')
@@ -97,24 +98,28 @@ static void client_line(struct dialog *d, const char *p, size_t n)
 	log_proto(d->acct, 'C', p, n);
 }
 
-/* A reply is complete at a line "NNN text" (not "NNN-text").  It answers
- * the last command still waiting; with none waiting it is the greeting
- * or, once DATA got 354, the answer to the end of the message. */
-static void server_line(struct dialog *d, const char *p, size_t n)
+/* A reply is complete at a line "NNN text" (not "NNN-text").  Replies
+ * come in the order of the commands, pipelined or not: it answers the
+ * first command still waiting; with none waiting it is the greeting or,
+ * once DATA got 354, the answer to the end of the message. */
+int dialog_reply(struct dialog *d, const char *p, size_t n)
 {
+	n = trim(p, n);
 	log_proto(d->acct, 'S', p, n);
 	size_t off = n >= 4 ? 4 : n;
 	char *prev = d->part;
 	d->part = xasprintf("%s%s%.*s", prev ? prev : "", prev ? " " : "", (int)(n - off), p + off);
 	free(prev);
 	if (n >= 4 && p[3] == '-')
-		return;
+		return 0;
 	int code = 0;
 	for (size_t i = 0; i < 3 && i < n && p[i] >= '0' && p[i] <= '9'; i++)
 		code = code * 10 + (p[i] - '0');
-	struct exch *e = d->nex ? &d->ex[d->nex - 1] : NULL;
-	if (e == NULL || e->code != 0)
-		e = d->data_started ? push(d, ".", 1) : push(d, "", 0);
+	if (d->next >= d->nex && d->data_started)
+		push(d, ".", 1);
+	else if (d->next >= d->nex)
+		push(d, "", 0);
+	struct exch *e = &d->ex[d->next++];
 	e->code = code;
 	e->text = d->part;
 	d->part = NULL;
@@ -124,6 +129,7 @@ static void server_line(struct dialog *d, const char *p, size_t n)
 		d->data_started = 0;
 	if (d->in_auth && code != 334)
 		d->in_auth = 0;
+	return 1;
 }
 
 /* libcurl's own notes: at -v the ones that tell whether a connection
@@ -150,9 +156,9 @@ int dialog_trace(CURL *h, curl_infotype type, char *data, size_t size, void *arg
 		size_t len = nl ? (size_t)(nl - data) + 1 : size;
 		size_t n = trim(data, len);
 		if (type == CURLINFO_HEADER_OUT)
-			client_line(d, data, n);
+			dialog_command(d, data, n);
 		else if (type == CURLINFO_HEADER_IN)
-			server_line(d, data, n);
+			dialog_reply(d, data, n);
 		else
 			text_line(d, data, n);
 		data += len;
@@ -169,7 +175,23 @@ const struct exch *dialog_find(const struct dialog *d, const char *cmd)
 	return NULL;
 }
 
-int dialog_greeted(const struct dialog *d)
+size_t dialog_pending(const struct dialog *d)
 {
-	return d->nex > 0 && d->ex[0].cmd[0] == '\0' && d->ex[0].code != 0;
+	return d->nex - d->next;
+}
+
+const struct exch *dialog_last(const struct dialog *d)
+{
+	return d->next > 0 ? &d->ex[d->next - 1] : NULL;
+}
+
+int dialog_ehlo_has(const struct dialog *d, const char *kw)
+{
+	const struct exch *e = dialog_find(d, "EHLO");
+	size_t k = strlen(kw);
+	for (const char *t = e && e->text ? e->text : ""; *t; t++)
+		if ((t == e->text || t[-1] == ' ') && strncasecmp(t, kw, k) == 0 &&
+		    (t[k] == '\0' || t[k] == ' '))
+			return 1;
+	return 0;
 }

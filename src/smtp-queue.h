@@ -1,8 +1,8 @@
 /* smtp-queue.h — the sending thread between the fetch and deliver-smtp.c.
- * libcurl does not pipeline SMTP: each message costs four round trips
- * (MAIL, RCPT, DATA, the final dot).  One thread owns the SMTP
- * connection and works through a bounded queue of jobs, so those waits
- * overlap the POP3 download instead of adding to it.  No libcurl here. */
+ * Each message costs the SMTP server's round trips (two when it offers
+ * PIPELINING, four without).  One thread owns the SMTP connection and
+ * works through a bounded queue of jobs, so those waits overlap the
+ * POP3 download instead of adding to it.  No libcurl here. */
 #ifndef SMTP_QUEUE_H
 #define SMTP_QUEUE_H
 

@@ -1,15 +1,20 @@
-/* smtp.h — the inside of `forward` (deliver-smtp.c).  libcurl runs the
- * SMTP dialogue and reports only a result code and the last reply code;
- * smtp-dialog.c follows the dialogue through libcurl's debug callback,
- * so the outcome can name every refused recipient and quote the
- * server's words, and -v can show the dialogue with credentials masked.
- * Only deliver-smtp.c and smtp-dialog.c (with curlconn.c) use libcurl. */
+/* smtp.h — the inside of `forward`.  deliver-smtp.c has libcurl open
+ * the connection (TLS, STARTTLS, EHLO, AUTH) in CONNECT_ONLY mode;
+ * smtp-tx.c then runs each mail transaction over it, pipelined when the
+ * server offers PIPELINING.  smtp-dialog.c records every command with
+ * its reply — through libcurl's debug callback while connecting, then
+ * from smtp-tx.c — so the outcome can name every refused recipient and
+ * quote the server's words, and -v can show the dialogue with
+ * credentials masked.  Only deliver-smtp.c and smtp-dialog.c (with
+ * curlconn.c) use libcurl. */
 #ifndef SMTP_H
 #define SMTP_H
 
 #include <stddef.h>
 
 #include <curl/curl.h>
+
+#include "conn.h"
 
 /* One command and the reply it got.  cmd is the verb ("MAIL", "RCPT",
  * "DATA", "AUTH", "EHLO"…), "." for the end of the message data and ""
@@ -28,15 +33,62 @@ struct dialog {
 	int           in_auth;     /* client lines are secrets until AUTH ends */
 	char         *part;        /* a multi-line reply being assembled */
 	int           data_started;/* 354 seen: the next reply answers "." */
+	size_t        next;        /* the first command still without a reply */
 };
 
 void dialog_reset(struct dialog *d);
 void dialog_free(struct dialog *d);
 /* CURLOPT_DEBUGFUNCTION, with the dialog as CURLOPT_DEBUGDATA. */
 int  dialog_trace(CURL *h, curl_infotype type, char *data, size_t size, void *arg);
+/* A command sent (a line without its CRLF; "." for the end of the data)
+ * and a reply line received: 1 when the line completed a reply. */
+void dialog_command(struct dialog *d, const char *p, size_t n);
+int  dialog_reply(struct dialog *d, const char *p, size_t n);
+/* Commands still waiting for their reply. */
+size_t dialog_pending(const struct dialog *d);
+const struct exch *dialog_last(const struct dialog *d);
+/* The EHLO reply names the extension kw (a word of it, any case). */
+int  dialog_ehlo_has(const struct dialog *d, const char *kw);
 /* The last exchange for cmd, or NULL. */
 const struct exch *dialog_find(const struct dialog *d, const char *cmd);
-/* A new connection said hello during this transfer. */
-int  dialog_greeted(const struct dialog *d);
+
+/* The SMTP connection of the sending thread (deliver-smtp.c owns it). */
+struct link {
+	struct conn    c;           /* libcurl's handle and socket */
+	struct dialog *d;
+	int     pipelining;         /* the server offers PIPELINING */
+	int     broken;             /* it went away, timed out or was left mid-DATA */
+	int     replied;            /* replies read in this transaction */
+	char    garbled[81];        /* a reply line without a 2xx-5xx code */
+	int     bol;                /* the data is at the start of a line */
+	char    in[8192];
+	size_t  ilen;
+	char   *out;
+	size_t  olen, ocap;
+	char    scratch[64u << 10];
+};
+
+struct tx_msg {
+	const char   *from;
+	char *const  *rcpt;         /* NULL-terminated */
+	int           partial_ok;   /* on_partial accept */
+	/* the data with CRLF line ends, not dot-stuffed: bytes put in out,
+	 * 0 at the end, -1 when it cannot be read (errno) */
+	ssize_t     (*fill)(char *out, size_t cap, void *arg);
+	void         *arg;
+};
+
+struct tx_end {
+	int aborted;       /* refused recipients and on_partial keep: sent to nobody */
+	int read_failed;
+};
+
+/* One transaction: 0 when it ran to an end the dialog records (accepted
+ * or refused), -1 when the connection failed (*err; link->broken). */
+int  smtp_tx(struct link *l, const struct tx_msg *m, struct tx_end *end, char **err);
+/* A kept connection is still open and quiet (0: hang up and dial again). */
+int  smtp_alive(struct link *l);
+/* QUIT, unless the connection is broken. */
+void smtp_quit(struct link *l);
 
 #endif

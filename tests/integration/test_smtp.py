@@ -56,11 +56,15 @@ def smtp_keys(srv, **kw) -> dict:
     return keys
 
 
-@pytest.fixture
-def smtpd():
+@pytest.fixture(params=[True, False], ids=["pipelining", "lockstep"])
+def smtpd(request):
+    """Every test runs against a server that offers PIPELINING (popsift
+    sends MAIL, RCPT and DATA in one write) and one that does not (one
+    command at a time)."""
     servers = []
 
     def make(**kw):
+        kw.setdefault("pipelining", request.param)
         srv = Recorder(**kw).start()
         servers.append(srv)
         return srv
@@ -194,7 +198,21 @@ def test_one_connection_across_batches_and_verbose(dovecot, srv, config, run):
     assert r.stderr.count("Re-using existing connection") == 519
     assert r.stderr.count("C: MAIL FROM:<sender@example.com>") == 520
     assert "S: 250 2.0.0 OK queued" in r.stderr
+    assert r.stderr.count("S: 221 Bye") == 1                # SMTP's QUIT, said once
     assert dovecot.count("alice") == 0
+    # one transaction's dialogue: with PIPELINING the envelope and DATA go
+    # out before any reply (two round trips), without it one at a time;
+    # the POP3 side logs between them from the other thread
+    lines = [ln.split(": ", 1)[1] for ln in r.stderr.splitlines()
+             if re.match(r"^\S+: (C: (MAIL|RCPT|DATA|\.)|S: \d{3})", ln)]
+    first = lines.index("C: MAIL FROM:<sender@example.com>")
+    got = [ln.split()[0] + " " + ln.split()[1][:4] for ln in lines[first:first + 8]]
+    if srv.pipelining:
+        assert got == ["C: MAIL", "C: RCPT", "C: DATA", "S: 250", "S: 250", "S: 354",
+                       "C: .", "S: 250"], lines[first:first + 8]
+    else:
+        assert got == ["C: MAIL", "S: 250", "C: RCPT", "S: 250", "C: DATA", "S: 354",
+                       "C: .", "S: 250"], lines[first:first + 8]
 
 
 def test_kept_connection_dropped_is_reopened(dovecot, srv, config, run):
@@ -206,6 +224,34 @@ def test_kept_connection_dropped_is_reopened(dovecot, srv, config, run):
     assert "closed the kept connection: connecting again" in r.stderr
     assert [m.data for m in srv.messages] == [wire(m) for m in msgs]
     assert srv.connections == 2 and dovecot.count("alice") == 0
+
+
+def test_server_closing_between_messages_is_redialled(dovecot, srv, config, run):
+    """A server that says 421 and hangs up after a message (an MTA's
+    per-connection limit): the next message goes over a new connection,
+    not into the dead one, so nothing is deferred."""
+    msgs = [mkmsg(f"c{i}") for i in range(3)]
+    dovecot.add_messages("alice", msgs)
+    srv.close_after_data = True
+    r = run("-f", config(**smtp_keys(srv)), "-v", "run")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("S: 421 4.4.2 closing") == 3      # no QUIT into the last
+    assert [m.data for m in srv.messages] == [wire(m) for m in msgs]
+    assert srv.connections == 3 and dovecot.count("alice") == 0
+
+
+def test_reply_that_is_not_smtp_defers(dovecot, srv, config, run, tmp):
+    msgs = [mkmsg("g0")]
+    dovecot.add_messages("alice", msgs)
+    srv.mail_reply = "hello there"
+    r = run("-f", config(**smtp_keys(srv)), "run")
+    assert r.returncode == 75, r.stderr
+    assert 'answered MAIL with "hello there", not an SMTP reply' in r.stderr
+    assert "deferred" in r.stderr and dovecot.count("alice") == 1
+    srv.mail_reply = None
+    r = run("-f", config(**smtp_keys(srv)), "run")
+    assert r.returncode == 0, r.stderr
+    assert [m.data for m in srv.messages] == [wire(m) for m in msgs]
 
 
 # --------------------------------------------------------------------------

@@ -18,11 +18,15 @@ Behaviour, settable before or between runs (the handler reads them live):
     srv.data_delay = 5                            # seconds before answering "."
     srv.drop_kept_once = True                     # drop the connection at the next
                                                   # MAIL FROM after its first message
+    srv.close_after_data = True                   # "421 closing" after each 250 to
+                                                  # ".", then hang up
 
 Recorder(users={"u": "pw"}, tokens={"u": "tok"}) offers AUTH PLAIN LOGIN
 CRAM-MD5 XOAUTH2 and requires it; tls="starttls" (STARTTLS required) or
 "on" (SMTPS) with certs=popsift_test.make_certs(dir); raw=True keeps the
 bytes of each connection as the server read them (srv.raw[n]).
+pipelining=False: EHLO does not offer PIPELINING (aiosmtpd alone never
+does; Postfix and Exim do, so the default offers it).
 
 As a program, for benchmarks: smtpd.py --port N prints "ready", serves
 until SIGTERM, then prints "messages=M connections=C bytes=B" on stdout
@@ -66,6 +70,12 @@ class _Handler:
     def __init__(self, rec: "Recorder"):
         self.rec = rec
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.rec.pipelining:      # as Postfix and Exim do; aiosmtpd reads commands in order
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.rec.drop_kept_once and getattr(session, "mails", 0) > 0:
             # a kept connection the server dropped while the client idled
@@ -95,6 +105,12 @@ class _Handler:
             return "421 4.4.2 dropped"   # never seen: the transport is gone
         if rec.data_reply:
             return rec.data_reply
+        if rec.close_after_data:
+            # the 421 rides in the same write as the 250: deterministic
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            status = "250 2.0.0 OK queued\r\n421 4.4.2 closing: too many messages"
+        else:
+            status = "250 2.0.0 OK queued"
         with rec.lock:
             rec.messages.append(Message(
                 envelope.mail_from, list(envelope.rcpt_tos),
@@ -102,7 +118,7 @@ class _Handler:
                 getattr(server, "conn_no", 0), getattr(session.auth_data, "login", None),
                 list(envelope.mail_options)))
             rec.bytes += len(envelope.original_content)
-        return "250 2.0.0 OK queued"
+        return status
 
     # SASL mechanisms aiosmtpd lacks ("auth_CRAM__MD5" is CRAM-MD5)
     async def auth_CRAM__MD5(self, server, args):
@@ -172,7 +188,8 @@ def _server_ctx(certs) -> ssl.SSLContext:
 class Recorder:
     def __init__(self, port: int | None = None, users: dict | None = None,
                  tokens: dict | None = None, tls: str = "off", certs=None,
-                 raw: bool = False, data_size_limit: int = 64 << 20):
+                 raw: bool = False, data_size_limit: int = 64 << 20,
+                 pipelining: bool = True):
         self.port = port or pt.free_port()
         self.host = "127.0.0.1"
         self.users = dict(users or {})
@@ -183,12 +200,14 @@ class Recorder:
         self.opened: list[int] = []
         self.raw: dict[int, bytearray] = {}
         self.raw_enabled = raw
+        self.pipelining = pipelining
         self.bytes = 0
         self.mail_reply = None
         self.rcpt_replies: dict[str, str] = {}
         self.data_reply = None
         self.drop_at_data = False
         self.drop_kept_once = False
+        self.close_after_data = False
         self.data_delay = 0
         kw = dict(hostname="127.0.0.1", port=self.port, data_size_limit=data_size_limit,
                   enable_SMTPUTF8=True, decode_data=False, ident="popsift-test-smtpd")

@@ -1,0 +1,298 @@
+/* smtp-tx.c — one mail transaction over a connection that libcurl
+ * opened, secured, greeted and logged in on (CURLOPT_CONNECT_ONLY,
+ * deliver-smtp.c).  libcurl's own SMTP transfer waits for every reply:
+ * MAIL, RCPT, DATA and the final dot cost four round trips a message.
+ * When the server offers PIPELINING (RFC 2920), MAIL, every RCPT and
+ * DATA go out in one write and the data with its dot in the next: two
+ * round trips.  Without it the same commands go one at a time and the
+ * transaction stops at the first answer that ends it.
+ *
+ * The bytes go through conn_send/conn_recv (curlconn.c), so TLS stays
+ * libcurl's; no libcurl here.  Every command and reply is recorded in
+ * the dialog (smtp-dialog.c), which is what deliver-smtp.c judges. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "popsift.h"
+#include "smtp.h"
+
+#define FLUSH_AT (64u << 10)   /* the data goes out in writes of about this much */
+
+static int fail(struct link *l, char **err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct link *l, char **err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	l->broken = 1;
+	seterr(err, "%s", msg ? msg : "SMTP connection failed");
+	free(msg);
+	return -1;
+}
+
+static void reserve(struct link *l, size_t more)
+{
+	if (l->olen + more <= l->ocap)
+		return;
+	l->ocap = l->olen + more > 2 * l->ocap ? l->olen + more : 2 * l->ocap;
+	l->out = xrealloc(l->out, l->ocap);
+}
+
+/* A command goes into the dialog (and the -v log) when it is queued. */
+static void command(struct link *l, const char *verb, const char *arg)
+{
+	size_t n = strlen(verb) + (arg ? strlen(arg) + 3 : 0);
+	reserve(l, n + 3);
+	char *p = l->out + l->olen;
+	int w = snprintf(p, n + 3, arg ? "%s<%s>\r\n" : "%s\r\n", verb, arg ? arg : "");
+	dialog_command(l->d, p, (size_t)w - 2);
+	l->olen += (size_t)w;
+}
+
+static int wait_for(struct link *l, int send, char **err)
+{
+	int w = conn_wait(&l->c, send);
+	if (w > 0)
+		return 0;
+	if (w == 0)
+		return fail(l, err, "%s within %d s", send ? "the server took nothing" : "no reply",
+			    l->c.timeout_ms / 1000);
+	return fail(l, err, "%s", w == -2 ? "stopped by a signal" : strerror(errno));
+}
+
+static int flush(struct link *l, char **err)
+{
+	size_t off = 0;
+	while (off < l->olen) {
+		char *e = NULL;
+		ssize_t n = conn_send(&l->c, l->out + off, l->olen - off, &e);
+		if (n < 0) {
+			fail(l, err, "%s", e ? e : "send failed");
+			free(e);
+			return -1;
+		}
+		off += (size_t)n;
+		if (n > 0)
+			continue;
+		if (wait_for(l, 1, err) < 0)
+			return -1;
+	}
+	l->olen = 0;
+	return 0;
+}
+
+/* Hand the complete lines in the buffer to the dialog. */
+static void take_lines(struct link *l)
+{
+	size_t used = 0;
+	char *nl;
+	while (dialog_pending(l->d) > 0 && l->garbled[0] == '\0' &&
+	       (nl = memchr(l->in + used, '\n', l->ilen - used)) != NULL) {
+		size_t n = (size_t)(nl - (l->in + used)) + 1;
+		if (dialog_reply(l->d, l->in + used, n) > 0) {
+			l->replied++;
+			int code = dialog_last(l->d)->code;
+			if ((code < 200 || code > 599) && l->garbled[0] == '\0')
+				snprintf(l->garbled, sizeof l->garbled, "%.*s",
+					 (int)(n > 80 ? 80 : n - 1 - (n >= 2 && l->in[used + n - 2] == '\r')),
+					 l->in + used);
+			if (code == 421)
+				l->broken = 1;   /* the server is closing the connection */
+		}
+		used += n;
+	}
+	memmove(l->in, l->in + used, l->ilen - used);
+	l->ilen -= used;
+}
+
+/* Send what is queued and read until every command has its reply. */
+static int settle(struct link *l, char **err)
+{
+	if (flush(l, err) < 0)
+		return -1;
+	for (;;) {
+		take_lines(l);
+		if (l->garbled[0]) {
+			const struct exch *e = dialog_last(l->d);
+			return fail(l, err, "the server answered %s with \"%s\", not an SMTP reply",
+				    e->cmd[0] == '.' ? "the end of the message" : e->cmd, l->garbled);
+		}
+		if (dialog_pending(l->d) == 0)
+			return 0;
+		if (l->ilen == sizeof l->in)
+			return fail(l, err, "a reply line longer than %zu bytes", sizeof l->in);
+		char *e = NULL;
+		ssize_t n = conn_recv(&l->c, l->in + l->ilen, sizeof l->in - l->ilen, &e);
+		if (n < 0) {
+			fail(l, err, "%s", n == -2 ? "the server closed the connection" :
+			     e ? e : "receive failed");
+			free(e);
+			return -1;
+		}
+		l->ilen += (size_t)n;
+		if (n > 0)
+			continue;
+		if (wait_for(l, 0, err) < 0)
+			return -1;
+	}
+}
+
+/* Without PIPELINING each command waits for its reply. */
+static int step(struct link *l, char **err)
+{
+	return l->pipelining ? 0 : settle(l, err);
+}
+
+static int code_of(const struct link *l, const char *cmd)
+{
+	const struct exch *e = dialog_find(l->d, cmd);
+	return e ? e->code : 0;
+}
+
+/* The recipients allow sending the data: some accepted, and either
+ * none refused or refusals are accepted (on_partial accept). */
+static int rcpts_allow(const struct link *l, int partial_ok, int *partial)
+{
+	int ok = 0, bad = 0;
+	for (size_t i = 0; i < l->d->nex; i++) {
+		const struct exch *e = &l->d->ex[i];
+		if (strcmp(e->cmd, "RCPT") == 0) {
+			ok += e->code / 100 == 2;
+			bad += e->code >= 300;
+		}
+	}
+	*partial = ok > 0 && bad > 0 && !partial_ok;
+	return ok > 0 && (bad == 0 || partial_ok);
+}
+
+/* The transaction ended early: the next MAIL needs a clean slate. */
+static int reset(struct link *l, char **err)
+{
+	if (code_of(l, "MAIL") / 100 != 2 || l->broken)
+		return 0;
+	command(l, "RSET", NULL);
+	return settle(l, err) < 0 ? -1 : 0;
+}
+
+/* The data, dot-stuffed (a line starting with "." gets another). */
+static void stuff(struct link *l, const char *p, size_t n)
+{
+	reserve(l, n + n / 2 + 8);
+	while (n > 0) {
+		if (l->bol && *p == '.')
+			l->out[l->olen++] = '.';
+		const char *nl = memchr(p, '\n', n);
+		size_t run = nl ? (size_t)(nl - p) + 1 : n;
+		memcpy(l->out + l->olen, p, run);
+		l->olen += run;
+		l->bol = nl != NULL;
+		p += run;
+		n -= run;
+	}
+}
+
+static int send_data(struct link *l, const struct tx_msg *m, struct tx_end *end, char **err)
+{
+	char tail[2] = { '\r', '\n' };   /* empty data still ends in CRLF */
+	l->bol = 1;
+	for (;;) {
+		ssize_t n = m->fill(l->scratch, sizeof l->scratch, m->arg);
+		if (n < 0) {   /* cannot finish: dropping the connection discards it */
+			end->read_failed = 1;
+			return fail(l, err, "reading the message back failed: %s", strerror(errno));
+		}
+		if (n == 0)
+			break;
+		stuff(l, l->scratch, (size_t)n);
+		tail[0] = n >= 2 ? l->scratch[n - 2] : tail[1];
+		tail[1] = l->scratch[n - 1];
+		if (l->olen >= FLUSH_AT && flush(l, err) < 0)
+			return -1;
+	}
+	reserve(l, 5);
+	if (tail[0] != '\r' || tail[1] != '\n')
+		l->olen += (size_t)sprintf(l->out + l->olen, "\r\n");
+	l->olen += (size_t)sprintf(l->out + l->olen, ".\r\n");
+	dialog_command(l->d, ".", 1);
+	return settle(l, err);
+}
+
+/* Between messages a kept connection has nothing to say: input now is
+ * the server closing it (EOF, or a 421 before it hangs up).  TLS records
+ * without data (session tickets) read as nothing. */
+int smtp_alive(struct link *l)
+{
+	struct pollfd p = { .fd = l->c.sock, .events = POLLIN };
+	if (l->broken || l->c.curl == NULL)
+		return 0;
+	ssize_t n = 0;
+	if (l->ilen == 0 && poll(&p, 1, 0) > 0) {
+		char *e = NULL;
+		n = conn_recv(&l->c, l->in, sizeof l->in, &e);
+		free(e);
+		if (n > 0)
+			l->ilen = (size_t)n;
+	}
+	if (l->ilen > 0)   /* said after the last reply, with the next one on its way */
+		log_proto(l->c.acct, 'S', l->in, l->ilen);
+	else if (n == 0)
+		return 1;
+	l->broken = 1;
+	return 0;
+}
+
+int smtp_tx(struct link *l, const struct tx_msg *m, struct tx_end *end, char **err)
+{
+	memset(end, 0, sizeof *end);
+	l->replied = 0;
+	l->garbled[0] = '\0';
+	command(l, "MAIL FROM:", m->from);
+	if (step(l, err) < 0)
+		return -1;
+	if (!l->pipelining && code_of(l, "MAIL") / 100 != 2)
+		return 0;
+	for (size_t i = 0; m->rcpt[i]; i++) {
+		command(l, "RCPT TO:", m->rcpt[i]);
+		if (step(l, err) < 0)
+			return -1;
+	}
+	int partial;
+	if (!l->pipelining && !rcpts_allow(l, m->partial_ok, &partial)) {
+		end->aborted = partial;
+		return reset(l, err);
+	}
+	command(l, "DATA", NULL);
+	if (settle(l, err) < 0)
+		return -1;
+	if (code_of(l, "DATA") != 354)
+		return reset(l, err);
+	if (!rcpts_allow(l, m->partial_ok, &partial)) {
+		/* DATA was accepted: only a dropped connection keeps the
+		 * message from the recipients that were accepted */
+		end->aborted = 1;
+		l->broken = 1;
+		return 0;
+	}
+	return send_data(l, m, end, err);
+}
+
+void smtp_quit(struct link *l)
+{
+	if (!smtp_alive(l))
+		return;
+	char *err = NULL;
+	int ms = l->c.timeout_ms;
+	l->c.timeout_ms = ms < 5000 ? ms : 5000;   /* a polite goodbye, not a wait */
+	command(l, "QUIT", NULL);
+	settle(l, &err);
+	l->c.timeout_ms = ms;
+	free(err);
+}
