@@ -42,8 +42,12 @@ static size_t serve(int fd, char *buf, size_t len, int *data)
 		size_t n = len - used;
 		if (*data) {
 			char *e = memmem(p, n, "\r\n.\r\n", 5);
-			if (e == NULL)   /* keep a tail that may hold half the marker */
-				return n > 4 ? len - 4 : used;
+			if (e == NULL && n <= 4)
+				return used;
+			if (e == NULL) {   /* keep a tail that may hold half the marker */
+				bytes += (long long)n - 4;
+				return len - 4;
+			}
 			bytes += e - p;
 			used += (size_t)(e - p) + 5;
 			*data = 0;

@@ -396,13 +396,11 @@ static int outcome(struct outcome *o, int rejected, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	char *msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	o->rejected = rejected;
 	o->fail_code = rejected ? EX_DATAERR : EX_TEMPFAIL;
-	seterr(&o->err, "%s%s", msg ? msg : "forward failed",
+	seterr(&o->err, "%s%s", msg,
 	       rejected ? " (rejected: not retried)" : " (deferred: retried next run)");
 	free(msg);
 	return -1;

@@ -2,6 +2,7 @@
 #ifndef POPSIFT_H
 #define POPSIFT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sysexits.h>
@@ -100,6 +101,7 @@ void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 void *xcalloc(size_t n, size_t m);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 int   seterr(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 double now_sec(void);
 int   fsync_dir(const char *dir);

@@ -28,13 +28,10 @@ static int fail(struct link *l, char **err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	free(*err);
+	*err = xvasprintf(fmt, ap);
 	va_end(ap);
 	l->broken = 1;
-	seterr(err, "%s", msg ? msg : "SMTP connection failed");
-	free(msg);
 	return -1;
 }
 

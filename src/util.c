@@ -55,8 +55,7 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
-__attribute__((format(printf, 1, 0)))
-static char *vformat(const char *fmt, va_list ap)
+char *xvasprintf(const char *fmt, va_list ap)
 {
 	va_list aq;
 	va_copy(aq, ap);
@@ -71,7 +70,7 @@ char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *p = vformat(fmt, ap);
+	char *p = xvasprintf(fmt, ap);
 	va_end(ap);
 	return p;
 }
@@ -84,7 +83,7 @@ int seterr(char **err, const char *fmt, ...)
 		return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	char *p = vformat(fmt, ap);
+	char *p = xvasprintf(fmt, ap);
 	va_end(ap);
 	free(*err);
 	*err = p;
