@@ -12,10 +12,15 @@ back into a throwaway Dovecot, one `popsift run`, wall-clock time.
                separate process, keeps the messages in memory)
     exim4      deliver forward, to exim4 on a loopback port (tests/lib/exim.py:
                spool, fsync, local delivery to a Maildir)
+    20 ms RTT  deliver forward of the first BENCH_RTT_N messages to the
+               smtp-sink through bench/delayproxy.py (10 ms each way): a
+               submission server far away, where round trips are the cost;
+               the last column gives round trips per message
 
 Prints a table (median and min seconds, messages/s, ratio to mbox) and the
 SMTP connections the servers saw per run.  Environment: BENCH_N (1000),
-BENCH_RUNS (5), BENCH_KB (3, message size), POPSIFT (./popsift).
+BENCH_RUNS (5), BENCH_KB (3, message size), BENCH_RTT_N (200), POPSIFT
+(./popsift).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from exim import Exim, exim_binary  # noqa: E402
 N = int(os.environ.get("BENCH_N", "1000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 KB = float(os.environ.get("BENCH_KB", "3"))
+RTT_N = int(os.environ.get("BENCH_RTT_N", "200"))
+RTT = 0.020
 
 
 def refill(dc, msgs):
@@ -98,15 +105,40 @@ def bench_server(dc, msgs, tmp, cmd):
     return times, "/".join(map(str, conns))
 
 
+def sink_exe(tmp) -> Path:
+    exe = tmp / "smtp-sink"
+    if not exe.exists():
+        subprocess.run(["cc", "-O2", "-o", str(exe), str(ROOT / "bench/smtp-sink.c")], check=True)
+    return exe
+
+
+def bench_far_sink(dc, msgs, tmp):
+    """The sink behind a 20 ms round trip: what one message costs in round trips."""
+    times = []
+    for _ in range(RUNS):
+        port, pport = pt.free_port(), pt.free_port()
+        p = sink([str(sink_exe(tmp)), str(port)])
+        proxy = sink(["/usr/bin/python3", str(ROOT / "bench/delayproxy.py"), str(pport), str(port),
+                      str(int(RTT * 1000 / 2))])
+        try:
+            times.append(one_run(dc, msgs, tmp, "forward bob@example.org",
+                                 {"smtp_host": "127.0.0.1", "smtp_port": pport}))
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=30)
+            st = sink_stats(p)
+        if st.get("messages") != len(msgs):
+            raise SystemExit(f"far sink got {st} for {len(msgs)} messages")
+    return times, "1"
+
+
 def bench_aiosmtpd(dc, msgs, tmp):
     return bench_server(dc, msgs, tmp, ["/usr/bin/python3", str(ROOT / "tests/lib/smtpd.py"),
                                         "--port"])
 
 
 def bench_sink(dc, msgs, tmp):
-    exe = tmp / "smtp-sink"
-    subprocess.run(["cc", "-O2", "-o", str(exe), str(ROOT / "bench/smtp-sink.c")], check=True)
-    return bench_server(dc, msgs, tmp, [str(exe)])
+    return bench_server(dc, msgs, tmp, [str(sink_exe(tmp))])
 
 
 def bench_exim(dc, msgs, tmp):
@@ -139,11 +171,21 @@ def main() -> int:
             times, conns = fn(dc, msgs, tmp)
             rows.append((name, statistics.median(times), min(times), conns))
             print(f"  {name}: {' '.join(f'{x:.2f}' for x in times)} s", file=sys.stderr)
+        far = []
+        if RTT_N > 0:
+            far, _ = bench_far_sink(dc, msgs[:RTT_N], tmp)
+            print(f"  far sink: {' '.join(f'{x:.2f}' for x in far)} s", file=sys.stderr)
     base = rows[0][1]
     print(f"{N} messages ({mb:.1f} MB), {RUNS} runs each, popsift {pt.popsift_path()}")
     print(f"{'target':<22} {'median s':>9} {'min s':>7} {'msg/s':>7} {'x mbox':>7}  SMTP connections per run")
     for name, med, lo, conns in rows:
         print(f"{name:<22} {med:9.2f} {lo:7.2f} {N / med:7.0f} {med / base:7.2f}  {conns}")
+    if far:
+        med = statistics.median(far)
+        print(f"\nforward of {RTT_N} messages to smtp-sink over a {RTT * 1000:.0f} ms round trip "
+              f"(bench/delayproxy.py): median {med:.2f} s, min {min(far):.2f} s = "
+              f"{med / RTT_N * 1000:.1f} ms a message = {med / RTT_N / RTT:.2f} round trips "
+              f"a message (the POP3 side, on loopback, overlaps)")
     return 0
 
 

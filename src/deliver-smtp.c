@@ -71,8 +71,9 @@ static struct {
 	struct link link;
 	char  *key;                 /* the open connection's target key */
 	char  *acct;                /* and its account's name: QUIT outlives the account */
+	const struct job *ahead_job;   /* whose envelope went out ahead (link.ahead) */
 	struct reader rd;
-	struct dialog dlg;
+	struct dialog dlg, dlg2;       /* the connect and one message, the next one */
 	char   detail[CURL_ERROR_SIZE];
 	struct down *downs;
 } conn;
@@ -84,12 +85,20 @@ void smtp_conn_open(void)
 	 * (`popsift filter` has not done it yet) */
 	conn_global_init();
 	conn.link.d = &conn.dlg;
+	conn.link.spare = &conn.dlg2;
 	conn.link.c.sock = -1;
+}
+
+/* Whose lines the dialogue's log lines are. */
+static void name_dialogs(const char *acct)
+{
+	conn.dlg.acct = conn.dlg2.acct = acct;
 }
 
 static void hang_up(void)
 {
 	conn_close(&conn.link.c);
+	conn.link.ahead = NULL;   /* a transaction left open is the server's to drop */
 	free(conn.key);
 	free(conn.acct);
 	conn.key = conn.acct = NULL;
@@ -97,13 +106,14 @@ static void hang_up(void)
 
 void smtp_conn_close(void)
 {
-	conn.dlg.acct = conn.link.c.acct = conn.acct;
+	name_dialogs(conn.acct);
 	smtp_quit(&conn.link);
 	hang_up();
 	free(conn.link.out);
 	conn.link.out = NULL;
 	conn.link.ocap = conn.link.olen = 0;
 	dialog_free(&conn.dlg);
+	dialog_free(&conn.dlg2);
 	free(conn.rd.buf);
 	conn.rd.buf = NULL;
 	while (conn.downs) {
@@ -445,7 +455,7 @@ static const struct exch *refusal(const struct dialog *d)
 
 static int refused_rcpts(const struct smtp *s, const struct tx_end *end, struct outcome *o)
 {
-	const struct dialog *d = &conn.dlg;
+	const struct dialog *d = conn.link.d;
 	char *bad = rcpt_list(d, 0), *good = rcpt_list(d, 1);
 	int perm = all_refusals_permanent(d);
 	int r = end->aborted
@@ -459,7 +469,7 @@ static int refused_rcpts(const struct smtp *s, const struct tx_end *end, struct 
 
 static void partial_note(const struct smtp *s)
 {
-	char *bad = rcpt_list(&conn.dlg, 0), *good = rcpt_list(&conn.dlg, 1);
+	char *bad = rcpt_list(conn.link.d, 0), *good = rcpt_list(conn.link.d, 1);
 	log_err(s->a->name, "forwarded to %s only: %s refused %s (on_partial accept)",
 		good, s->where, bad);
 	free(bad);
@@ -469,7 +479,7 @@ static void partial_note(const struct smtp *s)
 static int judge(const struct smtp *s, const struct tx_end *end, const char *err,
 		 struct outcome *o)
 {
-	const struct dialog *d = &conn.dlg;
+	const struct dialog *d = conn.link.d;
 	const struct exch *dot = dialog_find(d, "."), *mail = dialog_find(d, "MAIL");
 	if (end->read_failed)
 		return outcome(o, 0, "%s", err);
@@ -501,7 +511,7 @@ static int dial(const struct smtp *s, struct outcome *o)
 	}
 	conn.detail[0] = '\0';
 	dialog_reset(&conn.dlg);
-	conn.dlg.acct = s->a->name;
+	name_dialogs(s->a->name);
 	setup(s, h);
 	CURLcode rc = curl_easy_perform(h);
 	curl_socket_t sock = CURL_SOCKET_BAD;
@@ -535,7 +545,7 @@ static int connection(const struct smtp *s, int *kept, struct outcome *o)
 		return 0;
 	}
 	if (conn.link.c.curl) {   /* another server's, or it went away */
-		conn.dlg.acct = conn.acct;   /* until dial() */
+		name_dialogs(conn.acct);   /* until dial() */
 		smtp_quit(&conn.link);
 		hang_up();
 	}
@@ -555,22 +565,37 @@ static void reader_start(const struct job *j)
 	r->m = j->m;
 }
 
+/* The job after j, when its envelope may go out with j's end: the same
+ * server, one target, not given up on. */
+static const struct job *follower(const struct smtp *s, const struct job *j)
+{
+	const struct job *nx = sendq_peek(j);
+	if (nx == NULL || nx->nlegs != 1 || nx->legs[0]->key == NULL ||
+	    strcmp(nx->legs[0]->key, s->key) != 0 || down_for(nx->legs[0]->a))
+		return NULL;
+	return nx;
+}
+
 /* A kept connection the server closed meanwhile fails before any reply:
  * nothing was accepted, so one retry on a new connection is safe. */
-static int transfer(const struct smtp *s, const struct job *j, struct outcome *o)
+static int transfer(const struct smtp *s, const struct job *j, int last, struct outcome *o)
 {
-	conn.dlg.acct = s->a->name;
+	name_dialogs(s->a->name);
 	struct tx_msg m = { .from = j->from, .rcpt = s->rcpt, .partial_ok = s->a->on_partial_accept,
 			    .fill = fill, .arg = &conn.rd };
 	struct tx_end end;
 	char *err = NULL;
+	if (conn.link.ahead && conn.ahead_job != j)
+		hang_up();   /* out of step (a job skipped): never answer for another */
 	for (int attempt = 0;; attempt++) {
 		int kept;
 		if (connection(s, &kept, o) < 0)
 			return -1;
-		dialog_reset(&conn.dlg);
 		reader_start(j);
-		int rc = smtp_tx(&conn.link, &m, &end, &err);
+		const struct job *nx = last ? follower(s, j) : NULL;
+		struct tx_msg next = { .from = nx ? nx->from : NULL, .rcpt = nx ? nx->legs[0]->rcpt : NULL };
+		int rc = smtp_tx(&conn.link, &m, nx ? &next : NULL, &end, &err);
+		conn.ahead_job = conn.link.ahead ? nx : NULL;
 		if (conn.link.broken)
 			hang_up();
 		if (rc == 0 || attempt > 0 || !kept || conn.link.replied > 0)
@@ -584,21 +609,21 @@ static int transfer(const struct smtp *s, const struct job *j, struct outcome *o
 	return r;
 }
 
-static int send_leg(const struct smtp *s, const struct job *j, struct outcome *o)
+static int send_leg(const struct smtp *s, const struct job *j, int last, struct outcome *o)
 {
 	const struct down *dn = down_for(s->a);
 	if (dn) {
 		o->fail_code = dn->code;
 		return seterr(&o->err, "%s", dn->why);
 	}
-	return transfer(s, j, o);
+	return transfer(s, j, last, o);
 }
 
 void smtp_send(struct job *j)
 {
 	j->out.rc = 0;
 	for (size_t i = 0; j->out.rc == 0 && i < j->nlegs; i++)
-		j->out.rc = send_leg(j->legs[i], j, &j->out);
+		j->out.rc = send_leg(j->legs[i], j, i + 1 == j->nlegs, &j->out);
 }
 
 /* ------------------------------------------------------------ calling thread */

@@ -200,6 +200,14 @@ void sendq_wait(struct job *j)
 	pthread_mutex_unlock(&lock);
 }
 
+const struct job *sendq_peek(const struct job *j)
+{
+	pthread_mutex_lock(&lock);
+	const struct job *nx = running ? j->next : NULL;
+	pthread_mutex_unlock(&lock);
+	return nx;
+}
+
 void sendq_idle(void)
 {
 	pthread_mutex_lock(&lock);

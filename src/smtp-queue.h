@@ -44,6 +44,8 @@ void job_free(struct job *j);
 void sendq_put(struct job *j);
 /* Until j is done; then it is the caller's again. */
 void sendq_wait(struct job *j);
+/* On the sending thread: the job it will send after j, if queued yet. */
+const struct job *sendq_peek(const struct job *j);
 /* Until the sending thread holds no job that could still use a target. */
 void sendq_idle(void);
 

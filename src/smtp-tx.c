@@ -3,9 +3,12 @@
  * deliver-smtp.c).  libcurl's own SMTP transfer waits for every reply:
  * MAIL, RCPT, DATA and the final dot cost four round trips a message.
  * When the server offers PIPELINING (RFC 2920), MAIL, every RCPT and
- * DATA go out in one write and the data with its dot in the next: two
- * round trips.  Without it the same commands go one at a time and the
- * transaction stops at the first answer that ends it.
+ * DATA go out in one write and the data with its dot in the next; when
+ * the next message is already waiting, its MAIL, RCPTs and DATA ride
+ * along with this one's dot (RFC 2920 allows the data to open a group),
+ * so a steady stream costs one round trip a message.  Without PIPELINING
+ * the commands go one at a time and the transaction stops at the first
+ * answer that ends it.
  *
  * The bytes go through conn_send/conn_recv (curlconn.c), so TLS stays
  * libcurl's; no libcurl here.  Every command and reply is recorded in
@@ -86,19 +89,31 @@ static int flush(struct link *l, char **err)
 	return 0;
 }
 
-/* Hand the complete lines in the buffer to the dialog. */
+/* Replies come in the order of the commands: this message's first, then
+ * the next one's envelope, sent ahead with this one's dot. */
+static struct dialog *waiting(struct link *l)
+{
+	if (dialog_pending(l->d) > 0)
+		return l->d;
+	return l->ahead && dialog_pending(l->ahead) > 0 ? l->ahead : NULL;
+}
+
+/* Hand the complete lines in the buffer to the dialogs. */
 static void take_lines(struct link *l)
 {
 	size_t used = 0;
 	char *nl;
-	while (dialog_pending(l->d) > 0 && l->garbled[0] == '\0' &&
+	struct dialog *d;
+	while ((d = waiting(l)) != NULL && l->garbled[0] == '\0' &&
 	       (nl = memchr(l->in + used, '\n', l->ilen - used)) != NULL) {
 		size_t n = (size_t)(nl - (l->in + used)) + 1;
-		if (dialog_reply(l->d, l->in + used, n) > 0) {
+		if (dialog_reply(d, l->in + used, n) > 0) {
 			l->replied++;
-			int code = dialog_last(l->d)->code;
-			if ((code < 200 || code > 599) && l->garbled[0] == '\0')
-				snprintf(l->garbled, sizeof l->garbled, "%.*s",
+			const struct exch *e = dialog_last(d);
+			int code = e->code;
+			if (code < 200 || code > 599)
+				snprintf(l->garbled, sizeof l->garbled, "%s with \"%.*s\"",
+					 e->cmd[0] == '.' ? "the end of the message" : e->cmd,
 					 (int)(n > 80 ? 80 : n - 1 - (n >= 2 && l->in[used + n - 2] == '\r')),
 					 l->in + used);
 			if (code == 421)
@@ -117,11 +132,8 @@ static int settle(struct link *l, char **err)
 		return -1;
 	for (;;) {
 		take_lines(l);
-		if (l->garbled[0]) {
-			const struct exch *e = dialog_last(l->d);
-			return fail(l, err, "the server answered %s with \"%s\", not an SMTP reply",
-				    e->cmd[0] == '.' ? "the end of the message" : e->cmd, l->garbled);
-		}
+		if (l->garbled[0])
+			return fail(l, err, "the server answered %s, not an SMTP reply", l->garbled);
 		if (dialog_pending(l->d) == 0)
 			return 0;
 		if (l->ilen == sizeof l->in)
@@ -140,12 +152,6 @@ static int settle(struct link *l, char **err)
 		if (wait_for(l, 0, err) < 0)
 			return -1;
 	}
-}
-
-/* Without PIPELINING each command waits for its reply. */
-static int step(struct link *l, char **err)
-{
-	return l->pipelining ? 0 : settle(l, err);
 }
 
 static int code_of(const struct link *l, const char *cmd)
@@ -196,7 +202,20 @@ static void stuff(struct link *l, const char *p, size_t n)
 	}
 }
 
-static int send_data(struct link *l, const struct tx_msg *m, struct tx_end *end, char **err)
+/* MAIL, every RCPT and DATA, queued together (PIPELINING) into d. */
+static void envelope(struct link *l, struct dialog *d, const struct tx_msg *m)
+{
+	struct dialog *cur = l->d;
+	l->d = d;
+	command(l, "MAIL FROM:", m->from);
+	for (size_t i = 0; m->rcpt[i]; i++)
+		command(l, "RCPT TO:", m->rcpt[i]);
+	command(l, "DATA", NULL);
+	l->d = cur;
+}
+
+static int send_data(struct link *l, const struct tx_msg *m, const struct tx_msg *next,
+		     struct tx_end *end, char **err)
 {
 	char tail[2] = { '\r', '\n' };   /* empty data still ends in CRLF */
 	l->bol = 1;
@@ -219,6 +238,11 @@ static int send_data(struct link *l, const struct tx_msg *m, struct tx_end *end,
 		l->olen += (size_t)sprintf(l->out + l->olen, "\r\n");
 	l->olen += (size_t)sprintf(l->out + l->olen, ".\r\n");
 	dialog_command(l->d, ".", 1);
+	if (next && l->pipelining) {
+		dialog_reset(l->spare);
+		envelope(l, l->spare, next);
+		l->ahead = l->spare;
+	}
 	return settle(l, err);
 }
 
@@ -230,6 +254,8 @@ int smtp_alive(struct link *l)
 	struct pollfd p = { .fd = l->c.sock, .events = POLLIN };
 	if (l->broken || l->c.curl == NULL)
 		return 0;
+	if (l->ahead)   /* mid-stream: its replies are expected */
+		return 1;
 	ssize_t n = 0;
 	if (l->ilen == 0 && poll(&p, 1, 0) > 0) {
 		char *e = NULL;
@@ -246,29 +272,51 @@ int smtp_alive(struct link *l)
 	return 0;
 }
 
-int smtp_tx(struct link *l, const struct tx_msg *m, struct tx_end *end, char **err)
+/* Without PIPELINING: 1 when the transaction goes on to DATA. */
+static int lockstep(struct link *l, const struct tx_msg *m, struct tx_end *end, char **err)
 {
-	memset(end, 0, sizeof *end);
-	l->replied = 0;
-	l->garbled[0] = '\0';
 	command(l, "MAIL FROM:", m->from);
-	if (step(l, err) < 0)
+	if (settle(l, err) < 0)
 		return -1;
-	if (!l->pipelining && code_of(l, "MAIL") / 100 != 2)
+	if (code_of(l, "MAIL") / 100 != 2)
 		return 0;
 	for (size_t i = 0; m->rcpt[i]; i++) {
 		command(l, "RCPT TO:", m->rcpt[i]);
-		if (step(l, err) < 0)
+		if (settle(l, err) < 0)
 			return -1;
 	}
 	int partial;
-	if (!l->pipelining && !rcpts_allow(l, m->partial_ok, &partial)) {
+	if (!rcpts_allow(l, m->partial_ok, &partial)) {
 		end->aborted = partial;
 		return reset(l, err);
 	}
 	command(l, "DATA", NULL);
+	return 1;
+}
+
+int smtp_tx(struct link *l, const struct tx_msg *m, const struct tx_msg *next,
+	    struct tx_end *end, char **err)
+{
+	memset(end, 0, sizeof *end);
+	l->replied = 0;
+	l->garbled[0] = '\0';
+	if (l->ahead) {   /* the envelope went out with the last message's dot */
+		l->spare = l->d;
+		l->d = l->ahead;
+		l->ahead = NULL;
+	} else {
+		dialog_reset(l->d);
+		int r = 1;
+		if (l->pipelining)
+			envelope(l, l->d, m);
+		else
+			r = lockstep(l, m, end, err);
+		if (r <= 0)
+			return r;
+	}
 	if (settle(l, err) < 0)
 		return -1;
+	int partial;
 	if (code_of(l, "DATA") != 354)
 		return reset(l, err);
 	if (!rcpts_allow(l, m->partial_ok, &partial)) {
@@ -278,13 +326,13 @@ int smtp_tx(struct link *l, const struct tx_msg *m, struct tx_end *end, char **e
 		l->broken = 1;
 		return 0;
 	}
-	return send_data(l, m, end, err);
+	return send_data(l, m, next, end, err);
 }
 
 void smtp_quit(struct link *l)
 {
-	if (!smtp_alive(l))
-		return;
+	if (l->ahead || !smtp_alive(l))
+		return;   /* ahead: the server may be waiting for data, not a QUIT */
 	char *err = NULL;
 	int ms = l->c.timeout_ms;
 	l->c.timeout_ms = ms < 5000 ? ms : 5000;   /* a polite goodbye, not a wait */

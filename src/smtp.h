@@ -55,11 +55,13 @@ const struct exch *dialog_find(const struct dialog *d, const char *cmd);
 /* The SMTP connection of the sending thread (deliver-smtp.c owns it). */
 struct link {
 	struct conn    c;           /* libcurl's handle and socket */
-	struct dialog *d;
+	struct dialog *d;           /* this message's commands and replies */
+	struct dialog *ahead;       /* the next one's envelope, sent with this one's dot */
+	struct dialog *spare;       /* the one to use for that */
 	int     pipelining;         /* the server offers PIPELINING */
 	int     broken;             /* it went away, timed out or was left mid-DATA */
 	int     replied;            /* replies read in this transaction */
-	char    garbled[81];        /* a reply line without a 2xx-5xx code */
+	char    garbled[120];       /* a reply line without a 2xx-5xx code */
 	int     bol;                /* the data is at the start of a line */
 	char    in[8192];
 	size_t  ilen;
@@ -84,8 +86,11 @@ struct tx_end {
 };
 
 /* One transaction: 0 when it ran to an end the dialog records (accepted
- * or refused), -1 when the connection failed (*err; link->broken). */
-int  smtp_tx(struct link *l, const struct tx_msg *m, struct tx_end *end, char **err);
+ * or refused), -1 when the connection failed (*err; link->broken).
+ * next: the message to send after it, whose envelope may go out with
+ * m's end (link->ahead); its smtp_tx must come next on this link. */
+int  smtp_tx(struct link *l, const struct tx_msg *m, const struct tx_msg *next,
+	     struct tx_end *end, char **err);
 /* A kept connection is still open and quiet (0: hang up and dial again). */
 int  smtp_alive(struct link *l);
 /* QUIT, unless the connection is broken. */

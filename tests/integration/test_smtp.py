@@ -200,19 +200,21 @@ def test_one_connection_across_batches_and_verbose(dovecot, srv, config, run):
     assert "S: 250 2.0.0 OK queued" in r.stderr
     assert r.stderr.count("S: 221 Bye") == 1                # SMTP's QUIT, said once
     assert dovecot.count("alice") == 0
-    # one transaction's dialogue: with PIPELINING the envelope and DATA go
-    # out before any reply (two round trips), without it one at a time;
-    # the POP3 side logs between them from the other thread
+    # the dialogue: with PIPELINING the envelope and DATA go out before
+    # any reply, and once the queue holds the next message its envelope
+    # goes out with this one's dot (one round trip a message); without
+    # it one command at a time.  The POP3 side logs from the other thread.
     lines = [ln.split(": ", 1)[1] for ln in r.stderr.splitlines()
              if re.match(r"^\S+: (C: (MAIL|RCPT|DATA|\.)|S: \d{3})", ln)]
-    first = lines.index("C: MAIL FROM:<sender@example.com>")
-    got = [ln.split()[0] + " " + ln.split()[1][:4] for ln in lines[first:first + 8]]
+    got = " ".join(ln.split()[0] + " " + ln.split()[1][:4] for ln in lines)
+    got = got[got.index("C: MAIL"):].removesuffix(" S: 221")    # from the first message
     if srv.pipelining:
-        assert got == ["C: MAIL", "C: RCPT", "C: DATA", "S: 250", "S: 250", "S: 354",
-                       "C: .", "S: 250"], lines[first:first + 8]
+        assert got.startswith("C: MAIL C: RCPT C: DATA S: 250 S: 250 S: 354 C: ."), got[:200]
+        ahead = "C: . C: MAIL C: RCPT C: DATA S: 250 S: 250 S: 250 S: 354 "
+        assert got.count(ahead) >= 400, got[:400]
     else:
-        assert got == ["C: MAIL", "S: 250", "C: RCPT", "S: 250", "C: DATA", "S: 354",
-                       "C: .", "S: 250"], lines[first:first + 8]
+        assert got == "C: MAIL S: 250 C: RCPT S: 250 C: DATA S: 354 C: . S: 250" + \
+            " C: MAIL S: 250 C: RCPT S: 250 C: DATA S: 354 C: . S: 250" * 519, got[:400]
 
 
 def test_kept_connection_dropped_is_reopened(dovecot, srv, config, run):
