@@ -1,6 +1,6 @@
 /* smtp-queue.h — the sending thread between the fetch and deliver-smtp.c.
- * Each message costs the SMTP server's round trips (two when it offers
- * PIPELINING, four without).  One thread owns the SMTP connection and
+ * Each message costs the SMTP server's round trips (one in a steady
+ * stream when it offers PIPELINING, four without).  One thread owns the SMTP connection and
  * works through a bounded queue of jobs, so those waits overlap the
  * POP3 download instead of adding to it.  No libcurl here. */
 #ifndef SMTP_QUEUE_H

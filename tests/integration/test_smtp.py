@@ -316,6 +316,38 @@ def test_451_deferred_then_delivered_once(dovecot, srv, config, run, tmp):
     assert r.returncode == 0 and len(srv.messages) == 3
 
 
+def test_refusals_in_the_middle_of_a_stream(dovecot, srv, config, run, tmp):
+    """With PIPELINING each message's envelope goes out with the previous
+    one's final dot: refusals at MAIL (5xx and 4xx) and at one RCPT
+    (on_partial keep drops the connection mid-DATA) in the middle and at
+    the end of a stream of 60 cost only their own message."""
+    rules = tmp / "r.rules"
+    rules.write_text('match header "Subject" =~ /^part/ forward ok@example.org gone@example.org\n'
+                     'match all forward bob@example.org\n')
+    msgs = [mkmsg(f"m{i}", sender=f"s{i}@example.com",
+                  subject="part" if i == 30 else f"m{i}") for i in range(60)]
+    dovecot.add_messages("alice", msgs)
+    srv.mail_replies["s10@example.com"] = "550 5.7.1 sender refused"
+    srv.mail_replies["s20@example.com"] = "451 4.7.1 greylisted"
+    srv.rcpt_replies["gone@example.org"] = "550 5.1.1 gone"
+    srv.mail_replies["s59@example.com"] = "452 4.3.1 insufficient storage"
+    cfg = config(**smtp_keys(srv, deliver=f"mbox {tmp / 'unused.mbox'}", rules=rules))
+    r = run("-f", cfg, "run")
+    assert r.returncode == 65, r.stderr          # a rejection outranks a deferral
+    assert "answered MAIL s20@example.com: 451 4.7.1 greylisted (deferred" in r.stderr
+    sent = [i for i in range(60) if i not in (10, 20, 30, 59)]
+    assert [m.data for m in srv.messages] == [wire(msgs[i]) for i in sent]
+    assert dovecot.count("alice") == 4
+    st = sorted(s for s, _ in states(tmp).values() if s != "deleted")
+    assert st == ["deferred", "deferred", "rejected", "rejected"], st
+    # the refusals lifted: the deferred ones go once, the rejected stay
+    srv.mail_replies.clear()
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    assert [m.data for m in srv.messages[len(sent):]] == [wire(msgs[20]), wire(msgs[59])]
+    assert dovecot.count("alice") == 2
+
+
 def test_partial_recipients_keep_sends_to_nobody(dovecot, srv, config, run, tmp):
     m = mkmsg("part")
     dovecot.add_message("alice", m)

@@ -13,6 +13,7 @@ Behaviour, settable before or between runs (the handler reads them live):
 
     srv.mail_reply = "451 4.3.0 later"            # answer MAIL FROM with this
     srv.rcpt_replies["bad@x"] = "550 5.1.1 no"    # answer RCPT TO:<bad@x>
+    srv.mail_replies["s@x"] = "550 5.7.1 no"      # answer MAIL FROM:<s@x>
     srv.data_reply = "554 5.6.0 no thanks"        # answer the end of data
     srv.drop_at_data = True                       # close instead of answering "."
     srv.data_delay = 5                            # seconds before answering "."
@@ -85,6 +86,8 @@ class _Handler:
         session.mails = getattr(session, "mails", 0) + 1
         if self.rec.mail_reply:
             return self.rec.mail_reply
+        if address in self.rec.mail_replies:
+            return self.rec.mail_replies[address]
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
@@ -204,6 +207,7 @@ class Recorder:
         self.bytes = 0
         self.mail_reply = None
         self.rcpt_replies: dict[str, str] = {}
+        self.mail_replies: dict[str, str] = {}
         self.data_reply = None
         self.drop_at_data = False
         self.drop_kept_once = False
