@@ -2,15 +2,18 @@
  * nothing: what forwarding costs popsift itself, with a server that costs
  * next to nothing (bench/smtp.py builds and runs it).
  *
- *   smtp-sink PORT      prints "ready", serves one connection at a time
+ *   smtp-sink PORT [COUNTFILE]
+ *                       prints "ready", serves one connection at a time
  *                       until SIGTERM, then prints
- *                       "messages=M connections=C bytes=B"
+ *                       "messages=M connections=C bytes=B"; with
+ *                       COUNTFILE, appends a line to it per message
  *
  * Not an SMTP implementation: every command gets 250, DATA gets 354 and
  * the data is skipped up to CRLF.CRLF. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -22,6 +25,7 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop;
+static int countfd = -1;
 static long messages, connections;
 static long long bytes;
 
@@ -52,6 +56,8 @@ static size_t serve(int fd, char *buf, size_t len, int *data)
 			used += (size_t)(e - p) + 5;
 			*data = 0;
 			messages++;
+			if (countfd >= 0)
+				dprintf(countfd, "%ld\n", messages);
 			say(fd, "250 2.0.0 ok\r\n");
 			continue;
 		}
@@ -95,8 +101,12 @@ static void client(int fd)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2)
-		return fprintf(stderr, "usage: smtp-sink PORT\n"), 64;
+	if (argc != 2 && argc != 3)
+		return fprintf(stderr, "usage: smtp-sink PORT [COUNTFILE]\n"), 64;
+	if (argc == 3 && (countfd = open(argv[2], O_WRONLY | O_APPEND | O_CREAT, 0644)) < 0) {
+		perror(argv[2]);
+		return 1;
+	}
 	struct sigaction sa = { .sa_handler = on_term };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

@@ -57,9 +57,20 @@ static void command(struct link *l, const char *verb, const char *arg)
 	l->olen += (size_t)w;
 }
 
+/* Sending waits for room only: conn_wait() would also wake for a reply
+ * the server sent early, and spin while it does not read. */
+static int room(struct link *l)
+{
+	struct pollfd p = { .fd = l->c.sock, .events = POLLOUT };
+	int r;
+	while ((r = poll(&p, 1, l->c.timeout_ms)) < 0 && errno == EINTR)
+		;
+	return r;
+}
+
 static int wait_for(struct link *l, int send, char **err)
 {
-	int w = conn_wait(&l->c, send);
+	int w = send ? room(l) : conn_wait(&l->c, 0);
 	if (w > 0)
 		return 0;
 	if (w == 0)

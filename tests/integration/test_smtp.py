@@ -512,3 +512,52 @@ def test_bad_address_is_a_config_error(dovecot, srv, config, run):
     assert r.returncode == 78, r.stderr
     assert "is not a mail address" in r.stderr and dovecot.count("alice") == 1
 
+
+
+def test_server_answering_early_and_not_reading_defers(dovecot, config, run, tmp):
+    """A server that refuses in the middle of a big message's data and
+    stops reading (a fault aiosmtpd will not make: a scripted server).
+    popsift waits for room to send, not for the early reply: no spinning,
+    and after `timeout` the message is deferred, still on the server."""
+    import socket
+    import threading
+    import resource
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    held = []
+
+    def serve():
+        c, _ = lsock.accept()
+        held.append(c)
+        f = c.makefile("rb")
+        c.sendall(b"220 scripted\r\n")
+        for line in f:
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                c.sendall(b"250-scripted\r\n250 PIPELINING\r\n")
+            elif verb == b"DATA":
+                c.sendall(b"354 go\r\n")
+                f.read(4096)
+                c.sendall(b"552 5.3.4 too big\r\n")
+                return                                # and read nothing more
+            else:
+                c.sendall(b"250 ok\r\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    big = mkmsg("big", body=gen.message(0, seed=9, size=20 << 20).split(b"\n\n", 1)[1])
+    dovecot.add_message("alice", big)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = run("-f", config(smtp_host="127.0.0.1", smtp_port=lsock.getsockname()[1], timeout=2,
+                         received_header="no", deliver="forward bob@example.org"), "run")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for c in held:
+        c.close()
+    lsock.close()
+    assert r.returncode == 75, r.stderr
+    assert "the server took nothing within 2 s" in r.stderr and "deferred" in r.stderr
+    assert dovecot.count("alice") == 1
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert cpu < 1.5, f"popsift used {cpu:.2f} s of CPU while it waited"
