@@ -32,7 +32,7 @@ import pytest
 import popsift_test as pt
 import servers
 from compat_fixtures import (
-    assert_pipelined, check_header_rules_use_top, config_writer, server_factory)
+    assert_pipelined, check_header_rules_use_top, config_writer, delivered, server_factory)
 
 SUMMARY_RE = re.compile(r"^mu: (\d+) new, (\d+) delivered, (\d+) kept, (\d+) deleted, ", re.M)
 
@@ -77,14 +77,6 @@ def as_served(m: bytes) -> bytes:
     return m if m.endswith(b"\n") else m + b"\n"  # the mbox ends every message with a newline
 
 
-def delivered(path) -> list[bytes]:
-    out = []
-    for m in pt.mbox_messages(path):
-        assert m.startswith(b"Received:"), m[:200]
-        out.append(as_served(pt.strip_header(m, "Received")))
-    return out
-
-
 def summary(stderr: str) -> tuple[int, ...]:
     """The counts of the summary line (popsift prints it on stderr)."""
     m = SUMMARY_RE.search(stderr)
@@ -105,7 +97,7 @@ def test_mailutils_starttls_user_pass_fetch_delete_rerun(mu, mu_config, run, tmp
     assert "secret" not in r.stderr
     # pipelined: RETR 2 goes out before the reply to RETR 1 comes back
     assert_pipelined(r.stderr, "mu")
-    got = delivered(tmp / "inbox.mbox")
+    got = delivered(tmp / "inbox.mbox", as_served)
     assert [message_id(m) for m in got] == [message_id(m) for m in msgs]
     assert got == [as_served(m) for m in msgs]
     assert mu.count("alice") == 0
@@ -148,7 +140,7 @@ def test_mailutils_apop_keep_yes_uidl_stable(mu, mu_config, run, tmp):
     r = run("-f", cfg, "run")
     assert r.returncode == 0, r.stderr
     assert summary(r.stderr) == (0, 0, 0, 0)
-    got = delivered(tmp / "inbox.mbox")
+    got = delivered(tmp / "inbox.mbox", as_served)
     assert got == [as_served(m) for m in msgs]
     # --all fetches them again
     r = run("-f", cfg, "run", "--all")

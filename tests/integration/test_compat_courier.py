@@ -31,7 +31,7 @@ import pytest
 import popsift_test as pt
 import servers
 from compat_fixtures import (
-    assert_pipelined, check_header_rules_use_top, config_writer, server_factory)
+    assert_pipelined, check_header_rules_use_top, config_writer, delivered, server_factory)
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "cu"
@@ -54,14 +54,6 @@ def summary(stderr):
 
 def as_served(m: bytes) -> bytes:
     return m if m.endswith(b"\n") else m + b"\n"
-
-
-def delivered(path) -> list[bytes]:
-    out = []
-    for m in pt.mbox_messages(path):
-        assert m.startswith(b"Received:"), m[:200]
-        out.append(pt.strip_header(m, "Received"))
-    return out
 
 
 def test_courier_starttls_user_pass_fetch_delete_rerun(courier, cu_config, run, tmp):

@@ -29,7 +29,7 @@ import pytest
 import popsift_test as pt
 import servers
 from compat_fixtures import (
-    assert_pipelined, check_header_rules_use_top, config_writer, server_factory)
+    assert_pipelined, check_header_rules_use_top, config_writer, delivered, server_factory)
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "cy"
@@ -48,14 +48,6 @@ cy_config = config_writer(ACCOUNT)
 
 def summary(stderr):
     return servers.summary(stderr, ACCOUNT)
-
-
-def delivered(path) -> list[bytes]:
-    out = []
-    for m in pt.mbox_messages(path):
-        assert m.startswith(b"Received:"), m[:200]
-        out.append(pt.strip_header(m, "Received"))
-    return out
 
 
 def test_cyrus_starttls_user_pass_fetch_delete_rerun(cyrus, cy_config, run, tmp):

@@ -27,7 +27,8 @@ import pytest
 
 import popsift_test as pt
 import servers
-from compat_fixtures import assert_pipelined, check_header_rules_use_top, config_writer
+from compat_fixtures import (
+    assert_pipelined, check_header_rules_use_top, config_writer, delivered)
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "pa"
@@ -50,14 +51,6 @@ pa_config = config_writer(ACCOUNT, tls="off")
 
 def summary(stderr):
     return servers.summary(stderr, ACCOUNT)
-
-
-def delivered(path) -> list[bytes]:
-    out = []
-    for m in pt.mbox_messages(path):
-        assert m.startswith(b"Received:"), m[:200]
-        out.append(pt.strip_header(m, "Received"))
-    return out
 
 
 def test_popa3d_user_pass_fetch_delete_rerun(popa3d, pa_config, run, tmp):

@@ -33,7 +33,7 @@ import pytest
 import popsift_test as pt
 import servers
 from compat_fixtures import (
-    assert_pipelined, check_header_rules_use_top, config_writer, server_factory)
+    assert_pipelined, check_header_rules_use_top, config_writer, delivered, server_factory)
 from servers import TRICKY, message_id, mkmsg
 
 ACCOUNT = "sp"
@@ -53,14 +53,6 @@ def as_served(server, m: bytes) -> bytes:
     """What solid-pop3d serves for m: the mbox text plus the separating
     blank line."""
     return server.stored(m) + b"\n"
-
-
-def delivered(path) -> list[bytes]:
-    out = []
-    for m in pt.mbox_messages(path):
-        assert m.startswith(b"Received:"), m[:200]
-        out.append(pt.strip_header(m, "Received"))
-    return out
 
 
 def test_solid_user_pass_fetch_delete_rerun(make_solid, sp_config, run, tmp):

@@ -1,7 +1,7 @@
 """compat_fixtures.py — the fixtures every tests/integration/test_compat*.py
 file needs, made once: a factory that starts a server class and stops it
-after the test (its log tail printed when the test failed), and a writer
-of a one-account config for that server."""
+after the test (its log tail printed when the test failed), a writer of a
+one-account config for that server, and the messages delivered."""
 
 from __future__ import annotations
 
@@ -52,6 +52,16 @@ def config_writer(account: str, **defaults):
                                    servers.account_config(server, user, name=account, **keys))
         return write
     return config
+
+
+def delivered(path, served=lambda m: m) -> list[bytes]:
+    """The messages of the mbox at path, each without the Received header
+    popsift puts first (checked), passed through served()."""
+    out = []
+    for m in pt.mbox_messages(path):
+        assert m.startswith(b"Received:"), m[:200]
+        out.append(served(pt.strip_header(m, "Received")))
+    return out
 
 
 def assert_pipelined(stderr: str, account: str) -> None:
