@@ -230,6 +230,19 @@ class _Server:
         except OSError:
             return ""
 
+    def _workdir(self, name: str) -> None:
+        """What a daemon here starts from: 127.0.0.1 and a free port, the
+        mail user, a world-readable temp dir of its own (left in place
+        with POPSIFT_KEEP_TMP=1), no process yet."""
+        self.host = "127.0.0.1"
+        self.proc: subprocess.Popen | None = None
+        self._stopped = False
+        self.keep_dir = os.environ.get("POPSIFT_KEEP_TMP") == "1"
+        self.mail_uid, self.mail_gid = pt.ensure_mail_user()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"popsift-{name}-", dir="/tmp"))
+        os.chmod(self.dir, 0o755)
+        self.port = pt.free_port()
+
 
 class MailutilsPop3d(_Server):
     """GNU Mailutils pop3d in daemon mode on a free 127.0.0.1 port.
@@ -257,14 +270,7 @@ class MailutilsPop3d(_Server):
         self.apop = apop
         self.extra_conf = extra_conf
         self.startup_timeout = startup_timeout
-        self.host = "127.0.0.1"
-        self.proc: subprocess.Popen | None = None
-        self._stopped = False
-        self.keep_dir = os.environ.get("POPSIFT_KEEP_TMP") == "1"
-        self.mail_uid, self.mail_gid = pt.ensure_mail_user()
-        self.dir = Path(tempfile.mkdtemp(prefix="popsift-mailutils-", dir="/tmp"))
-        os.chmod(self.dir, 0o755)
-        self.port = pt.free_port()
+        self._workdir("mailutils")
         self.port_ssl = None
         self.log_path = self.dir / "pop3d.log"
         self.conf_path = self.dir / "pop3d.conf"
@@ -866,15 +872,8 @@ class CourierPop3d(_UnshareServer):
         self.ssl = ssl
         self.sasl = sasl
         self.startup_timeout = startup_timeout
-        self.host = "127.0.0.1"
-        self.proc: subprocess.Popen | None = None
-        self._stopped = False
         self._seq = 0
-        self.keep_dir = os.environ.get("POPSIFT_KEEP_TMP") == "1"
-        self.mail_uid, self.mail_gid = pt.ensure_mail_user()
-        self.dir = Path(tempfile.mkdtemp(prefix="popsift-courier-", dir="/tmp"))
-        os.chmod(self.dir, 0o755)
-        self.port = pt.free_port()
+        self._workdir("courier")
         self.port_ssl = pt.free_port() if ssl else None
         self.log_path = self.dir / "courier.log"
         self.etc = self.dir / "etc"
@@ -1071,14 +1070,7 @@ class CyrusPop3d(_UnshareServer):
         self.sasl = sasl
         self.apop = apop
         self.startup_timeout = startup_timeout
-        self.host = "127.0.0.1"
-        self.proc: subprocess.Popen | None = None
-        self._stopped = False
-        self.keep_dir = os.environ.get("POPSIFT_KEEP_TMP") == "1"
-        self.mail_uid, self.mail_gid = pt.ensure_mail_user()
-        self.dir = Path(tempfile.mkdtemp(prefix="popsift-cyrus-", dir="/tmp"))
-        os.chmod(self.dir, 0o755)
-        self.port = pt.free_port()
+        self._workdir("cyrus")
         self.port_ssl = pt.free_port() if ssl else None
         self.log_path = self.dir / "cyrus.log"
         self.conf_path = self.dir / "imapd.conf"
