@@ -17,6 +17,9 @@
                             extra="account two\\n...")
     run              run(*args, **kw) -> CompletedProcess: the popsift
                      binary with args (text output; kw: env, timeout, input)
+    fake             fake(messages, uidls="auto", **faults) -> a started
+                     FakePop (tests/lib/fakepop.py), stopped after the test,
+                     which fails if the fake server itself raised
 
 On a failing test the tail of the Dovecot log is printed in the teardown
 section.  POPSIFT_KEEP_TMP=1 keeps the Dovecot directories.
@@ -31,6 +34,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 import popsift_test as pt  # noqa: E402
+from fakepop import FakePop  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -101,3 +105,23 @@ def run(popsift):
     def run_(*args, **kw):
         return pt.run_popsift(args, binary=popsift, **kw)
     return run_
+
+
+@pytest.fixture
+def fake():
+    """fake(messages, uidls=..., **faults) -> a started FakePop, stopped after
+    the test; fails the test if the fake server itself hit an exception."""
+    servers = []
+
+    def make(messages, uidls="auto", **faults):
+        if uidls == "auto":
+            uidls = [f"uid-{i}" for i in range(1, len(messages) + 1)]
+        srv = FakePop(messages, uidls, **faults).start()
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+    for srv in servers:
+        assert not srv.errors, f"fakepop raised: {srv.errors}"

@@ -18,7 +18,6 @@ import uuid
 import pytest
 
 import popsift_test as pt
-from fakepop import FakePop
 
 
 def mkmsg(tag: str) -> bytes:
@@ -262,23 +261,6 @@ def fake_config(tmp, srv, **keys):
     keys.setdefault("deliver", f"mbox {tmp / 'inbox.mbox'}")
     keys.setdefault("state", tmp / "state.db")
     return pt.write_config(tmp / "config", pt.account_config(srv, "alice", name="test", **keys))
-
-
-@pytest.fixture
-def fake():
-    servers = []
-
-    def make(messages, **faults):
-        srv = FakePop(messages, [f"uid-{i}" for i in range(1, len(messages) + 1)],
-                      **faults).start()
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        srv.stop()
-    for srv in servers:
-        assert not srv.errors, f"fakepop raised: {srv.errors}"
 
 
 def test_single_uidl_refused_falls_back(fake, run, tmp):

@@ -45,26 +45,6 @@ def make_messages(n, tag="m", body=b""):
 
 
 @pytest.fixture
-def fake():
-    """fake(messages, uidls=..., **faults) -> a started FakePop, stopped after
-    the test; fails the test if the fake server itself hit an exception."""
-    servers = []
-
-    def make(messages, uidls="auto", **faults):
-        if uidls == "auto":
-            uidls = [f"uid-{i}" for i in range(1, len(messages) + 1)]
-        srv = FakePop(messages, uidls, **faults).start()
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        srv.stop()
-    for srv in servers:
-        assert not srv.errors, f"fakepop raised: {srv.errors}"
-
-
-@pytest.fixture
 def fconfig(tmp):
     """fconfig(srv, **keys) -> config path for account 'fake' on srv
     (tls off, auth user, keep no, timeout 5, mbox tmp/inbox.mbox)."""
