@@ -235,6 +235,11 @@ static const char *mechanism(enum auth_mode m)
 	}
 }
 
+static const char *smtp_ca(const struct account *a)
+{
+	return a->smtp_tls_ca_file ? a->smtp_tls_ca_file : a->tls_ca_file;
+}
+
 /* The SMTP settings of `popsift filter`, which has no account. */
 static const struct account no_account = {
 	.name = "filter", .smtp_host = "localhost", .smtp_port = 25, .smtp_tls = TLS_OFF,
@@ -296,8 +301,7 @@ static int start(struct smtp *s, struct target *t, const struct envelope *e, cha
 	curl_free(helo);
 	s->where = xasprintf("%s:%d", host, a->smtp_port);
 	s->key = xasprintf("%s\n%d\n%s\n%s", s->url, (int)a->smtp_tls,
-			   a->smtp_tls_ca_file ? a->smtp_tls_ca_file : a->tls_ca_file ? a->tls_ca_file : "",
-			   a->smtp_user ? a->smtp_user : "");
+			   smtp_ca(a) ? smtp_ca(a) : "", a->smtp_user ? a->smtp_user : "");
 	if ((s->rcpt = recipients(t->dest.argv, err)) == NULL)
 		return -1;
 	return get_secret(s, host, err);
@@ -314,9 +318,8 @@ static void setup(const struct smtp *s, CURL *h)
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
 	if (a->smtp_tls == TLS_STARTTLS)
 		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-	const char *ca = a->smtp_tls_ca_file ? a->smtp_tls_ca_file : a->tls_ca_file;
-	if (ca)
-		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+	if (smtp_ca(a))
+		curl_easy_setopt(h, CURLOPT_CAINFO, smtp_ca(a));
 	if (a->smtp_user) {
 		curl_easy_setopt(h, CURLOPT_USERNAME, a->smtp_user);
 		if (a->smtp_auth == AUTH_XOAUTH2 || a->smtp_auth == AUTH_OAUTHBEARER)
@@ -379,16 +382,6 @@ static char *rcpt_list(const struct dialog *d, int ok)
 		free(prev);
 	}
 	return out ? out : xstrdup("nobody");
-}
-
-static int rcpt_count(const struct dialog *d, int ok)
-{
-	int n = 0;
-	for (size_t i = 0; i < d->nex; i++)
-		if (!strcmp(d->ex[i].cmd, "RCPT") && d->ex[i].code != 0 &&
-		    (d->ex[i].code / 100 == 2) == ok)
-			n++;
-	return n;
 }
 
 /* Refused recipients: rejected when every refusal is permanent. */
@@ -484,12 +477,12 @@ static int judge(const struct smtp *s, const struct tx_end *end, const char *err
 	if (end->read_failed)
 		return outcome(o, 0, "%s", err);
 	if (dot && dot->code / 100 == 2) {
-		if (rcpt_count(d, 0) > 0)
+		if (dialog_rcpts(d, 0) > 0)
 			partial_note(s);
 		return 0;
 	}
 	if (!(mail && mail->code >= 300) &&
-	    (end->aborted || (rcpt_count(d, 0) > 0 && rcpt_count(d, 1) == 0)))
+	    (end->aborted || (dialog_rcpts(d, 0) > 0 && dialog_rcpts(d, 1) == 0)))
 		return refused_rcpts(s, end, o);
 	const struct exch *e = refusal(d);
 	if (e)
@@ -539,9 +532,7 @@ static int connection(const struct smtp *s, int *kept, struct outcome *o)
 {
 	*kept = conn.link.c.curl && !strcmp(conn.key, s->key) && smtp_alive(&conn.link);
 	if (*kept) {
-		char line[300];
-		snprintf(line, sizeof line, "Re-using existing connection to %s", s->where);
-		log_proto(s->a->name, '*', line, strlen(line));
+		log_debug(s->a->name, "*: Re-using existing connection to %s", s->where);
 		return 0;
 	}
 	if (conn.link.c.curl) {   /* another server's, or it went away */

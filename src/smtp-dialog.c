@@ -175,6 +175,16 @@ const struct exch *dialog_find(const struct dialog *d, const char *cmd)
 	return NULL;
 }
 
+size_t dialog_rcpts(const struct dialog *d, int accepted)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < d->nex; i++)
+		if (strcmp(d->ex[i].cmd, "RCPT") == 0 &&
+		    (accepted ? d->ex[i].code / 100 == 2 : d->ex[i].code >= 300))
+			n++;
+	return n;
+}
+
 size_t dialog_pending(const struct dialog *d)
 {
 	return d->nex - d->next;

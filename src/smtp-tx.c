@@ -175,14 +175,7 @@ static int code_of(const struct link *l, const char *cmd)
  * none refused or refusals are accepted (on_partial accept). */
 static int rcpts_allow(const struct link *l, int partial_ok, int *partial)
 {
-	int ok = 0, bad = 0;
-	for (size_t i = 0; i < l->d->nex; i++) {
-		const struct exch *e = &l->d->ex[i];
-		if (strcmp(e->cmd, "RCPT") == 0) {
-			ok += e->code / 100 == 2;
-			bad += e->code >= 300;
-		}
-	}
+	size_t ok = dialog_rcpts(l->d, 1), bad = dialog_rcpts(l->d, 0);
 	*partial = ok > 0 && bad > 0 && !partial_ok;
 	return ok > 0 && (bad == 0 || partial_ok);
 }

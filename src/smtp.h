@@ -44,6 +44,8 @@ int  dialog_trace(CURL *h, curl_infotype type, char *data, size_t size, void *ar
  * and a reply line received: 1 when the line completed a reply. */
 void dialog_command(struct dialog *d, const char *p, size_t n);
 int  dialog_reply(struct dialog *d, const char *p, size_t n);
+/* RCPTs answered 2xx (accepted 1), or refused with 3xx-5xx (accepted 0). */
+size_t dialog_rcpts(const struct dialog *d, int accepted);
 /* Commands still waiting for their reply. */
 size_t dialog_pending(const struct dialog *d);
 const struct exch *dialog_last(const struct dialog *d);

@@ -27,6 +27,7 @@ static void pipelined(void)
 	CHECK(d.ex[1].code == 550 && !strcmp(d.ex[1].arg, "b@y"), "first RCPT got the second");
 	CHECK_STR(d.ex[1].text, "5.1.1 no such 5.1.1 user", "multi-line text joined");
 	CHECK(d.ex[2].code == 250 && d.ex[3].code == 354, "in order to the end");
+	CHECK(dialog_rcpts(&d, 1) == 1 && dialog_rcpts(&d, 0) == 1, "one RCPT accepted, one refused");
 	cmd(&d, ".");
 	reply(&d, "250 queued\r\n");
 	CHECK(dialog_find(&d, ".") && dialog_find(&d, ".")->code == 250, "the dot answered");
