@@ -82,9 +82,18 @@ static char *build_prepend(const struct fetch *f, const struct srvmsg *sm,
 	return buf;
 }
 
+/* What `duplicate` asks the state: the message's own row (account,
+ * UIDL) does not count, or a kept message fetched again by run --all
+ * would be its own duplicate. */
+struct dupctx {
+	struct state *st;
+	const char *acct, *uidl;
+};
+
 static int is_dup(void *arg, const char *message_id)
 {
-	return state_is_duplicate(arg, message_id);
+	const struct dupctx *c = arg;
+	return state_is_duplicate(c->st, message_id, c->acct, c->uidl);
 }
 
 /* The rules' decision on f->cur: with body = 0 from TOP's header and
@@ -98,11 +107,12 @@ int batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *
 		return 0;
 	size_t hl;
 	const char *hdr = msg_header(f->cur, &hl);
+	struct dupctx dup = { .st = f->st, .acct = f->a->name, .uidl = sm->uidl };
 	/* the LIST size, as before the download, so both decisions agree */
 	struct msgview v = {
 		.account = f->a->name, .hdr = hdr, .hdrlen = hl,
 		.size = sm->size ? sm->size : f->cur->size,
-		.msg = body ? f->cur : NULL, .is_duplicate = is_dup, .dup_arg = f->st,
+		.msg = body ? f->cur : NULL, .is_duplicate = is_dup, .dup_arg = &dup,
 	};
 	rules_eval(f->rules, &v, d);
 	if (d->need_body && !d->error)
@@ -117,7 +127,7 @@ int batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *
 	sm->action = d->action ? xstrdup(d->action) : NULL;
 	sm->keep = d->keep;
 	sm->skipped = d->skip;
-	sm->discard = d->discard;
+	sm->discard = sm->rule_discard = d->discard;
 	return 0;
 }
 
@@ -324,7 +334,7 @@ static void count_batch(struct fetch *f, int ok, const char *why)
 		if (sm->pending && ok) {
 			sm->delivered = 1;
 			f->r.delivered += !sm->discard;
-			f->r.kept += sm->keep || f->a->keep;
+			f->r.kept += sm->keep || (f->a->keep && !sm->rule_discard);
 		} else if (sm->pending) {
 			sm->failed = 1;
 			sm->error = xstrdup(why);

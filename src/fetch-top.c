@@ -85,7 +85,7 @@ int prefetch(struct fetch *f)
 	/* skipped and discarded rows are committed before any DELE */
 	if (batch_commit(f) == 0)
 		for (size_t i = 0; i < f->nbatch; i++)
-			if (f->batch[i]->discard && f->batch[i]->delivered)
+			if (may_dele(f, f->batch[i]))
 				queue_dele(f, f->batch[i]);
 	free(f->top);
 	free(f->batch);

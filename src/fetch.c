@@ -461,13 +461,23 @@ static size_t next_batch(struct fetch *f, size_t *i, struct srvmsg **out, size_t
 	return n;
 }
 
+/* Only what this run committed goes, and never under `keep` (the
+ * account's or a rule's) unless a rule said discard: the duplicate test
+ * never counts a message's own row, so a kept message fetched again by
+ * run --all is not discarded as its own duplicate.  on_reject discard is
+ * no rule: under keep, a rejected message stays. */
+int may_dele(const struct fetch *f, const struct srvmsg *sm)
+{
+	if (!sm->delivered || sm->keep || f->opts->dry_run)
+		return 0;
+	return sm->rule_discard || !f->a->keep;
+}
+
 static void dele_batch(struct fetch *f)
 {
-	for (size_t k = 0; k < f->nbatch; k++) {
-		struct srvmsg *sm = f->batch[k];
-		if (sm->delivered && !sm->keep && !f->a->keep)
-			queue_dele(f, sm);
-	}
+	for (size_t k = 0; k < f->nbatch; k++)
+		if (may_dele(f, f->batch[k]))
+			queue_dele(f, f->batch[k]);
 }
 
 /* Batches overlap: batch k+1's RETRs go out before batch k is committed,

@@ -30,7 +30,8 @@ struct srvmsg {
 	int     failed;
 	int     keep;       /* rule said keep */
 	int     skipped;
-	int     discard;
+	int     discard;    /* deleted undelivered: a rule, or on_reject discard */
+	int     rule_discard;   /* a rule said discard */
 	int     pending;    /* written, waiting for the batch commit */
 	int     fail_state; /* forward failed: M_DEFERRED or M_REJECTED */
 	char   *rule, *action, *subject, *message_id, *error;
@@ -87,6 +88,9 @@ void dry_run_line(const struct fetch *f, const struct srvmsg *sm);
 /* fetch-top.c: decide what rules can from TOP n 0 before any RETR */
 int  prefetch(struct fetch *f);
 void queue_dele(struct fetch *f, struct srvmsg *sm);
+/* The one rule for a DELE of a message this run decided on, in both the
+ * header-only and the full path: 1 if it may go. */
+int  may_dele(const struct fetch *f, const struct srvmsg *sm);
 int  fetch_append(struct pop3 *p, struct msg *m, const char *s, size_t n);
 
 #endif

@@ -35,8 +35,10 @@ static const char *const sql_text[S_NSTMT] = {
 	[S_JCLEAR] = "DELETE FROM journal WHERE account=?1",
 	[S_RUN] = "INSERT INTO runs(account,started,ended,new,delivered,kept,deleted,bytes,"
 		  "status,error) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+	/* the message's own row (a kept message fetched again by run --all)
+	 * is not an earlier delivery of it */
 	[S_DUP] = "SELECT 1 FROM messages WHERE message_id=?1 AND state IN "
-		  "('delivered','deleted') LIMIT 1",
+		  "('delivered','deleted') AND (account IS NOT ?2 OR uidl IS NOT ?3) LIMIT 1",
 	[S_SEED] = "INSERT INTO messages(account,uidl,state,first_seen,delivered,action) "
 		   "VALUES(?1,?2,'delivered',?3,?3,?4) ON CONFLICT(account,uidl) DO NOTHING",
 	[S_ONE] = "SELECT state,first_seen FROM messages WHERE account=?1 AND uidl=?2",
@@ -360,13 +362,16 @@ static int run_insert(struct state *st, const char *acct, const struct runrow *r
 	return step_done(st, s, err, "run");
 }
 
-int state_is_duplicate(struct state *st, const char *message_id)
+int state_is_duplicate(struct state *st, const char *message_id, const char *acct,
+		       const char *uidl)
 {
 	sqlite3_stmt *s = stmt(st, S_DUP);
 	bind_text(s, 1, message_id);
-	int found = sqlite3_step(s) == SQLITE_ROW;
+	bind_text(s, 2, acct);
+	bind_text(s, 3, uidl);
+	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	return found;
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 int state_seed(struct state *st, const char *acct, const char *uidl, long long when,

@@ -48,7 +48,10 @@ int  state_journal_each(struct state *st, const char *acct,
 			int (*fn)(void *arg, const struct journal *j, char **err), void *arg, char **err);
 int  state_journal_clear(struct state *st, const char *acct, char **err);
 int  state_run_add(struct state *st, const char *acct, const struct runrow *r, char **err);
-int  state_is_duplicate(struct state *st, const char *message_id);
+/* 1 if message_id was delivered before by another message than (acct,
+ * uidl) itself, 0 if not, -1 on a database error */
+int  state_is_duplicate(struct state *st, const char *message_id, const char *acct,
+			const char *uidl);
 /* popsift import: record uidl as delivered (first seen `when`, 0: now)
  * unless the account already knows it; *added says which. */
 int  state_seed(struct state *st, const char *acct, const char *uidl, long long when,
