@@ -446,6 +446,13 @@ void action_dump(const struct action *a, FILE *out)
 	}
 }
 
+/* The i-th argument as written (for mbox and maildir: the path
+ * template, ~ not yet expanded), or NULL. */
+const char *action_arg_text(const struct action *a, size_t i)
+{
+	return i < a->nargs ? a->args[i]->src : NULL;
+}
+
 /* ---- applying ---- */
 
 static struct dest *new_dest(struct decision *d, enum dest_kind k)

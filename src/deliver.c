@@ -1,7 +1,9 @@
 /* deliver.c — open, write, commit and recover deliveries through the
  * vtable, whatever the kind. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "deliver.h"
 #include "msg.h"
@@ -110,6 +112,32 @@ int deliver_message(const struct dest *dests, size_t n, struct msg *m, char **er
 		target_close(ts[i]);
 	free(ts);
 	return rc;
+}
+
+/* A failed batch takes back what it wrote while t still holds its locks:
+ * an mbox is cut back to its size at open (under the lock nobody else
+ * can have appended), and a Maildir loses the batch's files (by its
+ * prefix: a failed commit may have moved some to new/).  Released first,
+ * another program's append could land in between and be cut away. */
+int target_rollback(struct target *t, char **err)
+{
+	if (!t->ops->undoable)
+		return 0;
+	if (t->ops == &deliver_mbox) {
+		if (t->fd < 0)
+			return seterr(err, "cannot roll back %s: not open", t->dest.path);
+		if (ftruncate(t->fd, t->start) < 0 || fsync(t->fd) < 0)
+			return seterr(err, "cannot roll back %s to %lld bytes: %s", t->dest.path,
+				      (long long)t->start, strerror(errno));
+		t->last = t->start;
+		return 0;
+	}
+	while (t->npending > 0)
+		t->ops->undo(t);
+	struct journal j = t->journal;
+	j.path = t->dest.path;
+	j.prefix = t->prefix;
+	return deliver_recover(&j, err);
 }
 
 int deliver_recover(const struct journal *j, char **err)

@@ -85,6 +85,9 @@ int  forward_later(struct target **ts, size_t n, struct msg *m, const struct env
 /* Wait until every queued forward is done; done() gets each outcome, in
  * queue order, on the calling thread.  One thread queues and waits. */
 void forward_wait(void (*done)(void *ctx, struct outcome *o), void *ctx);
+/* Take back everything the batch wrote to t, before target_close (so
+ * under t's lock); -1 and err if that failed. */
+int  target_rollback(struct target *t, char **err);
 /* Undo what a journal entry says a crashed batch may have left. */
 int  deliver_recover(const struct journal *j, char **err);
 /* At the start of a line: 1 if mboxrd quotes it (">*From "), 0 if not,

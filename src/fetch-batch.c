@@ -264,28 +264,37 @@ int batch_message(struct fetch *f, struct srvmsg *sm)
 	return 0;
 }
 
-static void close_targets(struct fetch *f, int recover)
+/* Take back a failed batch's writes, each while its target still holds
+ * its lock, then drop the journal entry of each target that was undone.
+ * An entry whose undo failed stays for the next run's recovery (which
+ * then refuses to fetch until it succeeds).  -1 if any undo failed. */
+static int roll_back(struct fetch *f)
 {
+	int rc = 0;
 	for (size_t i = 0; i < f->ntargets; i++) {
 		struct target *t = f->targets[i];
-		struct journal j = t->journal;
-		char *path = t->dest.path ? xstrdup(t->dest.path) : NULL;
-		char *prefix = t->prefix ? xstrdup(t->prefix) : NULL;
-		int undoable = t->ops->undoable;
-		target_close(t);
-		if (recover && undoable) {
-			char *err = NULL;
-			j.path = path;
-			j.prefix = prefix;
-			if (deliver_recover(&j, &err) < 0) {
-				log_err(f->a->name, "%s", err);
-				free(err);
-			}
+		char *err = NULL;
+		if (!t->ops->undoable)
+			continue;
+		if (target_rollback(t, &err) < 0) {
+			log_err(f->a->name, "%s; the journal keeps it for the next run's recovery",
+				err);
+			rc = -1;
+		} else if (state_journal_del(f->st, t->journal.id, &err) < 0) {
+			log_err(f->a->name, "%s", err);   /* undone twice next run: harmless */
 		}
-		free(path);
-		free(prefix);
+		free(err);
 	}
+	return rc;
+}
+
+static int close_targets(struct fetch *f, int recover)
+{
+	int rc = recover ? roll_back(f) : 0;
+	for (size_t i = 0; i < f->ntargets; i++)
+		target_close(f->targets[i]);
 	f->ntargets = 0;
+	return rc;
 }
 
 static int commit_targets(struct fetch *f, char **err)
@@ -318,8 +327,10 @@ static int record_batch(struct fetch *f, char **err)
 		else if (sm->skipped)
 			rc = put_row(f, sm, M_SKIPPED, err);
 	}
-	if (rc == 0)
-		rc = state_journal_clear(f->st, f->a->name, err);
+	/* this batch's entries only: one a failed batch left stays */
+	for (size_t i = 0; rc == 0 && i < f->ntargets; i++)
+		if (f->targets[i]->ops->undoable)
+			rc = state_journal_del(f->st, f->targets[i]->journal.id, err);
 	if (rc == 0)
 		rc = state_commit(f->st, err);
 	if (rc < 0)
@@ -364,12 +375,9 @@ int batch_commit(struct fetch *f)
 	int rc = commit_targets(f, &err);
 	if (rc == 0)
 		rc = record_batch(f, &err);
-	close_targets(f, rc < 0);
-	if (rc < 0) {
+	if (rc < 0)
 		log_err(f->a->name, "batch not delivered: %s", err);
-		if (state_journal_clear(f->st, f->a->name, NULL) < 0)
-			(void)0;   /* the journal stays; the next run undoes it again */
-	}
+	close_targets(f, rc < 0);
 	count_batch(f, rc == 0, err ? err : "");
 	free(err);
 	return rc;

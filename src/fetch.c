@@ -267,28 +267,6 @@ static int get_secret(struct fetch *f)
 	return 0;
 }
 
-static int recover_one(void *arg, const struct journal *j, char **err)
-{
-	*(int *)arg = 1;
-	return deliver_recover(j, err);
-}
-
-/* A batch that died (kill -9, power loss) left a journal: undo its
- * uncommitted writes, so the rerun delivers those messages once. */
-static int recover(struct fetch *f)
-{
-	char *err = NULL;
-	int any = 0;
-	int rc = state_journal_each(f->st, f->a->name, recover_one, &any, &err);
-	if (rc == 0 && any)
-		rc = state_journal_clear(f->st, f->a->name, &err);
-	if (rc < 0) {
-		fail(f, EX_TEMPFAIL, "recovery of an unfinished delivery failed: %s", err);
-		free(err);
-	}
-	return rc;
-}
-
 static void drop_msgs(struct fetch *f)
 {
 	for (size_t i = 0; i < f->nmsgs; i++)
@@ -772,7 +750,8 @@ int fetch_account(const struct account *a, struct state *st, const struct runopt
 	f.cur->max = a->max_size > 0 ? (size_t)a->max_size : 0;
 	uidmap_init(&f.known);
 	struct snapshot snap = { 0 };
-	if (recover(&f) == 0 && load_rules(&f) == 0 && get_secret(&f) == 0)
+	/* recovery needs the rules: it touches only their destinations */
+	if (load_rules(&f) == 0 && fetch_recover(&f) == 0 && get_secret(&f) == 0)
 		session(&f, &c, &snap);
 	snapshot_free(&snap);
 	batch_abort(&f);

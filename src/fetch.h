@@ -85,6 +85,9 @@ struct decision;
 int  batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *d);
 void dry_run_line(const struct fetch *f, const struct srvmsg *sm);
 
+/* fetch-recover.c: undo what a dead batch left, before anything else */
+int  fetch_recover(struct fetch *f);
+
 /* fetch-top.c: decide what rules can from TOP n 0 before any RETR */
 int  prefetch(struct fetch *f);
 void queue_dele(struct fetch *f, struct srvmsg *sm);

@@ -170,6 +170,7 @@ void regex_env_free(struct regex_env *env);
 int  action_parse(struct parser *p, struct rule *ru);
 void action_free(struct action *a);
 void action_dump(const struct action *a, FILE *out);
+const char *action_arg_text(const struct action *a, size_t i);
 /* Apply one action of a matched rule to the decision; text gets the
  * action as shown in logs.  0 or -1 with x->error. */
 int  action_apply(const struct action *a, struct evalctx *x, struct decision *d,

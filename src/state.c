@@ -16,7 +16,7 @@
 #define SCHEMA_VERSION 2
 
 enum { S_PUT, S_SET, S_LOAD, S_JADD, S_JEACH, S_JCLEAR, S_RUN, S_DUP, S_SEED, S_ONE, S_MBGET,
-       S_MBPUT, S_MBDEL, S_OLDEST, S_NSTMT };
+       S_MBPUT, S_MBDEL, S_OLDEST, S_JDEL, S_NSTMT };
 
 static const char *const sql_text[S_NSTMT] = {
 	[S_PUT] = "INSERT INTO messages(account,uidl,state,first_seen,delivered,size,"
@@ -33,6 +33,7 @@ static const char *const sql_text[S_NSTMT] = {
 		   "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'))",
 	[S_JEACH] = "SELECT id,kind,path,offset,prefix FROM journal WHERE account=?1 ORDER BY id",
 	[S_JCLEAR] = "DELETE FROM journal WHERE account=?1",
+	[S_JDEL] = "DELETE FROM journal WHERE id=?1",
 	[S_RUN] = "INSERT INTO runs(account,started,ended,new,delivered,kept,deleted,bytes,"
 		  "status,error) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 	/* the message's own row (a kept message fetched again by run --all)
@@ -295,7 +296,7 @@ int state_set(struct state *st, const char *acct, const char *uidl, int mstate, 
 	return step_done(st, s, err, "set");
 }
 
-int state_journal_add(struct state *st, const char *acct, const struct journal *j, char **err)
+int state_journal_add(struct state *st, const char *acct, struct journal *j, char **err)
 {
 	sqlite3_stmt *s = stmt(st, S_JADD);
 	bind_text(s, 1, acct);
@@ -303,6 +304,16 @@ int state_journal_add(struct state *st, const char *acct, const struct journal *
 	bind_text(s, 3, j->path);
 	sqlite3_bind_int64(s, 4, j->offset);
 	bind_text(s, 5, j->prefix);
+	if (step_done(st, s, err, "journal") < 0)
+		return -1;
+	j->id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+int state_journal_del(struct state *st, int64_t id, char **err)
+{
+	sqlite3_stmt *s = stmt(st, S_JDEL);
+	sqlite3_bind_int64(s, 1, id);
 	return step_done(st, s, err, "journal");
 }
 

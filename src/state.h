@@ -43,7 +43,10 @@ void state_rollback(struct state *st);
 int  state_load(struct state *st, const char *acct, struct uidmap *map, char **err);
 int  state_put(struct state *st, const char *acct, const struct msgrow *r, char **err);
 int  state_set(struct state *st, const char *acct, const char *uidl, int mstate, char **err);
-int  state_journal_add(struct state *st, const char *acct, const struct journal *j, char **err);
+/* sets j->id */
+int  state_journal_add(struct state *st, const char *acct, struct journal *j, char **err);
+/* one entry, once what it journaled is committed or undone */
+int  state_journal_del(struct state *st, int64_t id, char **err);
 int  state_journal_each(struct state *st, const char *acct,
 			int (*fn)(void *arg, const struct journal *j, char **err), void *arg, char **err);
 int  state_journal_clear(struct state *st, const char *acct, char **err);

@@ -45,3 +45,223 @@ def test_keep_all_refetch_with_duplicate_rule_delivers_and_keeps(dovecot, config
     assert r.returncode == 0, r.stderr
     assert len(pt.mbox_messages(mbox)) == 3
     assert dovecot.count("alice") == 3
+
+
+# ---- helpers: a commit the state database refuses, journal rows ----
+
+FAIL_COMMIT = ("CREATE TRIGGER test_refuse BEFORE INSERT ON messages "
+               "BEGIN SELECT RAISE(ABORT, 'test: commit refused'); END;")
+
+
+def _db(path, sql=None, args=()):
+    con = sqlite3.connect(path)
+    try:
+        rows = con.execute(sql, args).fetchall() if sql else None
+        con.commit()
+        return rows
+    finally:
+        con.close()
+
+
+def _make_state(run, cfg, state):
+    """A state database as popsift creates it, before any fetch."""
+    r = run("-f", cfg, "status")
+    assert state.exists(), r.stderr
+
+
+def _plant(state, account, kind, path, offset=0, prefix=None):
+    _db(state, "INSERT INTO journal(account,kind,path,offset,prefix,created) "
+        "VALUES(?,?,?,?,?,0)", (account, kind, str(path), offset, prefix))
+
+
+def _journal(state):
+    return [(k, p) for k, p in _db(state, "SELECT kind,path FROM journal ORDER BY id")]
+
+
+# ---- 2. a failed batch rolls back while it still holds the mbox lock ----
+
+LOCKED_APPEND = r"""
+import fcntl, os, sys, time
+path, out = sys.argv[1], sys.argv[2]
+deadline = time.monotonic() + 60
+while not (os.path.exists(path) and os.path.getsize(path) > 0):
+    if time.monotonic() > deadline:
+        sys.exit("popsift never wrote " + path)
+    time.sleep(0.01)
+fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+fcntl.lockf(fd, fcntl.LOCK_EX)     # blocks while popsift holds its batch lock
+os.write(fd, b"From other@example.org Thu Jan  1 00:00:00 2026\nSubject: from the MTA\n\nmine\n\n")
+os.fsync(fd)
+fcntl.lockf(fd, fcntl.LOCK_UN)
+open(out, "w").write("appended")
+"""
+
+
+SLOW_ACCESS = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <string.h>
+#include <unistd.h>
+/* access() to *.mbox takes a second: the old rollback (release the lock,
+ * then reopen, relock and cut) left a window that wide to the waiter */
+int access(const char *path, int mode)
+{
+	size_t n = strlen(path);
+	if (n > 5 && strcmp(path + n - 5, ".mbox") == 0)
+		usleep(1000000);
+	int (*real)(const char *, int) = (int (*)(const char *, int))dlsym(RTLD_NEXT, "access");
+	return real(path, mode);
+}
+"""
+
+
+def _shim(tmp, name, text):
+    src, so = tmp / f"{name}.c", tmp / f"{name}.so"
+    src.write_text(text)
+    cc = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(so), str(src), "-ldl"],
+                        capture_output=True, text=True)
+    assert cc.returncode == 0, cc.stderr
+    return {"LD_PRELOAD": str(so), "ASAN_OPTIONS": "verify_asan_link_order=0"}
+
+
+def test_failed_batch_rolls_back_under_its_lock(fake, run, tmp):
+    """A batch whose commit fails takes its mbox writes back before it
+    releases the lock: a program waiting on the lock (the MTA) appends
+    after the rollback, and its message survives."""
+    env = _shim(tmp, "slowaccess", SLOW_ACCESS)
+    mbox, state = tmp / "inbox.mbox", tmp / "state.db"
+    srv = fake([_msg(1), _msg(2)], stall="RETR", stall_msg=2, faulty_sessions={1})
+    cfg = pt.write_config(tmp / "config", pt.account_config(
+        srv, "alice", tls="off", auth="user", timeout=5, state=state, deliver=f"mbox {mbox}"))
+    _make_state(run, cfg, state)
+    _db(state, FAIL_COMMIT)
+    (tmp / "waiter.py").write_text(LOCKED_APPEND)
+    done = tmp / "appended"
+    waiter = subprocess.Popen(["/usr/bin/python3", str(tmp / "waiter.py"), str(mbox), str(done)])
+    try:
+        r = run("-f", cfg, "-v", "run", env=env)
+        assert waiter.wait(timeout=60) == 0
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+    assert r.returncode != 0, r.stderr
+    assert done.exists()
+    got = pt.mbox_messages(mbox)
+    assert [pt.header_values(m, "Subject")[0] for m in got] == ["from the MTA"], \
+        f"the MTA's message was cut or the batch stayed:\n{r.stderr}"
+    assert _journal(state) == [], "the undone batch's journal entry stays"
+    _db(state, "DROP TRIGGER test_refuse")
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    assert _subjects(mbox) == ["from the MTA", "kept 1", "kept 2"]
+
+
+# ---- 3. the journal stays until its recovery succeeded ----
+
+FAIL_FTRUNCATE = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+/* ftruncate fails with EIO on *.mbox only (SQLite needs its own) */
+static int is_mbox(int fd)
+{
+	char link[64], path[4096];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (n < 5)
+		return 0;
+	path[n] = 0;
+	return strcmp(path + n - 5, ".mbox") == 0;
+}
+#define SHIM(name) int name(int fd, off_t len) { \
+	if (is_mbox(fd)) { errno = EIO; return -1; } \
+	int (*real)(int, off_t) = (int (*)(int, off_t))dlsym(RTLD_NEXT, #name); \
+	return real(fd, len); }
+SHIM(ftruncate)
+SHIM(ftruncate64)
+"""
+
+
+def test_failed_rollback_keeps_the_journal(fake, run, tmp):
+    """A failed batch whose rollback fails too (ftruncate: EIO) keeps its
+    journal entry, so the next run undoes it: each message lands once."""
+    env = _shim(tmp, "noftruncate", FAIL_FTRUNCATE)
+    mbox, state = tmp / "inbox.mbox", tmp / "state.db"
+    srv = fake([_msg(1), _msg(2), _msg(3)])
+    cfg = pt.write_config(tmp / "config", pt.account_config(
+        srv, "alice", tls="off", auth="user", state=state, deliver=f"mbox {mbox}"))
+    _make_state(run, cfg, state)
+    _db(state, FAIL_COMMIT)
+    r = run("-f", cfg, "run", env=env)
+    assert r.returncode != 0, r.stderr
+    assert len(pt.mbox_messages(mbox)) == 3     # written, not taken back
+    assert _journal(state) == [("mbox", str(mbox))], r.stderr
+    _db(state, "DROP TRIGGER test_refuse")
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    assert _subjects(mbox) == ["kept 1", "kept 2", "kept 3"], "duplicates after a failed rollback"
+    assert srv.count() == 0 and _journal(state) == []
+
+
+def test_recovery_drops_each_row_only_once_undone(fake, run, tmp):
+    """Recovery that fails on one row fails the run (naming the path),
+    fetches nothing, keeps that row, and never redoes a row it undid."""
+    md, bad, state = tmp / "Maildir", tmp / "other.mbox", tmp / "state.db"
+    srv = fake([_msg(1)])
+    cfg = pt.write_config(tmp / "config", pt.account_config(
+        srv, "alice", tls="off", auth="user", state=state, deliver=[f"maildir {md}", f"mbox {bad}"]))
+    _make_state(run, cfg, state)
+    for sub in ("tmp", "new", "cur"):
+        (md / sub).mkdir(parents=True)
+    left = md / "new" / "1700000000.M1P1Q1.host"
+    left.write_bytes(_msg(9))
+    _plant(state, "test", "maildir", md, prefix="1700000000.M1P1")
+    bad.mkdir()                      # an mbox that cannot be opened: recovery fails
+    _plant(state, "test", "mbox", bad, offset=0)
+    r = run("-f", cfg, "run")
+    assert r.returncode == 75, r.stderr
+    assert str(bad) in r.stderr and "test" in r.stderr, r.stderr
+    assert not left.exists()
+    assert _journal(state) == [("mbox", str(bad))], "an undone row was kept, or the failed one dropped"
+    assert srv.count() == 1 and not srv.commands("RETR")
+    bad.rmdir()
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    assert _journal(state) == [] and srv.count() == 0
+
+
+# ---- 4. recovery touches only this configuration's destinations ----
+
+def test_planted_journal_row_cannot_cut_a_foreign_file(fake, run, tmp):
+    """A journal row naming a file that is no destination of the account
+    (planted by whoever could write the database) is refused: the file
+    stays whole, the row stays, nothing is fetched."""
+    mbox, state, victim = tmp / "inbox.mbox", tmp / "state.db", tmp / "precious"
+    victim.write_bytes(b"x" * 1000)
+    srv = fake([_msg(1)])
+    rules = tmp / "r.rules"
+    rules.write_text(f'match header "Subject" =~ /kept (\\d)/  mbox {tmp}/lists/$1\n')
+    cfg = pt.write_config(tmp / "config", pt.account_config(
+        srv, "alice", tls="off", auth="user", state=state, deliver=f"mbox {mbox}", rules=rules))
+    _make_state(run, cfg, state)
+    for planted in (victim, tmp / "lists" / ".." / "precious"):
+        _plant(state, "test", "mbox", planted, offset=10)
+        r = run("-f", cfg, "run")
+        assert r.returncode == 75, r.stderr
+        assert str(planted) in r.stderr and "not a destination" in r.stderr, r.stderr
+        assert victim.stat().st_size == 1000, "recovery cut a file that is no destination"
+        assert _journal(state) == [("mbox", str(planted))]
+        assert srv.count() == 1 and not srv.commands("RETR")
+        _db(state, "DELETE FROM journal")
+    # a rule's destination ($1 expanded under tmp/lists) is recovered
+    lists = tmp / "lists"
+    lists.mkdir()
+    (lists / "7").write_bytes(b"y" * 100)
+    _plant(state, "test", "mbox", lists / "7", offset=40)
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    assert (lists / "7").stat().st_size == 40 and _journal(state) == []
