@@ -1,6 +1,8 @@
 /* util.c — allocation, strings, small file-system helpers. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,6 +234,72 @@ char **split_args(const char *s, char **err)
 	return argv;
 }
 
+/* A password command gets this long to print its line and exit (an
+ * agent prompting at a terminal included); then it is killed. */
+#define PASSWORD_COMMAND_SECONDS 120
+#define PASSWORD_MAX 4095
+
+/* Read the command's output to EOF or the deadline, keeping the first
+ * PASSWORD_MAX bytes: a command that writes more is drained, never left
+ * blocked on a full pipe while we wait for it.  0 at EOF, -1 at the
+ * deadline or on a read error. */
+static int drain(int fd, char *buf, size_t *len, double deadline)
+{
+	char scratch[4096];
+	int rc = 1;
+	while (rc == 1) {
+		int ms = (int)((deadline - now_sec()) * 1000);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = ms > 0 ? poll(&p, 1, ms) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = -1;
+			break;
+		}
+		size_t room = PASSWORD_MAX - *len;
+		ssize_t n = room ? read(fd, buf + *len, room) : read(fd, scratch, sizeof scratch);
+		if (n == 0)
+			rc = 0;
+		else if (n < 0 && errno != EINTR && errno != EAGAIN)
+			rc = -1;
+		else if (n > 0 && room)
+			*len += (size_t)n;
+	}
+	memset(scratch, 0, sizeof scratch);
+	return rc;
+}
+
+/* The child's exit status; killed first if it is still running. */
+static int reap(pid_t pid, int kill_it)
+{
+	int status = 0;
+	pid_t r;
+	if (kill_it) {
+		while ((r = waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR)
+			;
+		if (r == pid)
+			return status;
+		kill(pid, SIGKILL);
+	}
+	while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	return r == pid ? status : -1;
+}
+
+static pid_t spawn(char **argv, int out)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		dup2(nul, 0);
+		dup2(out, 1);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 /* Run a password command without a shell; its first output line is the
  * secret.  stdin is /dev/null so a command that prompts fails fast. */
 int run_password_command(const char *cmd, char **out, char **err)
@@ -248,36 +316,25 @@ int run_password_command(const char *cmd, char **out, char **err)
 		free_argv(argv);
 		return seterr(err, "pipe: %s", strerror(errno));
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDONLY);
-		dup2(nul, 0);
-		dup2(pfd[1], 1);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
+	pid_t pid = spawn(argv, pfd[1]);
 	close(pfd[1]);
-	char buf[4096];
+	char buf[PASSWORD_MAX + 1];
 	size_t len = 0;
-	ssize_t r;
-	while ((r = read(pfd[0], buf + len, sizeof buf - 1 - len)) > 0)
-		len += (size_t)r;
+	int late = pid > 0 && drain(pfd[0], buf, &len, now_sec() + PASSWORD_COMMAND_SECONDS) < 0;
 	close(pfd[0]);
-	int status = 0;
-	if (pid > 0)
-		waitpid(pid, &status, 0);
-	int fail = pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-	if (fail) {
-		seterr(err, "password command \"%s\" failed", argv[0]);
-		free_argv(argv);
-		return -1;
-	}
+	int status = pid > 0 ? reap(pid, late) : -1;
+	int fail = status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	if (fail)
+		seterr(err, late && !WIFEXITED(status) ? "password command \"%s\" did not finish "
+		       "within %d s: killed" : "password command \"%s\" failed", argv[0],
+		       PASSWORD_COMMAND_SECONDS);
 	free_argv(argv);
 	buf[len] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
-	*out = xstrdup(buf);
+	if (!fail)
+		*out = xstrdup(buf);
 	memset(buf, 0, sizeof buf);
-	return 0;
+	return fail ? -1 : 0;
 }
 
 /* A whole text file, NUL-terminated; a NUL inside is an error. */

@@ -265,3 +265,22 @@ def test_planted_journal_row_cannot_cut_a_foreign_file(fake, run, tmp):
     r = run("-f", cfg, "run")
     assert r.returncode == 0, r.stderr
     assert (lists / "7").stat().st_size == 40 and _journal(state) == []
+
+
+# ---- 5. a password command that writes a lot ----
+
+def test_password_command_writing_100k_does_not_hang(fake, run, tmp):
+    """The first line is the password; 100 KB after it (more than a pipe
+    holds) is read and dropped, not left to block the command forever."""
+    pw = tmp / "pw.sh"
+    pw.write_text("#!/bin/sh\nprintf 'secret\\n'\nhead -c 100000 /dev/zero | tr '\\0' x\n"
+                  "printf '\\n'\n")
+    pw.chmod(0o700)
+    srv = fake([_msg(1)])
+    cfg = pt.write_config(tmp / "config", pt.account_config(
+        srv, "alice", tls="off", auth="user", password=None, password_command=str(pw),
+        state=tmp / "state.db", deliver=f"mbox {tmp / 'inbox.mbox'}"))
+    t0 = time.monotonic()
+    r = run("-f", cfg, "run", timeout=60)
+    assert r.returncode == 0, f"after {time.monotonic() - t0:.0f} s: {r.stderr}"
+    assert _subjects(tmp / "inbox.mbox") == ["kept 1"]
