@@ -315,8 +315,16 @@ static int put_row(struct fetch *f, struct srvmsg *sm, int state, char **err)
 	return state_put(f->st, f->a->name, &row, err);
 }
 
+/* What one committed message adds to the counts. */
+static void tally(const struct fetch *f, const struct srvmsg *sm, struct result *r)
+{
+	r->delivered += !sm->discard;
+	r->kept += sm->keep || (f->a->keep && !sm->rule_discard);
+}
+
 static int record_batch(struct fetch *f, char **err)
 {
+	int64_t run_id = f->run_id;
 	int rc = state_begin(f->st, err);
 	for (size_t k = 0; rc == 0 && k < f->nbatch; k++) {
 		struct srvmsg *sm = f->batch[k];
@@ -327,14 +335,23 @@ static int record_batch(struct fetch *f, char **err)
 		else if (sm->skipped)
 			rc = put_row(f, sm, M_SKIPPED, err);
 	}
+	/* the run row counts what this commit makes durable */
+	struct result next = f->r;
+	for (size_t k = 0; k < f->nbatch; k++)
+		if (f->batch[k]->pending)
+			tally(f, f->batch[k], &next);
+	if (rc == 0)
+		rc = fetch_run_row(f, &next, 0, err);
 	/* this batch's entries only: one a failed batch left stays */
 	for (size_t i = 0; rc == 0 && i < f->ntargets; i++)
 		if (f->targets[i]->ops->undoable)
 			rc = state_journal_del(f->st, f->targets[i]->journal.id, err);
 	if (rc == 0)
 		rc = state_commit(f->st, err);
-	if (rc < 0)
+	if (rc < 0) {
 		state_rollback(f->st);
+		f->run_id = run_id;   /* a row inserted here is gone with the rest */
+	}
 	return rc;
 }
 
@@ -344,8 +361,7 @@ static void count_batch(struct fetch *f, int ok, const char *why)
 		struct srvmsg *sm = f->batch[k];
 		if (sm->pending && ok) {
 			sm->delivered = 1;
-			f->r.delivered += !sm->discard;
-			f->r.kept += sm->keep || (f->a->keep && !sm->rule_discard);
+			tally(f, sm, &f->r);
 		} else if (sm->pending) {
 			sm->failed = 1;
 			sm->error = xstrdup(why);

@@ -516,6 +516,8 @@ static int mark_deleted(struct fetch *f)
 		f->r.deleted++;
 		rc = state_set(f->st, f->a->name, f->msgs[i].uidl, M_DELETED, &err);
 	}
+	if (rc == 0 && f->run_id)
+		rc = fetch_run_row(f, &f->r, 0, &err);
 	if (rc == 0)
 		rc = state_commit(f->st, &err);
 	if (rc < 0) {
@@ -708,16 +710,31 @@ static void free_fetch(struct fetch *f)
 	free(f->secret);
 }
 
-static void record_run(struct fetch *f)
+/* The run row as of r: written at the first commit and with every later
+ * one (in its transaction, so `status` counts what a poll killed after
+ * a commit delivered), and at the end with how the run ended. */
+int fetch_run_row(struct fetch *f, const struct result *r, int final, char **err)
 {
 	struct runrow row = {
-		.started = f->started, .ended = f->started + f->r.seconds,
-		.nnew = f->r.nnew, .delivered = f->r.delivered, .kept = f->r.kept,
-		.deleted = f->r.deleted, .status = f->r.code, .bytes = (int64_t)f->r.bytes,
-		.error = f->r.error,
+		.id = f->run_id, .started = f->started,
+		.ended = final ? f->started + r->seconds : (double)time(NULL),
+		.nnew = r->nnew, .delivered = r->delivered, .kept = r->kept,
+		.deleted = r->deleted, .bytes = (int64_t)r->bytes,
+		.status = final ? r->code : EX_TEMPFAIL,
+		.error = final ? r->error : "the run was stopped before it ended (killed?); "
+					    "the counts are what it committed",
 	};
+	int rc = final ? state_run_add(f->st, f->a->name, &row, err)
+		       : state_run_put(f->st, f->a->name, &row, err);
+	if (rc == 0)
+		f->run_id = row.id;
+	return rc;
+}
+
+static void record_run(struct fetch *f)
+{
 	char *err = NULL;
-	if (state_run_add(f->st, f->a->name, &row, &err) < 0) {
+	if (fetch_run_row(f, &f->r, 1, &err) < 0) {
 		log_err(f->a->name, "%s", err);
 		free(err);
 	}

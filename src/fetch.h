@@ -5,6 +5,7 @@
 #define FETCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "popsift.h"
 #include "uidmap.h"
 
@@ -68,12 +69,14 @@ struct fetch {
 	size_t  curidx;
 	struct result r;
 	double  started, last_progress;
+	int64_t run_id;         /* the runs row, once written */
 	char   *secret;
 };
 
 int  fetch_account(const struct account *a, struct state *st, const struct runopts *o,
 		   struct result *r);
 void result_free(struct result *r);
+int  fetch_run_row(struct fetch *f, const struct result *r, int final, char **err);
 void result_print(const struct account *a, const struct result *r, int json, int first);
 
 /* fetch-batch.c */

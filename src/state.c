@@ -16,7 +16,7 @@
 #define SCHEMA_VERSION 2
 
 enum { S_PUT, S_SET, S_LOAD, S_JADD, S_JEACH, S_JCLEAR, S_RUN, S_DUP, S_SEED, S_ONE, S_MBGET,
-       S_MBPUT, S_MBDEL, S_OLDEST, S_JDEL, S_NSTMT };
+       S_MBPUT, S_MBDEL, S_OLDEST, S_JDEL, S_RUNUPD, S_NSTMT };
 
 static const char *const sql_text[S_NSTMT] = {
 	[S_PUT] = "INSERT INTO messages(account,uidl,state,first_seen,delivered,size,"
@@ -34,6 +34,8 @@ static const char *const sql_text[S_NSTMT] = {
 	[S_JEACH] = "SELECT id,kind,path,offset,prefix FROM journal WHERE account=?1 ORDER BY id",
 	[S_JCLEAR] = "DELETE FROM journal WHERE account=?1",
 	[S_JDEL] = "DELETE FROM journal WHERE id=?1",
+	[S_RUNUPD] = "UPDATE runs SET started=?2,ended=?3,new=?4,delivered=?5,kept=?6,deleted=?7,"
+		     "bytes=?8,status=?9,error=?10 WHERE id=?1",
 	[S_RUN] = "INSERT INTO runs(account,started,ended,new,delivered,kept,deleted,bytes,"
 		  "status,error) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
 	/* the message's own row (a kept message fetched again by run --all)
@@ -91,7 +93,6 @@ struct state {
 	sqlite3_stmt *stmt[S_NSTMT];
 };
 
-static int run_insert(struct state *st, const char *acct, const struct runrow *r, char **err);
 
 static int dberr(struct state *st, char **err, const char *what)
 {
@@ -349,18 +350,21 @@ int state_journal_clear(struct state *st, const char *acct, char **err)
 
 /* The run row is history, not a delivery promise: it may wait for the
  * next durable commit instead of costing its own fsync. */
-int state_run_add(struct state *st, const char *acct, const struct runrow *r, char **err)
+int state_run_add(struct state *st, const char *acct, struct runrow *r, char **err)
 {
 	exec(st, "PRAGMA synchronous=NORMAL", NULL);
-	int rc = run_insert(st, acct, r, err);
+	int rc = state_run_put(st, acct, r, err);
 	exec(st, "PRAGMA synchronous=FULL", NULL);
 	return rc;
 }
 
-static int run_insert(struct state *st, const char *acct, const struct runrow *r, char **err)
+int state_run_put(struct state *st, const char *acct, struct runrow *r, char **err)
 {
-	sqlite3_stmt *s = stmt(st, S_RUN);
-	bind_text(s, 1, acct);
+	sqlite3_stmt *s = stmt(st, r->id ? S_RUNUPD : S_RUN);
+	if (r->id)
+		sqlite3_bind_int64(s, 1, r->id);
+	else
+		bind_text(s, 1, acct);
 	sqlite3_bind_double(s, 2, r->started);
 	sqlite3_bind_double(s, 3, r->ended);
 	sqlite3_bind_int(s, 4, r->nnew);
@@ -370,7 +374,11 @@ static int run_insert(struct state *st, const char *acct, const struct runrow *r
 	sqlite3_bind_int64(s, 8, r->bytes);
 	sqlite3_bind_int(s, 9, r->status);
 	bind_text(s, 10, r->error);
-	return step_done(st, s, err, "run");
+	if (step_done(st, s, err, "run") < 0)
+		return -1;
+	if (r->id == 0)
+		r->id = sqlite3_last_insert_rowid(st->db);
+	return 0;
 }
 
 int state_is_duplicate(struct state *st, const char *message_id, const char *acct,

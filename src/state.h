@@ -29,6 +29,7 @@ struct journal {
 };
 
 struct runrow {
+	int64_t id;                   /* 0: not written yet (set when it is) */
 	double  started, ended;
 	int     nnew, delivered, kept, deleted, status;
 	int64_t bytes;
@@ -50,7 +51,11 @@ int  state_journal_del(struct state *st, int64_t id, char **err);
 int  state_journal_each(struct state *st, const char *acct,
 			int (*fn)(void *arg, const struct journal *j, char **err), void *arg, char **err);
 int  state_journal_clear(struct state *st, const char *acct, char **err);
-int  state_run_add(struct state *st, const char *acct, const struct runrow *r, char **err);
+/* Write the run row: inserted the first time (r->id set), updated after.
+ * state_run_add on its own (no fsync of its own); state_run_put inside
+ * a transaction, so a batch's counts commit with its messages. */
+int  state_run_add(struct state *st, const char *acct, struct runrow *r, char **err);
+int  state_run_put(struct state *st, const char *acct, struct runrow *r, char **err);
 /* 1 if message_id was delivered before by another message than (acct,
  * uidl) itself, 0 if not, -1 on a database error */
 int  state_is_duplicate(struct state *st, const char *message_id, const char *acct,

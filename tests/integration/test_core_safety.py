@@ -284,3 +284,28 @@ def test_password_command_writing_100k_does_not_hang(fake, run, tmp):
     r = run("-f", cfg, "run", timeout=60)
     assert r.returncode == 0, f"after {time.monotonic() - t0:.0f} s: {r.stderr}"
     assert _subjects(tmp / "inbox.mbox") == ["kept 1"]
+
+
+# ---- 6. status counts what a killed poll committed ----
+
+def test_status_today_counts_a_run_killed_after_its_commit(fake, popsift, run, tmp):
+    """kill -9 after the batch commit (the server stalls on QUIT): the run
+    row was written with the commit, so `status` counts today's mail."""
+    srv = fake([_msg(1), _msg(2)], stall="QUIT")
+    cfg = pt.write_config(tmp / "config", pt.account_config(
+        srv, "alice", tls="off", auth="user", timeout=60, state=tmp / "state.db",
+        deliver=f"mbox {tmp / 'inbox.mbox'}"))
+    p = subprocess.Popen([str(popsift), "-f", str(cfg), "run"], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not srv.commands("QUIT") and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        assert srv.commands("QUIT"), "popsift never sent QUIT"
+    finally:
+        p.kill()
+        p.wait()
+    assert _subjects(tmp / "inbox.mbox") == ["kept 1", "kept 2"]
+    r = run("-f", cfg, "status")
+    assert r.returncode == 0, r.stderr
+    assert "today      2 messages" in r.stdout, r.stdout
+    assert "2 delivered" in r.stdout and "killed" in r.stdout, r.stdout
