@@ -196,10 +196,23 @@ static void too_big(struct fetch *f, struct srvmsg *sm)
 		"LIST said %llu: left on the server", sm->num, sm->uidl, f->a->max_size, sm->size);
 }
 
+_Noreturn void pipeline_broken(const struct fetch *f, const char *rule, const char *file,
+			       int line)
+{
+	log_err(f->a->name, "internal error: the fetch pipeline broke its ordering rule "
+		"\"%s\" (%s:%d); stopping before QUIT, so the server deletes nothing", rule,
+		file, line);
+	abort();
+}
+
 static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct fetch *f = arg;
+	/* one shared index: the k-th RETR reply is for batch[k], every one
+	 * arrives while its own batch is the current one */
+	PIPELINE_CHECK(f, f->curidx < f->nbatch);
 	struct srvmsg *sm = f->batch[f->curidx];
+	PIPELINE_CHECK(f, sm->want && !sm->delivered);
 	switch (ev) {
 	case P3_OK:
 		msg_reset(f->cur);
@@ -298,6 +311,10 @@ static int list_messages(struct fetch *f)
 
 void queue_dele(struct fetch *f, struct srvmsg *sm)
 {
+	/* only what is committed: this run's batch after its commit, or a
+	 * message the state already holds as delivered (or refused and let go) */
+	PIPELINE_CHECK(f, !f->opts->dry_run && !sm->pending && !sm->failed);
+	PIPELINE_CHECK(f, sm->delivered || sm->known == M_DELIVERED || sm->known == M_REJECTED);
 	pop3_queue(f->p, P3_SINGLE, 0, on_dele, sm, "DELE %lu", sm->num);
 }
 
@@ -473,7 +490,13 @@ static int fetch_batches(struct fetch *f, size_t want)
 		rc = pop3_flush(f->p);
 		if (rc < 0)
 			from_pop3(f);
+		/* every RETR of the batch answered, each once, in order */
+		PIPELINE_CHECK(f, rc < 0 || f->curidx == f->nbatch);
 		size_t nnext = rc == 0 && !stop_requested ? next_batch(f, &i, nxt, bmax) : 0;
+		/* batch k+1's RETRs are on the queue before batch k commits, and
+		 * batch k's DELEs (dele_batch, after the commit) queue behind them:
+		 * their replies come after batch k+1's, matched by their own arg */
+		PIPELINE_CHECK(f, rc < 0 || pop3_pending(f->p) == nnext);
 		/* what arrived whole is committed even if the connection broke */
 		if (batch_commit(f) < 0)
 			rc = -1;

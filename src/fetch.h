@@ -73,6 +73,16 @@ struct fetch {
 	char   *secret;
 };
 
+/* The batch pipeline's ordering rules (doc/crash-safety.md), checked
+ * where they are relied on.  A broken rule is a bug that could DELE
+ * mail that is not durable: the process stops at once (abort), before
+ * any QUIT, so the server deletes nothing and the journal undoes the
+ * rest on the next run. */
+#define PIPELINE_CHECK(f, cond) \
+	((cond) ? (void)0 : pipeline_broken((f), #cond, __FILE__, __LINE__))
+_Noreturn void pipeline_broken(const struct fetch *f, const char *rule, const char *file,
+			       int line);
+
 int  fetch_account(const struct account *a, struct state *st, const struct runopts *o,
 		   struct result *r);
 void result_free(struct result *r);
