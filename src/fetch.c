@@ -196,15 +196,6 @@ static void too_big(struct fetch *f, struct srvmsg *sm)
 		"LIST said %llu: left on the server", sm->num, sm->uidl, f->a->max_size, sm->size);
 }
 
-_Noreturn void pipeline_broken(const struct fetch *f, const char *rule, const char *file,
-			       int line)
-{
-	log_err(f->a->name, "internal error: the fetch pipeline broke its ordering rule "
-		"\"%s\" (%s:%d); stopping before QUIT, so the server deletes nothing", rule,
-		file, line);
-	abort();
-}
-
 static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct fetch *f = arg;
@@ -731,27 +722,6 @@ static void free_fetch(struct fetch *f)
 	if (f->secret)
 		memset(f->secret, 0, strlen(f->secret));
 	free(f->secret);
-}
-
-/* The run row as of r: written at the first commit and with every later
- * one (in its transaction, so `status` counts what a poll killed after
- * a commit delivered), and at the end with how the run ended. */
-int fetch_run_row(struct fetch *f, const struct result *r, int final, char **err)
-{
-	struct runrow row = {
-		.id = f->run_id, .started = f->started,
-		.ended = final ? f->started + r->seconds : (double)time(NULL),
-		.nnew = r->nnew, .delivered = r->delivered, .kept = r->kept,
-		.deleted = r->deleted, .bytes = (int64_t)r->bytes,
-		.status = final ? r->code : EX_TEMPFAIL,
-		.error = final ? r->error : "the run was stopped before it ended (killed?); "
-					    "the counts are what it committed",
-	};
-	int rc = final ? state_run_add(f->st, f->a->name, &row, err)
-		       : state_run_put(f->st, f->a->name, &row, err);
-	if (rc == 0)
-		f->run_id = row.id;
-	return rc;
 }
 
 static void record_run(struct fetch *f)
