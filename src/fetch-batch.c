@@ -49,8 +49,8 @@ int fetch_run_row(struct fetch *f, const struct result *r, int final, char **err
 		.nnew = r->nnew, .delivered = r->delivered, .kept = r->kept,
 		.deleted = r->deleted, .bytes = (int64_t)r->bytes,
 		.status = final ? r->code : EX_TEMPFAIL,
-		.error = final ? r->error : "the run was stopped before it ended (killed?); "
-					    "the counts are what it committed",
+		.error = final ? r->error : "the run had not ended when it last committed "
+					    "(still running, or killed); counts as of that commit",
 	};
 	int rc = final ? state_run_add(f->st, f->a->name, &row, err)
 		       : state_run_put(f->st, f->a->name, &row, err);

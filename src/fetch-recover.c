@@ -92,7 +92,8 @@ static int in_scope(const struct fetch *f, const struct journal *j)
 }
 
 /* The rows, copied: they are undone and deleted one by one after the
- * reading statement is done. */
+ * reading statement is done.  Every string field of struct journal must
+ * be duplicated in collect() (SQLite's text dies with the statement). */
 struct jlist {
 	struct journal *v;
 	size_t n;
@@ -128,9 +129,10 @@ static int recover_row(struct fetch *f, const struct journal *j, char **err)
 {
 	if (!in_scope(f, j))
 		return seterr(err, "the state database's journal names %s %s, which is not a "
-			      "destination of this account: refusing to touch it (remove journal "
-			      "row %lld by hand if it is not yours)", j->kind,
-			      j->path ? j->path : "(none)", (long long)j->id);
+			      "destination of this account: refusing to touch it (if you did not "
+			      "just remove it from the configuration, someone else wrote it; "
+			      "either way: sqlite3 STATE 'DELETE FROM journal WHERE id=%lld')",
+			      j->kind, j->path ? j->path : "(none)", (long long)j->id);
 	char *e = NULL;
 	if (deliver_recover(j, &e) < 0) {
 		seterr(err, "recovery of an unfinished delivery to %s failed: %s; the journal "
