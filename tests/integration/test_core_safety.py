@@ -156,6 +156,26 @@ def test_failed_batch_rolls_back_under_its_lock(fake, run, tmp):
     assert _subjects(mbox) == ["from the MTA", "kept 1", "kept 2"]
 
 
+def test_failed_batch_to_maildir_leaves_no_file_and_no_journal(fake, run, tmp):
+    """The Maildir side of the rollback: a refused commit leaves no file of
+    the batch in tmp/ or new/ and no journal row; the rerun delivers once."""
+    md, state = tmp / "Maildir", tmp / "state.db"
+    srv = fake([_msg(1), _msg(2)])
+    cfg = pt.write_config(tmp / "config", pt.account_config(
+        srv, "alice", tls="off", auth="user", state=state, deliver=f"maildir {md}"))
+    _make_state(run, cfg, state)
+    _db(state, FAIL_COMMIT)
+    r = run("-f", cfg, "run")
+    assert r.returncode != 0, r.stderr
+    assert pt.maildir_files(md) == [] and not list((md / "tmp").iterdir()), r.stderr
+    assert _journal(state) == [] and srv.count() == 2
+    _db(state, "DROP TRIGGER test_refuse")
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    got = sorted(pt.header_values(m, "Subject")[0] for m in pt.maildir_messages(md))
+    assert got == ["kept 1", "kept 2"] and srv.count() == 0
+
+
 # ---- 3. the journal stays until its recovery succeeded ----
 
 FAIL_FTRUNCATE = r"""
