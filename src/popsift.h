@@ -93,6 +93,11 @@ void log_info(const char *acct, const char *fmt, ...)
 void log_debug(const char *acct, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_proto(const char *acct, char dir, const char *line, size_t len);
+/* Text from a server or a message made safe for a terminal or a log (one
+ * escaper for the whole program): controls, bidi overrides and bytes that
+ * are not UTF-8 become \xHH, \uHHHH, \n, \r or \t.  Malloc'd. */
+char *text_escape(const char *s, size_t n);
+char *text_safe(const char *s);         /* NUL-terminated; NULL gives "" */
 
 /* util.c */
 char *xstrdup(const char *s);
