@@ -78,6 +78,10 @@ void conf_free(struct config *cf);
 int  dest_parse(const char *text, struct dest *d, char **err);
 void dest_free(struct dest *d);
 char *expand_tilde(const char *path);
+struct stat;
+/* A config or rules file: refused unless owned by the user or root and
+ * writable by nobody else. */
+char *read_trusted_file(const char *path, struct stat *st, char **err);
 
 /* Set by SIGTERM/SIGINT: finish what is safe, then stop. */
 extern volatile int stop_requested;
