@@ -303,21 +303,37 @@ static int env_word_ok(const struct tmpl *t)
 	       g->lit[0] != '=';
 }
 
+/* env options that take the next word: -u NAME, -C DIR, -S STRING. */
+static int env_takes_word(const char *o)
+{
+	return !strcmp(o, "-u") || !strcmp(o, "-C") || !strcmp(o, "-S") || !strcmp(o, "--unset") ||
+	       !strcmp(o, "--chdir") || !strcmp(o, "--split-string");
+}
+
 /* Index of the program an mda line runs, past env (options and
  * NAME=value words) and busybox; *bad: a word that lets the message
- * choose the program, an option or a variable's name. */
+ * choose the program, an option, its argument or a variable's name. */
 static size_t program_at(const struct action *a, size_t *bad)
 {
 	size_t i = 0, n = a->nargs;
-	if (strcmp(base_name(a->args[0]->src), "env") == 0)
-		while (++i < n && (a->args[i]->src[0] == '-' || strchr(a->args[i]->src, '=')))
-			;
+	*bad = n;
+	if (strcmp(base_name(a->args[0]->src), "env") == 0) {
+		for (i = 1; i < n && *bad == n; i++) {
+			const char *w = a->args[i]->src;
+			if (w[0] != '-' && strchr(w, '=') == NULL)
+				break;
+			if (!env_word_ok(a->args[i]))
+				*bad = i;
+			else if (env_takes_word(w) && ++i < n && has_expansion(a->args[i]))
+				*bad = i;   /* -S splits its string into words: no message data */
+		}
+	}
 	if (i < n && strcmp(base_name(a->args[i]->src), "busybox") == 0)
 		i++;
-	*bad = n;
-	for (size_t k = 0; k <= i && k < n && *bad == n; k++)
-		if (k > 0 && k < i ? !env_word_ok(a->args[k]) : has_expansion(a->args[k]))
-			*bad = k;
+	if (*bad == n && i < n && has_expansion(a->args[i]))
+		*bad = i;
+	if (*bad == n && has_expansion(a->args[0]))
+		*bad = 0;
 	return i;
 }
 
@@ -329,38 +345,41 @@ static int takes_word(const char *o)
 }
 
 /* The word a shell runs as its script ("sh -c SCRIPT NAME ARGS"), or
- * nargs when it runs none; *bad: an option from the message. */
+ * nargs when it runs none; *bad: an option or its argument from the
+ * message. */
 static size_t script_at(const struct action *a, size_t sh, size_t *bad)
 {
 	int dash_c = 0;
-	size_t j = sh + 1;
-	for (; j < a->nargs && strchr("-+", a->args[j]->src[0]); j++) {
+	size_t j = sh + 1, n = a->nargs;
+	for (; j < n && a->args[j]->src[0] && strchr("-+", a->args[j]->src[0]); j++) {
 		const char *o = a->args[j]->src;
-		if (has_expansion(a->args[j]) && *bad == a->nargs)
-			*bad = j;
 		if (strcmp(o, "--") == 0) {
 			j++;
 			break;
 		}
 		if (o[0] == '-' && o[1] != '-' && strchr(o, 'c'))
 			dash_c = 1;
-		if (takes_word(o))
+		if (takes_word(o) && j + 1 < n)
 			j++;
+		if (has_expansion(a->args[j]) && *bad == n)
+			*bad = j;
 	}
-	return dash_c ? j : a->nargs;
+	return dash_c ? j : n;
 }
 
+enum refusal { R_NAME, R_SCRIPT, R_DASH_C };
+
 static int refuse_code(struct parser *p, size_t at, const struct action *a, size_t prog,
-		       size_t w)
+		       size_t w, enum refusal why)
 {
 	const char *x;
 	int xn = first_expansion(a->args[w]->src, &x);
 	const char *prg = a->args[prog < a->nargs ? prog : 0]->src;
-	if (w <= prog || a->args[w]->src[0] == '-' || a->args[w]->src[0] == '+')
+	if (why == R_NAME)
 		return lx_error(&p->lx, at, "mda: %.*s in \"%s\" would let a sender choose a "
 				"program, an option or a variable name: write it literally",
 				xn, x, a->args[w]->src);
-	if (!is_shell(prg))
+	if (why == R_DASH_C)
 		return lx_error(&p->lx, at, "mda: %.*s right after -c would let a sender run "
 				"commands: pass message data as an argument of its own", xn, x);
 	return lx_error(&p->lx, at, "mda: %.*s inside the script of %s -c would let a sender "
@@ -370,22 +389,24 @@ static int refuse_code(struct parser *p, size_t at, const struct action *a, size
 
 /* A sender's "$(...)" or backticks must never reach code: refuse an
  * expansion in a shell's script (sh -c '... $1 ...'), in the word after
- * any -c (su -c, python -c), and in the program or an option of a shell. */
+ * any -c (su -c, python -c), and in the program or an option of a shell
+ * or env. */
 static int check_mda(struct parser *p, size_t at, const struct action *a)
 {
-	size_t bad, prog = program_at(a, &bad);
-	if (bad < a->nargs)
-		return refuse_code(p, at, a, prog, bad);
-	if (prog < a->nargs && is_shell(a->args[prog]->src)) {
+	size_t n = a->nargs, bad, prog = program_at(a, &bad);
+	if (bad < n)
+		return refuse_code(p, at, a, prog, bad, R_NAME);
+	if (prog < n && is_shell(a->args[prog]->src)) {
 		size_t sc = script_at(a, prog, &bad);
-		if (bad == a->nargs && sc < a->nargs && has_expansion(a->args[sc]))
-			bad = sc;
-		if (bad < a->nargs)
-			return refuse_code(p, at, a, prog, bad);
+		if (bad < n)
+			return refuse_code(p, at, a, prog, bad, R_NAME);
+		if (sc < n && has_expansion(a->args[sc]))
+			return refuse_code(p, at, a, prog, sc, R_SCRIPT);
+		return 0;
 	}
-	for (size_t i = prog + 1; i + 1 < a->nargs; i++)
+	for (size_t i = prog + 1; i + 1 < n; i++)
 		if (strcmp(a->args[i]->src, "-c") == 0 && has_expansion(a->args[i + 1]))
-			return refuse_code(p, at, a, prog, i + 1);
+			return refuse_code(p, at, a, prog, i + 1, R_DASH_C);
 	return 0;
 }
 
