@@ -162,9 +162,13 @@ static int trusted(const char *what, const char *path, const struct stat *sb, in
 			      (unsigned)sb->st_uid);
 	if (dir ? !S_ISDIR(sb->st_mode) : !S_ISREG(sb->st_mode))
 		return seterr(err, "%s %s is not a %s", what, path, dir ? "directory" : "regular file");
+	if (sb->st_mode & (S_IWGRP | S_IWOTH) && dir)
+		return seterr(err, "%s %s is writable by others (mode %04o): choose a state path "
+			      "in a directory only you can write", what, path,
+			      (unsigned)(sb->st_mode & 07777));
 	if (sb->st_mode & (S_IWGRP | S_IWOTH))
-		return seterr(err, "%s %s is writable by others (mode %04o): run chmod %s %s",
-			      what, path, (unsigned)(sb->st_mode & 07777), dir ? "700" : "600", path);
+		return seterr(err, "%s %s is writable by others (mode %04o): run chmod 600 %s",
+			      what, path, (unsigned)(sb->st_mode & 07777), path);
 	return 0;
 }
 
