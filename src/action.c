@@ -253,6 +253,163 @@ static int parse_path(struct parser *p, struct action *a)
 	return 0;
 }
 
+/* ---- no message data in code: a shell's script, a -c argument ---- */
+
+static const char *base_name(const char *s)
+{
+	const char *b = strrchr(s, '/');
+	return b ? b + 1 : s;
+}
+
+static int is_shell(const char *path)
+{
+	static const char *const shells[] = { "sh", "bash", "dash", "ksh", "ksh93", "mksh",
+		"pdksh", "zsh", "ash", "yash", "posh", "csh", "tcsh", "fish", "rc", "es", NULL };
+	for (size_t i = 0; shells[i]; i++)
+		if (strcmp(base_name(path), shells[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int has_expansion(const struct tmpl *t)
+{
+	for (size_t i = 0; i < t->nsegs; i++)
+		if (t->segs[i].kind != TS_LIT)
+			return 1;
+	return 0;
+}
+
+/* The first expansion of a word as written: "$1", "${header:X}". */
+static int first_expansion(const char *s, const char **at)
+{
+	for (; (s = strchr(s, '$')) != NULL; s += 2) {
+		if (s[1] == '$')
+			continue;
+		*at = s;
+		return s[1] == '{' ? (int)strcspn(s, "}") + 1 : 2;
+	}
+	*at = "";
+	return 0;
+}
+
+/* env NAME=$1 is safe (the script reads "$NAME"); a name or an option
+ * from the message is not. */
+static int env_word_ok(const struct tmpl *t)
+{
+	if (!has_expansion(t))
+		return 1;
+	const struct tseg *g = &t->segs[0];
+	return t->src[0] != '-' && g->kind == TS_LIT && strchr(g->lit, '=') != NULL &&
+	       g->lit[0] != '=';
+}
+
+/* env options that take the next word: -u NAME, -C DIR, -S STRING. */
+static int env_takes_word(const char *o)
+{
+	return !strcmp(o, "-u") || !strcmp(o, "-C") || !strcmp(o, "-S") || !strcmp(o, "--unset") ||
+	       !strcmp(o, "--chdir") || !strcmp(o, "--split-string");
+}
+
+/* Index of the program an mda line runs, past env (options and
+ * NAME=value words) and busybox; *bad: a word that lets the message
+ * choose the program, an option, its argument or a variable's name. */
+static size_t program_at(const struct action *a, size_t *bad)
+{
+	size_t i = 0, n = a->nargs;
+	*bad = n;
+	if (strcmp(base_name(a->args[0]->src), "env") == 0) {
+		for (i = 1; i < n && *bad == n; i++) {
+			const char *w = a->args[i]->src;
+			if (w[0] != '-' && strchr(w, '=') == NULL)
+				break;
+			if (!env_word_ok(a->args[i]))
+				*bad = i;
+			else if (env_takes_word(w) && ++i < n && has_expansion(a->args[i]))
+				*bad = i;   /* -S splits its string into words: no message data */
+		}
+	}
+	if (i < n && strcmp(base_name(a->args[i]->src), "busybox") == 0)
+		i++;
+	if (*bad == n && i < n && has_expansion(a->args[i]))
+		*bad = i;
+	if (*bad == n && has_expansion(a->args[0]))
+		*bad = 0;
+	return i;
+}
+
+/* Shell options that take the next word: -o NAME, +O NAME, --rcfile F. */
+static int takes_word(const char *o)
+{
+	return !strcmp(o, "-o") || !strcmp(o, "+o") || !strcmp(o, "-O") || !strcmp(o, "+O") ||
+	       !strcmp(o, "--rcfile") || !strcmp(o, "--init-file");
+}
+
+/* The word a shell runs as its script ("sh -c SCRIPT NAME ARGS"), or
+ * nargs when it runs none; *bad: an option or its argument from the
+ * message. */
+static size_t script_at(const struct action *a, size_t sh, size_t *bad)
+{
+	int dash_c = 0;
+	size_t j = sh + 1, n = a->nargs;
+	for (; j < n && a->args[j]->src[0] && strchr("-+", a->args[j]->src[0]); j++) {
+		const char *o = a->args[j]->src;
+		if (strcmp(o, "--") == 0) {
+			j++;
+			break;
+		}
+		if (o[0] == '-' && o[1] != '-' && strchr(o, 'c'))
+			dash_c = 1;
+		if (takes_word(o) && j + 1 < n)
+			j++;
+		if (has_expansion(a->args[j]) && *bad == n)
+			*bad = j;
+	}
+	return dash_c ? j : n;
+}
+
+enum refusal { R_NAME, R_SCRIPT, R_DASH_C };
+
+static int refuse_code(struct parser *p, size_t at, const struct action *a, size_t prog,
+		       size_t w, enum refusal why)
+{
+	const char *x;
+	int xn = first_expansion(a->args[w]->src, &x);
+	const char *prg = a->args[prog < a->nargs ? prog : 0]->src;
+	if (why == R_NAME)
+		return lx_error(&p->lx, at, "mda: %.*s in \"%s\" would let a sender choose a "
+				"program, an option or a variable name: write it literally",
+				xn, x, a->args[w]->src);
+	if (why == R_DASH_C)
+		return lx_error(&p->lx, at, "mda: %.*s right after -c would let a sender run "
+				"commands: pass message data as an argument of its own", xn, x);
+	return lx_error(&p->lx, at, "mda: %.*s inside the script of %s -c would let a sender "
+			"run commands; pass it as an argument after the script and quote it "
+			"there: mda %s -c '... \"$$1\" ...' sh %.*s", xn, x, prg, prg, xn, x);
+}
+
+/* A sender's "$(...)" or backticks must never reach code: refuse an
+ * expansion in a shell's script (sh -c '... $1 ...'), in the word after
+ * any -c (su -c, python -c), and in the program or an option of a shell
+ * or env. */
+static int check_mda(struct parser *p, size_t at, const struct action *a)
+{
+	size_t n = a->nargs, bad, prog = program_at(a, &bad);
+	if (bad < n)
+		return refuse_code(p, at, a, prog, bad, R_NAME);
+	if (prog < n && is_shell(a->args[prog]->src)) {
+		size_t sc = script_at(a, prog, &bad);
+		if (bad < n)
+			return refuse_code(p, at, a, prog, bad, R_NAME);
+		if (sc < n && has_expansion(a->args[sc]))
+			return refuse_code(p, at, a, prog, sc, R_SCRIPT);
+		return 0;
+	}
+	for (size_t i = prog + 1; i + 1 < n; i++)
+		if (strcmp(a->args[i]->src, "-c") == 0 && has_expansion(a->args[i + 1]))
+			return refuse_code(p, at, a, prog, i + 1, R_DASH_C);
+	return 0;
+}
+
 static int parse_mda(struct parser *p, struct action *a)
 {
 	size_t at;
@@ -273,7 +430,7 @@ static int parse_mda(struct parser *p, struct action *a)
 			push_arg(a, t);
 	}
 	free_argv(argv);
-	return rc;
+	return rc == 0 ? check_mda(p, at, a) : rc;
 }
 
 static int parse_forward(struct parser *p, struct action *a)

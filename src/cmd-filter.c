@@ -96,15 +96,14 @@ static void remember(struct filter *f, const char *hdr, size_t hl)
 
 static void print_line(const char *hdr, size_t hl, const struct decision *d)
 {
-	char *subj = mime_header_get(hdr, hl, "Subject", NULL);
+	char *raw = mime_header_get(hdr, hl, "Subject", NULL);
 	/* one line per message, tab separated: no control bytes from the mail */
-	for (char *s = subj; s && *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
-	printf("%s\t%s\t%s\n", subj && *subj ? subj : "(no subject)",
-	       d->error ? "error" : d->rule ? d->rule : "default",
-	       d->error ? d->error : d->action ? d->action : "default");
+	char *subj = text_safe(raw && *raw ? raw : "(no subject)");
+	char *what = text_safe(d->error ? d->error : d->action ? d->action : "default");
+	printf("%s\t%s\t%s\n", subj, d->error ? "error" : d->rule ? d->rule : "default", what);
+	free(what);
 	free(subj);
+	free(raw);
 }
 
 /* Destinations stay open for a batch of messages and are committed

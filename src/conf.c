@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "popsift.h"
 #include "provider.h"
+#include "state.h"
 
 struct pctx {
 	const char *file;
@@ -494,15 +496,73 @@ int conf_parse(const char *path, const char *text, struct config *cf, char **err
 	return rc;
 }
 
+/* ---- files popsift obeys ---- */
+
+/* As fetchmail and procmail: a file that tells popsift what to run and
+ * where to write belongs to its user (or root) and only they may change
+ * it. */
+static int check_trusted(const char *path, const struct stat *st, char **err)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return seterr(err, "%s: owned by another user (uid %u): popsift obeys only files "
+			      "of its own user or root: run chown %u %s", path, (unsigned)st->st_uid,
+			      (unsigned)geteuid(), path);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return seterr(err, "%s: writable by others (mode %04o), who could make popsift "
+			      "run their commands: run chmod go-w %s", path,
+			      (unsigned)(st->st_mode & 07777), path);
+	return 0;
+}
+
+static char *read_stream(FILE *f, const char *path, char **err)
+{
+	size_t n = 0, cap = 4096, got;
+	char *buf = xmalloc(cap);
+	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (cap - n - 1 == 0)
+			buf = xrealloc(buf, cap *= 2);
+	}
+	if (ferror(f) || memchr(buf, '\0', n) != NULL) {
+		seterr(err, "%s: %s", path, ferror(f) ? "read error" : "contains a NUL byte");
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The whole file, checked through the descriptor it is read from, so
+ * that what was checked is what is read; *st gets its status. */
+char *read_trusted_file(const char *path, struct stat *st, char **err)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		seterr(err, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *text = NULL;
+	if (fstat(fileno(f), st) < 0)
+		seterr(err, "%s: %s", path, strerror(errno));
+	else if (check_trusted(path, st, err) == 0)
+		text = read_stream(f, path, err);
+	fclose(f);
+	return text;
+}
+
 int conf_load(const char *path, struct config *cf, char **err)
 {
 	struct stat st;
-	char *text = read_text_file(path, err);
+	char *text = read_trusted_file(path, &st, err);
 	if (text == NULL)
 		return -1;
 	int rc = conf_parse(path, text, cf, err);
 	free(text);
-	if (rc == 0 && cf->has_password && stat(path, &st) == 0 && (st.st_mode & 077)) {
+	if (rc == 0 && state_check(cf->state, err) < 0) {
+		conf_free(cf);
+		return -1;
+	}
+	if (rc == 0 && cf->has_password && (st.st_mode & 077)) {
 		seterr(err, "%s: holds a password but is readable by others (mode %04o): "
 		       "run chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
 		conf_free(cf);

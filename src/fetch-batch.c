@@ -163,9 +163,12 @@ int batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *
 
 void dry_run_line(const struct fetch *f, const struct srvmsg *sm)
 {
-	printf("%s: %lu %s | %s | %s\n", f->a->name, sm->num,
-	       sm->subject ? sm->subject : "(no subject)", sm->rule ? sm->rule : "default",
-	       sm->action ? sm->action : "deliver");
+	char *subj = text_safe(sm->subject ? sm->subject : "(no subject)");
+	char *act = text_safe(sm->action ? sm->action : "deliver");
+	printf("%s: %lu %s | %s | %s\n", f->a->name, sm->num, subj,
+	       sm->rule ? sm->rule : "default", act);
+	free(subj);
+	free(act);
 }
 
 /* A failed forward says how (deliver-smtp.c): deferred or rejected, and

@@ -11,6 +11,68 @@
 
 #include "popsift.h"
 
+/* ---- text safe for a terminal or a log ---- */
+
+/* Length of the UTF-8 sequence at s (at most n bytes) and its code
+ * point, or 0 when it is not well-formed UTF-8 (overlong forms,
+ * surrogates and values past U+10FFFF included). */
+static size_t utf8_seq(const unsigned char *s, size_t n, unsigned *cp)
+{
+	size_t len = s[0] < 0x80 ? 1 : s[0] < 0xC2 ? 0 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3
+		   : s[0] < 0xF5 ? 4 : 0;
+	if (len == 0 || len > n)
+		return 0;
+	unsigned v = len == 1 ? s[0] : s[0] & (0x7F >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3F);
+	}
+	if ((len == 3 && v < 0x800) || (len == 4 && (v < 0x10000 || v > 0x10FFFF)) ||
+	    (v >= 0xD800 && v <= 0xDFFF))
+		return 0;
+	*cp = v;
+	return len;
+}
+
+/* Code points that would act instead of show: C0, DEL and C1 controls,
+ * the line and paragraph separators, and the bidirectional overrides
+ * that reorder what a reader sees. */
+static int acts(unsigned cp)
+{
+	return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
+	       (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+char *text_escape(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out = xmalloc(n * 4 + 1), *o = out;   /* \xHH per byte is the most */
+	for (size_t i = 0; i < n;) {
+		unsigned cp = 0;
+		size_t len = utf8_seq(p + i, n - i, &cp);
+		if (len == 0)
+			o += sprintf(o, "\\x%02x", p[i++]);
+		else if (!acts(cp))
+			for (size_t k = 0; k < len; k++)
+				*o++ = (char)p[i++];
+		else {
+			i += len;
+			if (cp == '\n' || cp == '\r' || cp == '\t')
+				o += sprintf(o, "\\%c", cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't');
+			else
+				o += cp < 0x80 ? sprintf(o, "\\x%02x", cp) : sprintf(o, "\\u%04x", cp);
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+char *text_safe(const char *s)
+{
+	return text_escape(s ? s : "", s ? strlen(s) : 0);
+}
+
 int log_level;
 volatile int stop_requested;
 
@@ -56,12 +118,23 @@ void log_reopen(void)
 	}
 }
 
+static void vlog_line(int prio, const char *line);
+
 __attribute__((format(printf, 3, 0)))
 static void vlog(int prio, const char *acct, const char *fmt, va_list ap)
 {
-	char line[8192];
-	int n = snprintf(line, sizeof line, "%s: ", acct ? acct : "popsift");
-	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+	char raw[8192];
+	int n = snprintf(raw, sizeof raw, "%s: ", acct ? acct : "popsift");
+	vsnprintf(raw + n, sizeof raw - (size_t)n, fmt, ap);
+	/* server replies, subjects and errors quoting them end up here: no
+	 * byte of them may move a terminal's cursor or start a new log line */
+	char *line = text_safe(raw);
+	vlog_line(prio, line);
+	free(line);
+}
+
+static void vlog_line(int prio, const char *line)
+{
 	if (target == TO_SYSLOG) {
 		syslog(prio, "%s", line);
 		return;

@@ -78,6 +78,10 @@ void conf_free(struct config *cf);
 int  dest_parse(const char *text, struct dest *d, char **err);
 void dest_free(struct dest *d);
 char *expand_tilde(const char *path);
+struct stat;
+/* A config or rules file: refused unless owned by the user or root and
+ * writable by nobody else. */
+char *read_trusted_file(const char *path, struct stat *st, char **err);
 
 /* Set by SIGTERM/SIGINT: finish what is safe, then stop. */
 extern volatile int stop_requested;
@@ -93,6 +97,11 @@ void log_info(const char *acct, const char *fmt, ...)
 void log_debug(const char *acct, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_proto(const char *acct, char dir, const char *line, size_t len);
+/* Text from a server or a message made safe for a terminal or a log (one
+ * escaper for the whole program): controls, bidi overrides and bytes that
+ * are not UTF-8 become \xHH, \uHHHH, \n, \r or \t.  Malloc'd. */
+char *text_escape(const char *s, size_t n);
+char *text_safe(const char *s);         /* NUL-terminated; NULL gives "" */
 
 /* util.c */
 char *xstrdup(const char *s);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "match.h"
 
@@ -197,7 +198,8 @@ struct rules *rules_parse(const char *path, const char *text, char **err)
 
 struct rules *rules_load(const char *path, char **err)
 {
-	char *text = read_text_file(path, err);
+	struct stat st;
+	char *text = read_trusted_file(path, &st, err);
 	if (text == NULL)
 		return NULL;
 	struct rules *r = rules_parse(path, text, err);

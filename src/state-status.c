@@ -42,6 +42,24 @@ static const char *col(sqlite3_stmt *s, int i)
 	return t ? t : "";
 }
 
+/* Columns for a text line: a subject or an error from a server must not
+ * drive the terminal (--json prints them exactly, JSON-escaped). */
+struct tcols {
+	char *v[9];
+};
+
+static const char *tcol(struct tcols *t, sqlite3_stmt *s, int i)
+{
+	free(t->v[i]);
+	return t->v[i] = text_safe(col(s, i));
+}
+
+static void tcols_free(struct tcols *t)
+{
+	for (size_t i = 0; i < sizeof t->v / sizeof *t->v; i++)
+		free(t->v[i]);
+}
+
 static const char q_today[] =
 	"SELECT coalesce(sum(delivered),0),coalesce(sum(bytes),0) FROM runs "
 	"WHERE account=?1 AND started>=?2";
@@ -105,10 +123,12 @@ static void show_last(sqlite3 *db, const char *acct, int json)
 			printf(",\"last_exit\":%d,\"last_error\":", sqlite3_column_int(s, 1));
 			json_puts(col(s, 6));
 		} else {
+			struct tcols tc = { 0 };
 			printf("  last run   %s: exit %d, %d new, %d delivered, %d deleted%s%s\n",
 			       when, sqlite3_column_int(s, 1), sqlite3_column_int(s, 2),
 			       sqlite3_column_int(s, 3), sqlite3_column_int(s, 4),
-			       *col(s, 6) ? ", error: " : "", col(s, 6));
+			       *col(s, 6) ? ", error: " : "", tcol(&tc, s, 6));
+			tcols_free(&tc);
 		}
 	}
 	sqlite3_finalize(s);
@@ -132,8 +152,12 @@ static void show_counts(sqlite3 *db, const char *acct, int json)
 	if (json)
 		return;
 	s = prep(db, q_failed, acct);
-	while (s && sqlite3_step(s) == SQLITE_ROW)
-		printf("  not delivered  %s  %s: %s\n", col(s, 0), col(s, 1), col(s, 2));
+	while (s && sqlite3_step(s) == SQLITE_ROW) {
+		struct tcols t = { 0 };
+		printf("  not delivered  %s  %s: %s\n", tcol(&t, s, 0), tcol(&t, s, 1),
+		       tcol(&t, s, 2));
+		tcols_free(&t);
+	}
 	sqlite3_finalize(s);
 }
 
@@ -151,7 +175,9 @@ int state_status(struct state *st, const char *acct, const char *schedfile, int 
 			printf("%s{\"account\":", n ? "," : "");
 			json_puts(a);
 		} else {
-			printf("%s\n", a);
+			char *t = text_safe(a);
+			printf("%s\n", t);
+			free(t);
 		}
 		show_last(db, a, json);
 		show_next(schedfile, a, json);
@@ -172,6 +198,16 @@ static const char q_log[] =
 	"FROM messages WHERE (?1 IS NULL OR account=?1) AND coalesce(delivered,first_seen)>=?2 "
 	"ORDER BY 1, account, uidl";
 
+static void log_line(sqlite3_stmt *s, const char *when)
+{
+	struct tcols t = { 0 };
+	printf("%s %s %s %s \"%s\" %s %s %s%s%s\n", when, tcol(&t, s, 1), tcol(&t, s, 2),
+	       *col(s, 3) ? tcol(&t, s, 3) : "-", tcol(&t, s, 4),
+	       *col(s, 5) ? tcol(&t, s, 5) : "default", *col(s, 6) ? tcol(&t, s, 6) : "deliver",
+	       tcol(&t, s, 7), *col(s, 8) ? ": " : "", tcol(&t, s, 8));
+	tcols_free(&t);
+}
+
 /* `popsift log`: one line per message, oldest first. */
 int state_log(struct state *st, const char *acct, long long since, int json, char **err)
 {
@@ -187,10 +223,7 @@ int state_log(struct state *st, const char *acct, long long since, int json, cha
 		char when[64];
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", localtime(&t));
 		if (!json) {
-			printf("%s %s %s %s \"%s\" %s %s %s%s%s\n", when, col(s, 1), col(s, 2),
-			       *col(s, 3) ? col(s, 3) : "-", col(s, 4), *col(s, 5) ? col(s, 5) : "default",
-			       *col(s, 6) ? col(s, 6) : "deliver", col(s, 7), *col(s, 8) ? ": " : "",
-			       col(s, 8));
+			log_line(s, when);
 			continue;
 		}
 		static const char *const keys[] = { "account", "uidl", "message_id", "subject",

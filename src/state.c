@@ -150,10 +150,70 @@ static int make_parent(const char *path, char **err)
 	return 0;
 }
 
+/* ---- nobody else's state ---- */
+
+static const char *const state_files[] = { "", "-wal", "-shm", "-journal", ".lock", NULL };
+
+/* A journal row planted by another user would make recovery cut a file
+ * of popsift's user, a readable WAL shows every subject: the state is
+ * the user's (or root's) and nobody else may write it. */
+static int trusted(const char *what, const char *path, const struct stat *sb, int dir,
+		   char **err)
+{
+	if (sb->st_uid != 0 && sb->st_uid != geteuid())
+		return seterr(err, "%s %s is owned by another user (uid %u): refusing to use it; "
+			      "remove it or choose another state path", what, path,
+			      (unsigned)sb->st_uid);
+	if (dir ? !S_ISDIR(sb->st_mode) : !S_ISREG(sb->st_mode))
+		return seterr(err, "%s %s is not a %s", what, path, dir ? "directory" : "regular file");
+	if (sb->st_mode & (S_IWGRP | S_IWOTH) && dir)
+		return seterr(err, "%s %s is writable by others (mode %04o): choose a state path "
+			      "in a directory only you can write", what, path,
+			      (unsigned)(sb->st_mode & 07777));
+	if (sb->st_mode & (S_IWGRP | S_IWOTH))
+		return seterr(err, "%s %s is writable by others (mode %04o): run chmod 600 %s",
+			      what, path, (unsigned)(sb->st_mode & 07777), path);
+	return 0;
+}
+
+int state_check(const char *path, char **err)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct stat sb;
+	if (slash == dir)
+		slash[1] = '\0';   /* "/state.db": the root directory */
+	else if (slash)
+		*slash = '\0';
+	int rc = stat(slash ? dir : ".", &sb) == 0 ?
+		 trusted("state directory", slash ? dir : ".", &sb, 1, err) : 0;
+	free(dir);
+	for (int i = 0; rc == 0 && state_files[i]; i++) {
+		char *p = xasprintf("%s%s", path, state_files[i]);
+		if (stat(p, &sb) == 0)
+			rc = trusted("state database", p, &sb, 0, err);
+		free(p);
+	}
+	return rc;
+}
+
+/* A database made readable by someone else's tool (or an older popsift)
+ * becomes private: SQLite gives the -wal and -shm files its mode. */
+static void make_private(const char *path)
+{
+	for (int i = 0; state_files[i]; i++) {
+		char *p = xasprintf("%s%s", path, state_files[i]);
+		struct stat sb;
+		if (stat(p, &sb) == 0 && sb.st_uid == geteuid() && (sb.st_mode & 077))
+			chmod(p, sb.st_mode & 0700);
+		free(p);
+	}
+}
+
 int state_open(const char *path, struct state **out, char **err)
 {
-	if (make_parent(path, err) < 0)
+	if (make_parent(path, err) < 0 || state_check(path, err) < 0)
 		return -1;
+	make_private(path);
 	struct state *st = xcalloc(1, sizeof *st);
 	mode_t old = umask(077);
 	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);

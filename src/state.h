@@ -36,6 +36,8 @@ struct runrow {
 	const char *error;
 };
 
+/* Refuses a state directory or database another user owns or may write. */
+int  state_check(const char *path, char **err);
 int  state_open(const char *path, struct state **st, char **err);
 void state_close(struct state *st);
 int  state_begin(struct state *st, char **err);

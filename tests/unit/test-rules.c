@@ -265,6 +265,32 @@ static const struct { const char *text, *want; } parse_errors[] = {
 	  "t.rules:3:7: unknown condition \"frob\" " KINDS },
 	{ "match all discard\r\nmatch all frob\r\n", "t.rules:2:11: unknown action \"frob\"" },
 	{ "match all discard \\", "(parsed)" },
+	{ "match header S =~ /(x)/ mda /bin/sh -c \"procmail LIST=$1\"",
+	  "t.rules:1:29: mda: $1 inside the script of /bin/sh -c would let a sender run commands; "
+	  "pass it as an argument after the script and quote it there: "
+	  "mda /bin/sh -c '... \"$$1\" ...' sh $1" },
+	{ "match all mda env A=1 bash -e -o x -c \"a ${header:B}\"",
+	  "t.rules:1:15: mda: ${header:B} inside the script of bash -c would let a sender run "
+	  "commands; pass it as an argument after the script and quote it there: "
+	  "mda bash -c '... \"$$1\" ...' sh ${header:B}" },
+	{ "match header S =~ /(x)/ mda $1 -x", "t.rules:1:29: mda: $1 in \"$1\" would let a "
+	  "sender choose a program, an option or a variable name: write it literally" },
+	{ "match header S =~ /(x)/ mda sh -$1c x", "t.rules:1:29: mda: $1 in \"-$1c\" would let "
+	  "a sender choose a program, an option or a variable name: write it literally" },
+	{ "match header S =~ /(x)/ mda python3 -c $1", "t.rules:1:29: mda: $1 right after -c "
+	  "would let a sender run commands: pass message data as an argument of its own" },
+	{ "match header S =~ /(x)/ mda sh -o $1 -c x", "t.rules:1:29: mda: $1 in \"$1\" would let "
+	  "a sender choose a program, an option or a variable name: write it literally" },
+	{ "match header S =~ /(x)/ mda env -S \"sh -c $1\"", "t.rules:1:29: mda: $1 in "
+	  "\"sh -c $1\" would let a sender choose a program, an option or a variable name: "
+	  "write it literally" },
+	{ "match header S =~ /(x)/ mda env -u X sh -c \"a $1\"",
+	  "t.rules:1:29: mda: $1 inside the script of sh -c would let a sender run commands; "
+	  "pass it as an argument after the script and quote it there: "
+	  "mda sh -c '... \"$$1\" ...' sh $1" },
+	{ "match header S =~ /(x)/ mda /bin/sh -c 'procmail L=\"$$1\"' sh $1", "(parsed)" },
+	{ "match header S =~ /(x)/ mda env L=$1 dash -c 'procmail L=\"$$L\"'", "(parsed)" },
+	{ "match header S =~ /(x)/ mda sh /etc/deliver.sh $1 ${header:S}", "(parsed)" },
 	{ "", "(parsed)" },
 	{ "# only comments \\\n\n   # and blanks\n", "(parsed)" },
 };
