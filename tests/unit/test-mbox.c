@@ -1,7 +1,77 @@
 /* Unit tests: mboxrd From-line quoting decisions and the UIDL map. */
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "unit.h"
 #include "deliver.h"
 #include "uidmap.h"
+
+/* What the mbox writer makes of the chunks (quoted body and the blank
+ * line that ends a message). */
+static char *quoted(const char *const *chunk, const size_t *len, size_t n, size_t *outlen)
+{
+	char path[] = "/tmp/test-mbox.XXXXXX";
+	int fd = mkstemp(path);
+	unlink(path);
+	if (fd < 0 || mboxrd_quote_chunks(fd, chunk, len, n) < 0)
+		return NULL;
+	off_t size = lseek(fd, 0, SEEK_END);
+	char *buf = calloc(1, (size_t)size + 1);
+	if (pread(fd, buf, (size_t)size, 0) != size)
+		size = 0;
+	close(fd);
+	*outlen = (size_t)size;
+	return buf;
+}
+
+/* A line of ngt '>' and "From x", split after `split` bytes (0: one
+ * chunk): quoted with one more '>'. */
+static int quotes_run(size_t ngt, size_t split)
+{
+	size_t n = ngt + 8;
+	char *in = malloc(n + 1), *want = malloc(n + 3);
+	memset(in, '>', ngt);
+	memcpy(in + ngt, "From x\n", 7);
+	in[ngt + 7] = 'y';
+	in[n - 1] = '\n';
+	want[0] = '>';
+	memcpy(want + 1, in, n);
+	want[n + 1] = '\n';
+	const char *chunk[2] = { in, in + split };
+	size_t len[2] = { split ? split : n, n - split }, outlen = 0;
+	char *out = quoted(chunk, len, split ? 2 : 1, &outlen);
+	int ok = out && outlen == n + 2 && memcmp(out, want, n + 2) == 0;
+	free(out);
+	free(in);
+	free(want);
+	return ok;
+}
+
+static void quoting(void)
+{
+	static const size_t runs[] = { 1, 71, 72, 73, 79, 80, 5000, 70000 };
+	char what[96];
+	for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+		snprintf(what, sizeof what, "%zu '>' then From: quoted", runs[i]);
+		CHECK(quotes_run(runs[i], 0), what);
+		snprintf(what, sizeof what, "%zu '>' then From, split in the run: quoted", runs[i]);
+		CHECK(quotes_run(runs[i], runs[i] / 2 + 1), what);
+		snprintf(what, sizeof what, "%zu '>' then From, split in \"From\": quoted", runs[i]);
+		CHECK(quotes_run(runs[i], runs[i] + 2), what);
+	}
+	CHECK(quotes_run(0, 3), "From split across writes: quoted");
+	const char *c1[] = { ">>>>", ">>Fro", "m: x\n" };
+	size_t l1[] = { 4, 5, 5 }, n1 = 0;
+	char *o1 = quoted(c1, l1, 3, &n1);
+	CHECK(o1 && n1 == 15 && memcmp(o1, ">>>>>>From: x\n\n", 15) == 0,
+	      "a run before From: is left alone across writes");
+	free(o1);
+	const char *c2[] = { ">>>>" };
+	size_t l2[] = { 4 }, n2 = 0;
+	char *o2 = quoted(c2, l2, 1, &n2);
+	CHECK(o2 && n2 == 6 && memcmp(o2, ">>>>\n\n", 6) == 0, "a run at the very end is kept");
+	free(o2);
+}
 
 static void fromline(void)
 {
@@ -38,6 +108,7 @@ static void map(void)
 int main(void)
 {
 	fromline();
+	quoting();
 	map();
 	return UNIT_DONE();
 }
