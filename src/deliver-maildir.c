@@ -77,18 +77,26 @@ static int mkdirs_durable(const char *dir, char **err)
 static int make_maildir(const char *dir, char **err)
 {
 	static const char *const sub[] = { "/tmp", "/new", "/cur" };
-	if (mkdirs_durable(dir, err) < 0)
-		return -1;
+	int state[3], have = 0, rc = 0;
 	for (size_t i = 0; i < 3; i++) {
 		char *p = xasprintf("%s%s", dir, sub[i]);
-		int rc = check_sub(p, err);
-		if (rc == 0)
-			rc = mkdirs_durable(p, err) < 0 ? -1 : check_sub(p, err);
+		state[i] = check_sub(p, err);
 		free(p);
-		if (rc < 0)
+		if (state[i] < 0)
 			return -1;
+		have += state[i];
 	}
-	return 0;
+	if (have == 3)
+		return 0;   /* the usual case: no mkdir at all */
+	if (mkdirs_durable(dir, err) < 0)
+		return -1;
+	for (size_t i = 0; rc == 0 && i < 3; i++) {
+		char *p = xasprintf("%s%s", dir, sub[i]);
+		if (state[i] == 0)
+			rc = mkdirs_durable(p, err) < 0 || check_sub(p, err) < 0 ? -1 : 0;
+		free(p);
+	}
+	return rc;
 }
 
 static const char *hostname(void);

@@ -73,7 +73,7 @@ def start_and_kill_after(popsift, cfg, mbox, n, *args):
     p = subprocess.Popen([str(popsift), "-f", str(cfg), "run", *args],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: mbox.exists() and mbox.read_bytes().count(b" popsift=") >= n
+        wait_for(lambda: len(pt.mbox_messages(mbox)) >= n
                  and mbox.read_bytes().endswith(b"\n\n"), f"{n} messages in {mbox}")
     finally:
         p.kill()
@@ -194,12 +194,17 @@ MID_LINE = M2[:M2.index(b"body of") + 4]      # cut in the middle of a line
 
 
 def journal(tmp, path, offset, token=TOKEN, dev_ino=True, kind="mbox"):
+    """The row a batch writes before its first byte (without the file's
+    device and inode on a schema that has no room for them)."""
     st = os.lstat(path) if dev_ino else None
     with sqlite3.connect(tmp / "state.db") as db:
-        db.execute("INSERT INTO journal(account,kind,path,offset,prefix,created,dev,ino) "
-                   "VALUES(?,?,?,?,?,strftime('%s','now'),?,?)",
-                   (ACCOUNT, kind, str(path), offset, token,
-                    st.st_dev if st else None, st.st_ino if st else None))
+        cols = [c[1] for c in db.execute("PRAGMA table_info(journal)")]
+        row = {"account": ACCOUNT, "kind": kind, "path": str(path), "offset": offset,
+               "prefix": token, "created": int(time.time())}
+        if "dev" in cols:
+            row.update(dev=st.st_dev if st else None, ino=st.st_ino if st else None)
+        db.execute(f"INSERT INTO journal({','.join(row)}) VALUES({','.join('?' * len(row))})",
+                   tuple(row.values()))
 
 
 def journal_rows(tmp):
