@@ -48,21 +48,34 @@ struct qwriter {
 
 static const char from5[] = "From ";
 
+/* Write whole lines when the buffer is full: a kill between two writes
+ * then leaves the mbox ending at a line end, so what another program
+ * appends starts a line of its own, which recovery can tell apart. */
+static void qw_flush_lines(struct qwriter *w)
+{
+	const char *nl = memrchr(w->buf, '\n', w->len);
+	size_t n = nl ? (size_t)(nl - w->buf) + 1 : w->len;   /* a line longer than buf: all */
+	if (write_all(w->fd, w->buf, n) < 0)
+		w->failed = errno;
+	memmove(w->buf, w->buf + n, w->len - n);
+	w->len -= n;
+}
+
 static void qw_emit(struct qwriter *w, const char *p, size_t n)
 {
 	if (n == 0 || w->failed)
 		return;
 	w->last = p[n - 1];
-	if (w->len + n > sizeof w->buf) {
-		if (write_all(w->fd, w->buf, w->len) < 0)
-			w->failed = errno;
-		w->len = 0;
-		if (n > sizeof w->buf) {
-			if (!w->failed && write_all(w->fd, p, n) < 0)
-				w->failed = errno;
-			return;
-		}
+	while (w->len + n > sizeof w->buf && !w->failed) {
+		size_t k = sizeof w->buf - w->len;
+		memcpy(w->buf + w->len, p, k);
+		w->len += k;
+		p += k;
+		n -= k;
+		qw_flush_lines(w);
 	}
+	if (w->failed)
+		return;
 	memcpy(w->buf + w->len, p, n);
 	w->len += n;
 }

@@ -1,5 +1,7 @@
 /* Unit tests: mboxrd From-line quoting decisions and the UIDL map. */
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -85,6 +87,54 @@ static void fromline(void)
 	CHECK(mboxrd_from_line(" From x", 7) == 0, "indented");
 }
 
+/* Each write() the mbox writer makes is one packet here: every one must
+ * end at a line end, so a kill between two leaves whole lines.  A child
+ * reads them and exits 0 (all whole, several), 1 or 2. */
+static int read_packets(int fd)
+{
+	static char buf[1 << 17];
+	ssize_t r;
+	int n = 0, whole = 1;
+	while ((r = read(fd, buf, sizeof buf)) > 0) {
+		n++;
+		whole &= buf[r - 1] == '\n';
+	}
+	return !whole ? 1 : n < 2 ? 2 : 0;
+}
+
+static void whole_lines(void)
+{
+	int sv[2], status = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0) {
+		CHECK(0, "socketpair");
+		return;
+	}
+	int big = 1 << 18;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		_exit(read_packets(sv[1]));
+	}
+	close(sv[1]);
+	size_t n = 300000;
+	char *body = malloc(n);
+	/* quoted lines: the writer emits them in pieces ('>', "From ", rest) */
+	for (size_t i = 0; i < n; i++)
+		body[i] = i % 97 == 96 ? '\n' : i % 97 < 6 ? ">From "[i % 97] : (char)('a' + i % 23);
+	body[n - 1] = '\n';
+	const char *chunk[] = { body };
+	size_t len[] = { n };
+	int rc = mboxrd_quote_chunks(sv[0], chunk, len, 1);
+	close(sv[0]);
+	waitpid(pid, &status, 0);
+	free(body);
+	CHECK(rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) != 2,
+	      "a large message takes several writes");
+	CHECK(rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "every write ends at a line end");
+}
+
 static void map(void)
 {
 	struct uidmap m;
@@ -109,6 +159,7 @@ int main(void)
 {
 	fromline();
 	quoting();
+	whole_lines();
 	map();
 	return UNIT_DONE();
 }
