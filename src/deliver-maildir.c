@@ -45,9 +45,10 @@ static int check_sub(const char *p, char **err)
 }
 
 /* Create dir (and its missing parents) like mkdir -p, fsyncing each
- * directory it creates and the parent that now names it, so a Maildir a
- * rule makes during a run survives a power cut with the mail in it. */
-static int mkdirs_durable(const char *dir, char **err)
+ * directory it creates and the parent that now names it, so a Maildir
+ * (or an mbox's directory) a rule makes during a run survives a power
+ * cut with the mail in it. */
+int mkdirs_durable(const char *dir, char **err)
 {
 	char *p = xstrdup(dir);
 	int rc = 0;
@@ -64,7 +65,7 @@ static int mkdirs_durable(const char *dir, char **err)
 				rc = seterr(err, "cannot sync %s: %s", p, strerror(errno));
 			free(parent);
 		} else if (errno != EEXIST) {
-			rc = seterr(err, "cannot create Maildir %s: %s", p, strerror(errno));
+			rc = seterr(err, "cannot create %s: %s", p, strerror(errno));
 		}
 		*s = c;
 		if (c == '\0')

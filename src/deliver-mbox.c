@@ -335,7 +335,14 @@ static int mbox_end_line(struct target *t, off_t size, char **err)
 static int mbox_open(struct target *t, char **err)
 {
 	struct stat st;
-	mkdir_parent(t->dest.path, 0700);   /* a failure shows in the open */
+	char *slash = strrchr(t->dest.path, '/');
+	if (slash && slash != t->dest.path) {
+		char *dir = xstrndup(t->dest.path, (size_t)(slash - t->dest.path));
+		int rc = mkdirs_durable(dir, err);
+		free(dir);
+		if (rc < 0)
+			return -1;
+	}
 	if (mbox_lock_open(t, O_RDWR | O_APPEND, &st, err) < 0 ||
 	    mbox_end_line(t, st.st_size, err) < 0)
 		return -1;

@@ -85,6 +85,8 @@ int  forward_later(struct target **ts, size_t n, struct msg *m, const struct env
 /* Wait until every queued forward is done; done() gets each outcome, in
  * queue order, on the calling thread.  One thread queues and waits. */
 void forward_wait(void (*done)(void *ctx, struct outcome *o), void *ctx);
+/* mkdir -p that fsyncs each directory it creates and its parent. */
+int  mkdirs_durable(const char *dir, char **err);
 /* Undo what a journal entry says a crashed batch may have left. */
 int  deliver_recover(const struct journal *j, char **err);
 /* At the start of a line: 1 if mboxrd quotes it (">*From "), 0 if not,

@@ -462,6 +462,20 @@ def test_new_maildir_directories_are_synced(fake, run, tmp, shim):
     assert len(pt.maildir_messages(d)) == 1
 
 
+def test_new_mbox_directories_are_synced(fake, run, tmp, shim):
+    msgs = make_messages(1)
+    srv = fake(msgs)
+    mbox = tmp / "Mail" / "lists" / "debian.mbox"
+    cfg = write_config(tmp, (ACCOUNT, srv, f"mbox {mbox}"))
+    log = tmp / "fsync.log"
+    r = run("-f", cfg, "run", env={**shim, "FSYNC_LOG": log})
+    assert r.returncode == 0, show(r)
+    synced = set(log.read_text().split())
+    want = {str(tmp), str(tmp / "Mail"), str(tmp / "Mail" / "lists")}
+    assert want <= synced, f"not synced: {sorted(want - synced)}"
+    assert delivered(mbox) == msgs
+
+
 def test_failed_directory_sync_of_a_new_mbox_is_an_error(fake, run, tmp, shim):
     msgs = make_messages(2)
     srv = fake(msgs)
