@@ -20,43 +20,95 @@
  * several threads (filter-pool.c) */
 static _Atomic unsigned long writes;
 
-static int is_maildir(const char *dir)
+/* tmp/, new/ and cur/ must be real directories of the user popsift runs
+ * as: a link planted there would send mail where another user chose.
+ * (The Maildir itself may be a link: users point ~/Maildir elsewhere.)
+ * 1: fine, 0: missing, -1: cannot tell, REFUSED: someone else's. */
+#define REFUSED (-2)
+
+static int check_sub(const char *p, char **err)
 {
-	static const char *const sub[] = { "/tmp", "/new", "/cur" };
 	struct stat st;
-	for (size_t i = 0; i < 3; i++) {
-		char *p = xasprintf("%s%s", dir, sub[i]);
-		int ok = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-		free(p);
-		if (!ok)
-			return 0;
+	if (lstat(p, &st) < 0)
+		return errno == ENOENT ? 0 : seterr(err, "cannot use Maildir %s: %s", p,
+						      strerror(errno));
+	if (S_ISLNK(st.st_mode))
+		seterr(err, "refusing Maildir %s: it is a symbolic link", p);
+	else if (!S_ISDIR(st.st_mode))
+		seterr(err, "refusing Maildir %s: not a directory", p);
+	else if (st.st_uid != geteuid())
+		seterr(err, "refusing Maildir %s: owned by uid %ld, not by uid %ld "
+		       "that popsift runs as", p, (long)st.st_uid, (long)geteuid());
+	else
+		return 1;
+	return REFUSED;
+}
+
+/* Create dir (and its missing parents) like mkdir -p, fsyncing each
+ * directory it creates and the parent that now names it, so a Maildir
+ * (or an mbox's directory) a rule makes during a run survives a power
+ * cut with the mail in it. */
+int mkdirs_durable(const char *dir, char **err)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+	for (char *s = p + 1; rc == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, 0700) == 0) {
+			char *slash = strrchr(p, '/');
+			char *parent = slash == p ? xstrdup("/") :
+				       slash ? xstrndup(p, (size_t)(slash - p)) : xstrdup(".");
+			if (fsync_dir(p) < 0 || fsync_dir(parent) < 0)
+				rc = seterr(err, "cannot sync %s: %s", p, strerror(errno));
+			free(parent);
+		} else if (errno != EEXIST) {
+			rc = seterr(err, "cannot create %s: %s", p, strerror(errno));
+		}
+		*s = c;
+		if (c == '\0')
+			break;
 	}
-	return 1;
+	free(p);
+	return rc;
 }
 
 static int make_maildir(const char *dir, char **err)
 {
-	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
-	if (is_maildir(dir))
-		return 0;
-	for (size_t i = 0; i < 4; i++) {
+	static const char *const sub[] = { "/tmp", "/new", "/cur" };
+	int state[3], have = 0, rc = 0;
+	for (size_t i = 0; i < 3; i++) {
 		char *p = xasprintf("%s%s", dir, sub[i]);
-		int rc = mkdirs(p, 0700);
-		if (rc < 0)
-			seterr(err, "cannot create Maildir %s: %s", p, strerror(errno));
+		state[i] = check_sub(p, err);
 		free(p);
-		if (rc < 0)
+		if (state[i] < 0)
 			return -1;
+		have += state[i];
 	}
-	return 0;
+	if (have == 3)
+		return 0;   /* the usual case: no mkdir at all */
+	if (mkdirs_durable(dir, err) < 0)
+		return -1;
+	for (size_t i = 0; rc == 0 && i < 3; i++) {
+		char *p = xasprintf("%s%s", dir, sub[i]);
+		if (state[i] == 0)
+			rc = mkdirs_durable(p, err) < 0 || check_sub(p, err) < 0 ? -1 : 0;
+		free(p);
+	}
+	return rc;
 }
 
 static const char *hostname(void);
 
 static int maildir_open(struct target *t, char **err)
 {
+	struct stat st;
 	if (make_maildir(t->dest.path, err) < 0)
 		return -1;
+	if (stat(t->dest.path, &st) < 0)
+		return seterr(err, "cannot use Maildir %s: %s", t->dest.path, strerror(errno));
 	(void)hostname();   /* filled here, before any writer thread reads it */
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
@@ -66,6 +118,8 @@ static int maildir_open(struct target *t, char **err)
 	t->journal.kind = "maildir";
 	t->journal.path = t->dest.path;
 	t->journal.prefix = t->prefix;
+	t->journal.dev = (int64_t)st.st_dev;
+	t->journal.ino = (int64_t)st.st_ino;
 	return 0;
 }
 
@@ -91,7 +145,7 @@ static int maildir_write(struct target *t, struct msg *m, const struct envelope 
 	char *name = xasprintf("%sQ%lu.%s,S=%zu", t->prefix, ++t->seq, host,
 			       m->size + e->prependlen);
 	char *tmp = xasprintf("%s/tmp/%s", t->dest.path, name);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int rc = fd < 0 ? -1 : 0;
 	char *e2 = NULL;
 	if (rc == 0 && e->prependlen)
@@ -101,7 +155,8 @@ static int maildir_write(struct target *t, struct msg *m, const struct envelope 
 	/* no fsync per file: commit makes the whole batch durable at once */
 	if (rc < 0) {
 		seterr(err, "cannot write %s: %s", tmp, e2 ? e2 : strerror(errno));
-		unlink(tmp);
+		if (fd >= 0)
+			unlink(tmp);   /* ours; after EEXIST the file is someone else's */
 		free(name);
 	} else {
 		writes++;
@@ -207,37 +262,63 @@ static void maildir_close(struct target *t)
 	t->prefix = NULL;
 }
 
-static void remove_prefixed(const char *dir, const char *prefix)
+/* Remove the batch's files from dir: those named prefix + "Q" (in cur/
+ * a mail client may have added ":2,S" since). */
+static int remove_prefixed(const char *dir, const char *prefix, char **err)
 {
 	DIR *d = opendir(dir);
 	if (d == NULL)
-		return;
+		return errno == ENOENT ? 0 : seterr(err, "cannot read %s: %s", dir, strerror(errno));
 	size_t n = strlen(prefix);
+	int rc = 0, removed = 0;
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, prefix, n) != 0 || de->d_name[n] != 'Q')
 			continue;
 		char *p = xasprintf("%s/%s", dir, de->d_name);
 		log_info(NULL, "recovering: removing %s of an unfinished delivery", p);
-		unlink(p);
+		if (unlink(p) == 0)
+			removed = 1;
+		else if (errno != ENOENT && rc == 0)
+			rc = seterr(err, "cannot remove %s: %s", p, strerror(errno));
 		free(p);
 	}
 	closedir(d);
-	fsync_dir(dir);
+	if (rc == 0 && removed && fsync_dir(dir) < 0)
+		rc = seterr(err, "cannot sync %s: %s", dir, strerror(errno));
+	return rc;
 }
 
 static int maildir_recover(const struct journal *j, char **err)
 {
-	(void)err;
 	if (j->prefix == NULL || *j->prefix == '\0')
 		return 0;
-	static const char *const sub[] = { "tmp", "new" };
-	for (size_t i = 0; i < 2; i++) {
+	struct stat st;
+	if (stat(j->path, &st) < 0)
+		return errno == ENOENT ? 0 : seterr(err, "cannot use Maildir %s: %s", j->path,
+						    strerror(errno));
+	if (j->dev && (j->dev != (int64_t)st.st_dev || j->ino != (int64_t)st.st_ino)) {
+		log_err(NULL, "recovering %s: left alone, another directory is at that path now; "
+			"messages of the unfinished delivery may show twice", j->path);
+		return 0;
+	}
+	static const char *const sub[] = { "tmp", "new", "cur" };
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < 3; i++) {
 		char *dir = xasprintf("%s/%s", j->path, sub[i]);
-		remove_prefixed(dir, j->prefix);
+		if ((rc = check_sub(dir, err)) > 0)
+			rc = remove_prefixed(dir, j->prefix, err);
+		if (rc == REFUSED) {
+			log_err(NULL, "recovering: %s: left alone", err && *err ? *err : dir);
+			if (err) {
+				free(*err);
+				*err = NULL;
+			}
+			rc = 0;
+		}
 		free(dir);
 	}
-	return 0;
+	return rc;
 }
 
 const struct deliverer deliver_maildir = {

@@ -88,11 +88,16 @@ void forward_wait(void (*done)(void *ctx, struct outcome *o), void *ctx);
 /* Take back everything the batch wrote to t, before target_close (so
  * under t's lock); -1 and err if that failed. */
 int  target_rollback(struct target *t, char **err);
+/* mkdir -p that fsyncs each directory it creates and its parent. */
+int  mkdirs_durable(const char *dir, char **err);
 /* Undo what a journal entry says a crashed batch may have left. */
 int  deliver_recover(const struct journal *j, char **err);
 /* At the start of a line: 1 if mboxrd quotes it (">*From "), 0 if not,
  * -1 if more bytes are needed to tell. */
 int  mboxrd_from_line(const char *s, size_t n);
+/* Write chunks as one mboxrd-quoted message (no From_ line) to fd, as
+ * mbox delivery does; for the unit tests. */
+int  mboxrd_quote_chunks(int fd, const char *const *chunk, const size_t *len, size_t n);
 /* Seconds to wait for a lock held by another program. */
 #define LOCK_WAIT 60
 

@@ -13,7 +13,7 @@
 #include "popsift.h"
 #include "state.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 enum { S_PUT, S_SET, S_LOAD, S_JADD, S_JEACH, S_JCLEAR, S_RUN, S_DUP, S_SEED, S_ONE, S_MBGET,
        S_MBPUT, S_MBDEL, S_OLDEST, S_JDEL, S_RUNUPD, S_NSTMT };
@@ -29,9 +29,10 @@ static const char *const sql_text[S_NSTMT] = {
 		  "action=coalesce(?9,action),error=?10",
 	[S_SET] = "UPDATE messages SET state=?3 WHERE account=?1 AND uidl=?2",
 	[S_LOAD] = "SELECT uidl,state,first_seen FROM messages WHERE account=?1",
-	[S_JADD] = "INSERT INTO journal(account,kind,path,offset,prefix,created) "
-		   "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'))",
-	[S_JEACH] = "SELECT id,kind,path,offset,prefix FROM journal WHERE account=?1 ORDER BY id",
+	[S_JADD] = "INSERT INTO journal(account,kind,path,offset,prefix,created,dev,ino) "
+		   "VALUES(?1,?2,?3,?4,?5,strftime('%s','now'),?6,?7)",
+	[S_JEACH] = "SELECT id,kind,path,offset,prefix,dev,ino FROM journal WHERE account=?1 "
+		    "ORDER BY id",
 	[S_JCLEAR] = "DELETE FROM journal WHERE account=?1",
 	[S_JDEL] = "DELETE FROM journal WHERE id=?1",
 	[S_RUNUPD] = "UPDATE runs SET started=?2,ended=?3,new=?4,delivered=?5,kept=?6,deleted=?7,"
@@ -65,7 +66,8 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS messages_mid ON messages(message_id);"
 	"CREATE TABLE IF NOT EXISTS journal("
 	" id INTEGER PRIMARY KEY, account TEXT NOT NULL, kind TEXT NOT NULL,"
-	" path TEXT NOT NULL, offset INTEGER, prefix TEXT, created INTEGER);"
+	" path TEXT NOT NULL, offset INTEGER, prefix TEXT, created INTEGER,"
+	" dev INTEGER, ino INTEGER);"
 	"CREATE TABLE IF NOT EXISTS runs("
 	" id INTEGER PRIMARY KEY, account TEXT NOT NULL, started REAL, ended REAL,"
 	" new INTEGER, delivered INTEGER, kept INTEGER, deleted INTEGER,"
@@ -122,8 +124,21 @@ static int user_version(struct state *st)
 	return v;
 }
 
-/* Forward-only migrations: 0 (new file) or 1 -> 2; `schema` only creates
- * what is missing, so it serves every step. */
+/* Version 3: the journal names the file it wrote to (device, inode), so
+ * recovery never cuts another file put at that path. */
+static int add_journal_file(struct state *st, char **err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "SELECT dev FROM journal", -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_finalize(s);
+		return 0;   /* made by `schema` just now */
+	}
+	return exec(st, "ALTER TABLE journal ADD COLUMN dev INTEGER;"
+		    "ALTER TABLE journal ADD COLUMN ino INTEGER;", err);
+}
+
+/* Forward-only migrations: 0 (new file), 1 or 2 -> 3; `schema` only
+ * creates what is missing, so it serves every step. */
 static int migrate(struct state *st, char **err)
 {
 	int v = user_version(st);
@@ -136,7 +151,8 @@ static int migrate(struct state *st, char **err)
 	snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", SCHEMA_VERSION);
 	if (exec(st, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
-	if (exec(st, schema, err) < 0 || exec(st, pragma, err) < 0) {
+	if (exec(st, schema, err) < 0 || add_journal_file(st, err) < 0 ||
+	    exec(st, pragma, err) < 0) {
 		state_rollback(st);
 		return -1;
 	}
@@ -365,6 +381,14 @@ int state_journal_add(struct state *st, const char *acct, struct journal *j, cha
 	bind_text(s, 3, j->path);
 	sqlite3_bind_int64(s, 4, j->offset);
 	bind_text(s, 5, j->prefix);
+	/* bindings outlive a reset: a Maildir row must not inherit an mbox's */
+	if (j->dev || j->ino) {
+		sqlite3_bind_int64(s, 6, j->dev);
+		sqlite3_bind_int64(s, 7, j->ino);
+	} else {
+		sqlite3_bind_null(s, 6);
+		sqlite3_bind_null(s, 7);
+	}
 	if (step_done(st, s, err, "journal") < 0)
 		return -1;
 	j->id = sqlite3_last_insert_rowid(st->db);
@@ -394,6 +418,8 @@ int state_journal_each(struct state *st, const char *acct,
 			.path = (const char *)sqlite3_column_text(s, 2),
 			.offset = sqlite3_column_int64(s, 3),
 			.prefix = (const char *)sqlite3_column_text(s, 4),
+			.dev = sqlite3_column_int64(s, 5),
+			.ino = sqlite3_column_int64(s, 6),
 		};
 		rc = fn(arg, &j, err);
 	}

@@ -25,7 +25,10 @@ struct journal {
 	const char *kind;             /* "mbox" or "maildir" */
 	const char *path;
 	int64_t     offset;           /* mbox size before the batch */
-	const char *prefix;           /* Maildir file name prefix of the batch */
+	/* Maildir: file name prefix of the batch; mbox: the token its From_
+	 * lines carry */
+	const char *prefix;
+	int64_t     dev, ino;         /* of the mbox or the Maildir (0: unknown) */
 };
 
 struct runrow {
