@@ -568,7 +568,10 @@ static const struct job *follower(const struct smtp *s, const struct job *j)
 }
 
 /* A kept connection the server closed meanwhile fails before any reply:
- * nothing was accepted, so one retry on a new connection is safe. */
+ * nothing was accepted, so one retry on a new connection is safe.  Any
+ * reply (a 354 above all: the data went out) rules the retry out: the
+ * server may hold the message though its 250 never came, so it is
+ * deferred, not sent twice in one run. */
 static int transfer(const struct smtp *s, const struct job *j, int last, struct outcome *o)
 {
 	name_dialogs(s->a->name);

@@ -119,7 +119,7 @@ static void take_lines(struct link *l)
 	       (nl = memchr(l->in + used, '\n', l->ilen - used)) != NULL) {
 		size_t n = (size_t)(nl - (l->in + used)) + 1;
 		if (dialog_reply(d, l->in + used, n) > 0) {
-			l->replied++;
+			l->replied += d == l->d;   /* the next one's count when it starts */
 			const struct exch *e = dialog_last(d);
 			int code = e->code;
 			if (code < 200 || code > 599)
@@ -308,6 +308,9 @@ int smtp_tx(struct link *l, const struct tx_msg *m, const struct tx_msg *next,
 		l->spare = l->d;
 		l->d = l->ahead;
 		l->ahead = NULL;
+		/* its replies may have come with the last one's 250: they count,
+		 * or a drop after the data would look like a drop before it */
+		l->replied = (int)(l->d->nex - dialog_pending(l->d));
 	} else {
 		dialog_reset(l->d);
 		int r = 1;

@@ -62,7 +62,8 @@ struct link {
 	struct dialog *spare;       /* the one to use for that */
 	int     pipelining;         /* the server offers PIPELINING */
 	int     broken;             /* it went away, timed out or was left mid-DATA */
-	int     replied;            /* replies read in this transaction */
+	int     replied;            /* replies to this transaction's commands, those
+	                             * read with the last one's dot included */
 	char    garbled[120];       /* a reply line without a 2xx-5xx code */
 	int     bol;                /* the data is at the start of a line */
 	char    in[8192];
