@@ -5,6 +5,7 @@ on a loopback port (its own config, spool and Maildirs: tests/lib/exim.py)
 Run:  POPSIFT=/tmp/popsift /usr/bin/python3 -m pytest -q tests/integration/test_smtp_mta.py
 """
 
+import re
 import sqlite3
 
 import pytest
@@ -95,3 +96,45 @@ def test_exim_refusals(dovecot, mta, config, run, tmp):
 def pt_msg(tag: str) -> bytes:
     return (f"From: Sender <s@example.com>\nTo: alice@example.org\nSubject: {tag}\n"
             f"Message-ID: <{tag}@popsift.test>\n\nbody of {tag}\n").encode()
+
+
+
+# A message's own end-of-data look-alikes, with a second transaction
+# behind them: a server that took one for the end would deliver a
+# "smuggled" message to carol.  RFC 5321 2.3.8: CRLF only on the wire.
+SMUGGLE = (b"MAIL FROM:<smuggler@example.org>\r\nRCPT TO:<carol@example.org>\r\nDATA\r\n"
+           b"Subject: smuggled\r\n\r\nsmuggled\r\n.\r\n")
+FAKE_ENDS = {"lf": b"\n.\n", "crlf-cr": b"\r\n.\r", "lf-crlf": b"\n.\r\n", "cr-crlf": b"\r.\r\n"}
+
+
+def one_line_end(m: bytes) -> bytes:
+    """m with each CRLF, lone CR and lone LF as one LF: what a Maildir
+    holds of a message that went over SMTP as CRLF only."""
+    return re.sub(rb"\r\n|\r|\n", b"\n", m)
+
+
+def bare_line_ends(wire: bytes) -> list[bytes]:
+    return [wire[max(0, m.start() - 20):m.end() + 20]
+            for m in re.finditer(rb"\r(?!\n)|(?<!\r)\n", wire)]
+
+
+def test_fake_ends_do_not_split_a_message(dovecot, mta, config, run, tmp):
+    msgs = [pt_msg(tag).replace(f"body of {tag}\n".encode(),
+                                b"before" + end + SMUGGLE + b"mid\rafter" + end + b"last\n")
+            for tag, end in FAKE_ENDS.items()]
+    dovecot.add_messages("alice", msgs)
+    with exim_mod.Tap(mta.port) as tap:
+        r = run("-f", config(**keys(mta, smtp_port=tap.port, deliver="forward bob@example.org")),
+                "run")
+        assert r.returncode == 0, r.stderr
+        wire = tap.sent(0)
+    assert bare_line_ends(wire) == []
+    assert wire.count(b"\r\n.\r\n") == len(msgs)
+    got = mta.wait_for("bob", len(msgs))
+    assert sorted(unexim(m) for m in got) == sorted(one_line_end(m) for m in msgs)
+    # popsift had the reply to its QUIT: every arrival is logged by now
+    mainlog = (mta.dir / "log" / "mainlog").read_text()
+    assert mainlog.count(" <= ") == len(msgs), mainlog
+    assert "smuggler" not in mainlog
+    assert mta.mailbox("carol") == []
+    assert dovecot.count("alice") == 0
