@@ -44,7 +44,7 @@ def exim_binary() -> str | None:
 
 class Exim:
     def __init__(self, users=("bob", "carol"), domain: str = "example.org",
-                 start: bool = True, startup_timeout: float = 10.0):
+                 start: bool = True, startup_timeout: float = 60.0):
         binary = exim_binary()
         if binary is None:
             raise RuntimeError("exim4 not installed (sh tests/deps.sh exim4-daemon-light)")
@@ -123,7 +123,7 @@ begin retry
 *   *   F,1h,1m
 """
 
-    def start(self, timeout: float = 10.0) -> "Exim":
+    def start(self, timeout: float = 60.0) -> "Exim":
         self.proc = subprocess.Popen(
             [self.binary, "-C", str(self.conf), "-bdf", "-oX", str(self.port)],
             stdin=subprocess.DEVNULL, stdout=open(self.dir / "exim.out", "wb"),
@@ -172,7 +172,19 @@ begin retry
         """Messages delivered to user's Maildir, in delivery order."""
         return [p.read_bytes() for p in pt.maildir_files(self.dir / "mail" / user)]
 
-    def wait_for(self, user: str, count: int, timeout: float = 30.0) -> list[bytes]:
+    def wait_log(self, text: str, count: int = 1, timeout: float = 60.0) -> str:
+        """The mainlog once text is in it count times.  Exim logs a
+        session's end ("closed by QUIT") after it sent the 221, so a
+        client that has its reply can be ahead of the log."""
+        deadline = time.monotonic() + timeout
+        p = self.dir / "log" / "mainlog"
+        while True:
+            log = p.read_text(errors="replace") if p.exists() else ""
+            if log.count(text) >= count or time.monotonic() > deadline:
+                return log
+            time.sleep(0.05)
+
+    def wait_for(self, user: str, count: int, timeout: float = 60.0) -> list[bytes]:
         """Delivery runs after the 250: wait until `count` messages are there."""
         deadline = time.monotonic() + timeout
         while True:

@@ -234,7 +234,9 @@ class Recorder:
         self.drop_kept_once = False
         self.close_after_data = False
         self.data_delay = 0
+        # ready_timeout: the controller's start-up on a busy machine (default 5 s)
         kw = dict(hostname="127.0.0.1", port=self.port, data_size_limit=data_size_limit,
+                  ready_timeout=60,
                   enable_SMTPUTF8=True, decode_data=False, ident="popsift-test-smtpd")
         if self.users or self.tokens:
             # implicit TLS is invisible to aiosmtpd: only STARTTLS counts as TLS
