@@ -36,8 +36,9 @@ def mkmsg(tag: str, body: bytes = b"Hello.\n", sender: str | None = "sender@exam
 
 
 def wire(m: bytes) -> bytes:
-    """What the SMTP server must hold: CRLF line ends, ending in CRLF."""
-    w = m.replace(b"\n", b"\r\n")
+    """What the SMTP server must hold: CRLF line ends (a lone CR or LF of
+    m becomes CRLF), ending in CRLF."""
+    w = re.sub(rb"\r\n|\r|\n", b"\r\n", m)
     return w if w.endswith(b"\r\n") else w + b"\r\n"
 
 
@@ -103,19 +104,21 @@ def test_forward_exact_bytes(dovecot, srv, config, run, tmp):
 
 def test_wire_bytes_dot_stuffed(dovecot, smtpd, config, run):
     """What goes over the wire: every line-leading dot doubled, CRLF
-    everywhere, one final dot.  (A dot at the very start of the data is
-    stuffed by libcurl too; it cannot come from Dovecot, which sends the
-    first line of a message unstuffed.)"""
+    everywhere (a lone CR too: RFC 5321 2.3.8), one final dot.  (A dot
+    at the very start of the data cannot come from Dovecot, which sends
+    the first line of a message unstuffed.)"""
     srv = smtpd(raw=True)
-    m = b"Subject: dots\n\n.\n.. two\n.x\nbody\n."
+    m = b"Subject: dots\n\n.\n.. two\n.x\nbody\r.\rcr\r\n.\rend\n."
     dovecot.add_message("alice", m)
     r = run("-f", config(**smtp_keys(srv)), "run")
     assert r.returncode == 0, r.stderr
     assert srv.messages[0].data == wire(m)
     raw = bytes(next(iter(srv.raw.values())))
     body = raw.split(b"DATA\r\n", 1)[1]
-    assert body.startswith(b"Subject: dots\r\n\r\n..\r\n... two\r\n..x\r\nbody\r\n..\r\n.\r\n")
+    assert body.startswith(b"Subject: dots\r\n\r\n..\r\n... two\r\n..x\r\nbody\r\n..\r\n"
+                           b"cr\r\n..\r\nend\r\n..\r\n.\r\n")
     assert b"\n" not in body.replace(b"\r\n", b"")
+    assert b"\r" not in body.replace(b"\r\n", b"")
 
 
 def test_received_header_is_prepended(dovecot, srv, config, run):
