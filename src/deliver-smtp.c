@@ -6,7 +6,7 @@
  * (smtp-queue.c), carries every message of a run, across batches; it
  * is opened again only for another server or after a failure.  The
  * message is streamed from memory or, when spilled, from its temp file
- * in chunks; bare LF becomes CRLF here, dot-stuffing is smtp-tx.c's.
+ * in chunks; smtp-tx.c turns every line end into CRLF and dot-stuffs.
  *
  * The calling thread checks the target's settings and builds a job;
  * the sending thread runs the dialogue and judges it into the job's
@@ -36,7 +36,7 @@
 #define CHUNK (256u << 10)   /* a spilled message is read this much at a time */
 
 /* The message as the server must see it: the envelope's prepend lines,
- * then the message, LF turned into CRLF. */
+ * then the message. */
 struct reader {
 	const char *pre;
 	size_t      prelen;
@@ -178,40 +178,23 @@ static int next_span(struct reader *r, const char **p, size_t *n)
 	return 0;
 }
 
-/* Copy src into out turning each LF into CRLF; returns bytes of src used. */
-static size_t crlf_copy(const char *src, size_t n, char *out, size_t cap, size_t *o)
-{
-	size_t i = 0;
-	while (i < n && *o + 1 < cap) {
-		size_t room = cap - *o - 1;   /* keep one byte for the CR of a CRLF */
-		size_t run = n - i < room ? n - i : room;
-		const char *lf = memchr(src + i, '\n', run);
-		size_t plain = lf ? (size_t)(lf - (src + i)) : run;
-		memcpy(out + *o, src + i, plain);
-		*o += plain;
-		i += plain;
-		if (lf) {
-			out[(*o)++] = '\r';
-			out[(*o)++] = '\n';
-			i++;
-		}
-	}
-	return i;
-}
-
-/* smtp-tx.c's tx_msg.fill */
+/* smtp-tx.c's tx_msg.fill: the bytes as stored; line ends are smtp-tx.c's */
 static ssize_t fill(char *out, size_t cap, void *arg)
 {
 	struct reader *r = arg;
 	size_t o = 0;
-	while (o + 1 < cap) {
+	while (o < cap) {
 		const char *p;
 		size_t n;
 		if (next_span(r, &p, &n) < 0)
 			return -1;
 		if (n == 0)
 			break;
-		r->off += crlf_copy(p, n, out, cap, &o);
+		if (n > cap - o)
+			n = cap - o;
+		memcpy(out + o, p, n);
+		o += n;
+		r->off += n;
 	}
 	return (ssize_t)o;
 }
@@ -567,8 +550,13 @@ static const struct job *follower(const struct smtp *s, const struct job *j)
 	return nx;
 }
 
-/* A kept connection the server closed meanwhile fails before any reply:
- * nothing was accepted, so one retry on a new connection is safe. */
+/* A kept connection the server closed meanwhile (silently, or with a
+ * 421 to the MAIL sent ahead) fails before the data: nothing was
+ * accepted, so one retry on a new connection is safe.  Once the data
+ * began to go out the server may hold the message though no reply to
+ * its end came: deferred, never sent twice in one run.  Whether the
+ * envelope's replies were read with the last message's or after does
+ * not matter here. */
 static int transfer(const struct smtp *s, const struct job *j, int last, struct outcome *o)
 {
 	name_dialogs(s->a->name);
@@ -589,7 +577,7 @@ static int transfer(const struct smtp *s, const struct job *j, int last, struct 
 		conn.ahead_job = conn.link.ahead ? nx : NULL;
 		if (conn.link.broken)
 			hang_up();
-		if (rc == 0 || attempt > 0 || !kept || conn.link.replied > 0)
+		if (rc == 0 || attempt > 0 || !kept || end.data_out)
 			break;
 		log_debug(s->a->name, "%s closed the kept connection: connecting again", s->where);
 		free(err);

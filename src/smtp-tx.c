@@ -119,7 +119,6 @@ static void take_lines(struct link *l)
 	       (nl = memchr(l->in + used, '\n', l->ilen - used)) != NULL) {
 		size_t n = (size_t)(nl - (l->in + used)) + 1;
 		if (dialog_reply(d, l->in + used, n) > 0) {
-			l->replied++;
 			const struct exch *e = dialog_last(d);
 			int code = e->code;
 			if (code < 200 || code > 599)
@@ -189,21 +188,61 @@ static int reset(struct link *l, char **err)
 	return settle(l, err) < 0 ? -1 : 0;
 }
 
-/* The data, dot-stuffed (a line starting with "." gets another). */
+void stuffer_start(struct stuffer *s)
+{
+	s->bol = 1;
+	s->cr = 0;
+}
+
+/* A lone CR must not reach the server (RFC 5321 2.3.8): some servers end
+ * a line there, others do not, and the difference lets a message's
+ * "\r.\r\n" end the data early for one of them (SMTP smuggling). */
+size_t stuffer_put(struct stuffer *s, const char *p, size_t n, char *out)
+{
+	char *o = out;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (s->cr) {   /* the LF of a CRLF, or the one a lone CR lacks */
+			s->cr = 0;
+			s->bol = 1;
+			*o++ = '\n';
+			if (c == '\n')
+				continue;
+		}
+		if (c == '\r') {
+			*o++ = '\r';
+			s->cr = 1;
+			continue;
+		}
+		if (c == '\n') {
+			*o++ = '\r';
+			*o++ = '\n';
+			s->bol = 1;
+			continue;
+		}
+		if (s->bol && c == '.')
+			*o++ = '.';
+		s->bol = 0;
+		*o++ = c;
+	}
+	return (size_t)(o - out);
+}
+
+size_t stuffer_end(struct stuffer *s, char *out)
+{
+	size_t n = 0;
+	if (s->cr)
+		out[n++] = '\n';
+	else if (!s->bol)
+		n += (size_t)sprintf(out, "\r\n");
+	stuffer_start(s);
+	return n + (size_t)sprintf(out + n, ".\r\n");
+}
+
 static void stuff(struct link *l, const char *p, size_t n)
 {
-	reserve(l, n + n / 2 + 8);
-	while (n > 0) {
-		if (l->bol && *p == '.')
-			l->out[l->olen++] = '.';
-		const char *nl = memchr(p, '\n', n);
-		size_t run = nl ? (size_t)(nl - p) + 1 : n;
-		memcpy(l->out + l->olen, p, run);
-		l->olen += run;
-		l->bol = nl != NULL;
-		p += run;
-		n -= run;
-	}
+	reserve(l, 3 * n);
+	l->olen += stuffer_put(&l->st, p, n, l->out + l->olen);
 }
 
 /* MAIL, every RCPT and DATA, queued together (PIPELINING) into d. */
@@ -221,8 +260,8 @@ static void envelope(struct link *l, struct dialog *d, const struct tx_msg *m)
 static int send_data(struct link *l, const struct tx_msg *m, const struct tx_msg *next,
 		     struct tx_end *end, char **err)
 {
-	char tail[2] = { '\r', '\n' };   /* empty data still ends in CRLF */
-	l->bol = 1;
+	stuffer_start(&l->st);
+	end->data_out = 1;
 	for (;;) {
 		ssize_t n = m->fill(l->scratch, sizeof l->scratch, m->arg);
 		if (n < 0) {   /* cannot finish: dropping the connection discards it */
@@ -232,15 +271,11 @@ static int send_data(struct link *l, const struct tx_msg *m, const struct tx_msg
 		if (n == 0)
 			break;
 		stuff(l, l->scratch, (size_t)n);
-		tail[0] = n >= 2 ? l->scratch[n - 2] : tail[1];
-		tail[1] = l->scratch[n - 1];
 		if (l->olen >= FLUSH_AT && flush(l, err) < 0)
 			return -1;
 	}
 	reserve(l, 5);
-	if (tail[0] != '\r' || tail[1] != '\n')
-		l->olen += (size_t)sprintf(l->out + l->olen, "\r\n");
-	l->olen += (size_t)sprintf(l->out + l->olen, ".\r\n");
+	l->olen += stuffer_end(&l->st, l->out + l->olen);
 	dialog_command(l->d, ".", 1);
 	if (next && l->pipelining) {
 		dialog_reset(l->spare);
@@ -302,7 +337,6 @@ int smtp_tx(struct link *l, const struct tx_msg *m, const struct tx_msg *next,
 	    struct tx_end *end, char **err)
 {
 	memset(end, 0, sizeof *end);
-	l->replied = 0;
 	l->garbled[0] = '\0';
 	if (l->ahead) {   /* the envelope went out with the last message's dot */
 		l->spare = l->d;

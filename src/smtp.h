@@ -54,6 +54,20 @@ int  dialog_ehlo_has(const struct dialog *d, const char *kw);
 /* The last exchange for cmd, or NULL. */
 const struct exch *dialog_find(const struct dialog *d, const char *cmd);
 
+/* The message data as RFC 5321 2.3.8 and 4.5.2 want it, streamed in
+ * chunks that may split a CRLF or a line start from its dot: a lone CR
+ * or a lone LF becomes CRLF, CRLF stays CRLF, and a line that starts
+ * with "." after that gets another. */
+struct stuffer {
+	int bol;           /* the next byte starts a line */
+	int cr;            /* a CR went out: an LF follows, read or not */
+};
+void   stuffer_start(struct stuffer *s);
+/* out has room for 3 * n bytes (a lone CR's LF, a stuffed dot, the byte). */
+size_t stuffer_put(struct stuffer *s, const char *p, size_t n, char *out);
+/* The last line's end if it lacks one, then ".\r\n"; out has room for 5. */
+size_t stuffer_end(struct stuffer *s, char *out);
+
 /* The SMTP connection of the sending thread (deliver-smtp.c owns it). */
 struct link {
 	struct conn    c;           /* libcurl's handle and socket */
@@ -62,9 +76,8 @@ struct link {
 	struct dialog *spare;       /* the one to use for that */
 	int     pipelining;         /* the server offers PIPELINING */
 	int     broken;             /* it went away, timed out or was left mid-DATA */
-	int     replied;            /* replies read in this transaction */
 	char    garbled[120];       /* a reply line without a 2xx-5xx code */
-	int     bol;                /* the data is at the start of a line */
+	struct stuffer st;          /* the data's line ends and dots */
 	char    in[8192];
 	size_t  ilen;
 	char   *out;
@@ -76,8 +89,8 @@ struct tx_msg {
 	const char   *from;
 	char *const  *rcpt;         /* NULL-terminated */
 	int           partial_ok;   /* on_partial accept */
-	/* the data with CRLF line ends, not dot-stuffed: bytes put in out,
-	 * 0 at the end, -1 when it cannot be read (errno) */
+	/* the data with any line ends (LF, CRLF or CR), not dot-stuffed:
+	 * bytes put in out, 0 at the end, -1 when it cannot be read (errno) */
 	ssize_t     (*fill)(char *out, size_t cap, void *arg);
 	void         *arg;
 };
@@ -85,6 +98,8 @@ struct tx_msg {
 struct tx_end {
 	int aborted;       /* refused recipients and on_partial keep: sent to nobody */
 	int read_failed;
+	int data_out;      /* the data began to go out: the server may hold the
+	                    * message though no reply to its end came */
 };
 
 /* One transaction: 0 when it ran to an end the dialog records (accepted

@@ -36,8 +36,9 @@ def mkmsg(tag: str, body: bytes = b"Hello.\n", sender: str | None = "sender@exam
 
 
 def wire(m: bytes) -> bytes:
-    """What the SMTP server must hold: CRLF line ends, ending in CRLF."""
-    w = m.replace(b"\n", b"\r\n")
+    """What the SMTP server must hold: CRLF line ends (a lone CR or LF of
+    m becomes CRLF), ending in CRLF."""
+    w = re.sub(rb"\r\n|\r|\n", b"\r\n", m)
     return w if w.endswith(b"\r\n") else w + b"\r\n"
 
 
@@ -103,19 +104,21 @@ def test_forward_exact_bytes(dovecot, srv, config, run, tmp):
 
 def test_wire_bytes_dot_stuffed(dovecot, smtpd, config, run):
     """What goes over the wire: every line-leading dot doubled, CRLF
-    everywhere, one final dot.  (A dot at the very start of the data is
-    stuffed by libcurl too; it cannot come from Dovecot, which sends the
-    first line of a message unstuffed.)"""
+    everywhere (a lone CR too: RFC 5321 2.3.8), one final dot.  (A dot
+    at the very start of the data cannot come from Dovecot, which sends
+    the first line of a message unstuffed.)"""
     srv = smtpd(raw=True)
-    m = b"Subject: dots\n\n.\n.. two\n.x\nbody\n."
+    m = b"Subject: dots\n\n.\n.. two\n.x\nbody\r.\rcr\r\n.\rend\n."
     dovecot.add_message("alice", m)
     r = run("-f", config(**smtp_keys(srv)), "run")
     assert r.returncode == 0, r.stderr
     assert srv.messages[0].data == wire(m)
     raw = bytes(next(iter(srv.raw.values())))
     body = raw.split(b"DATA\r\n", 1)[1]
-    assert body.startswith(b"Subject: dots\r\n\r\n..\r\n... two\r\n..x\r\nbody\r\n..\r\n.\r\n")
+    assert body.startswith(b"Subject: dots\r\n\r\n..\r\n... two\r\n..x\r\nbody\r\n..\r\n"
+                           b"cr\r\n..\r\nend\r\n..\r\n.\r\n")
     assert b"\n" not in body.replace(b"\r\n", b"")
+    assert b"\r" not in body.replace(b"\r\n", b"")
 
 
 def test_received_header_is_prepended(dovecot, srv, config, run):
@@ -410,12 +413,14 @@ def test_dropped_connection_and_timeout_defer(dovecot, srv, config, run):
     m = mkmsg("drop")
     dovecot.add_message("alice", m)
     srv.drop_at_data = True
-    cfg = config(**smtp_keys(srv, timeout=2))
+    # timeout 5: the POP3 and SMTP replies that do come, on a busy machine
+    cfg = config(**smtp_keys(srv, timeout=5))
     r = run("-f", cfg, "run")
     assert r.returncode == 75, r.stderr
     assert "deferred" in r.stderr and dovecot.count("alice") == 1
     srv.drop_at_data = False
-    srv.data_delay = 4                             # longer than timeout 2
+    srv.data_delay = 300                           # never within timeout 5 (cancelled
+                                                   # when popsift hangs up)
     srv.data_reply = "451 4.0.0 too late anyway"
     r = run("-f", cfg, "run")
     assert r.returncode == 75, r.stderr
@@ -550,14 +555,16 @@ def test_server_answering_early_and_not_reading_defers(dovecot, config, run, tmp
     big = mkmsg("big", body=gen.message(0, seed=9, size=20 << 20).split(b"\n\n", 1)[1])
     dovecot.add_message("alice", big)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    r = run("-f", config(smtp_host="127.0.0.1", smtp_port=lsock.getsockname()[1], timeout=2,
+    # timeout 5: what does come, comes in time on a busy machine; a spin
+    # through those 5 s would cost seconds of CPU
+    r = run("-f", config(smtp_host="127.0.0.1", smtp_port=lsock.getsockname()[1], timeout=5,
                          received_header="no", deliver="forward bob@example.org"), "run")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     for c in held:
         c.close()
     lsock.close()
     assert r.returncode == 75, r.stderr
-    assert "the server took nothing within 2 s" in r.stderr and "deferred" in r.stderr
+    assert "the server took nothing within 5 s" in r.stderr and "deferred" in r.stderr
     assert dovecot.count("alice") == 1
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    assert cpu < 1.5, f"popsift used {cpu:.2f} s of CPU while it waited"
+    assert cpu < 2.5, f"popsift used {cpu:.2f} s of CPU while it waited"

@@ -6,6 +6,9 @@ forwarding tests (Debian exim4-daemon-light; must run as root).
         ... popsift forwards to bob@example.org via mta.port ...
         mta.wait_for("bob", 3)                    # delivered messages (bytes)
 
+    with Exim() as mta, Tap(mta.port) as tap:     # popsift -> tap.port -> exim
+        ... tap.sent(0)                           # the bytes the client sent
+
 Its own config, spool, logs and mailboxes live in a temp dir; the daemon
 runs in the foreground (-bdf) with -C, so the system's exim4 (if any) is
 not touched.  With -C exim drops root for deliveries ("exim user lost
@@ -25,6 +28,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,7 +44,7 @@ def exim_binary() -> str | None:
 
 class Exim:
     def __init__(self, users=("bob", "carol"), domain: str = "example.org",
-                 start: bool = True, startup_timeout: float = 10.0):
+                 start: bool = True, startup_timeout: float = 60.0):
         binary = exim_binary()
         if binary is None:
             raise RuntimeError("exim4 not installed (sh tests/deps.sh exim4-daemon-light)")
@@ -119,7 +123,7 @@ begin retry
 *   *   F,1h,1m
 """
 
-    def start(self, timeout: float = 10.0) -> "Exim":
+    def start(self, timeout: float = 60.0) -> "Exim":
         self.proc = subprocess.Popen(
             [self.binary, "-C", str(self.conf), "-bdf", "-oX", str(self.port)],
             stdin=subprocess.DEVNULL, stdout=open(self.dir / "exim.out", "wb"),
@@ -168,7 +172,19 @@ begin retry
         """Messages delivered to user's Maildir, in delivery order."""
         return [p.read_bytes() for p in pt.maildir_files(self.dir / "mail" / user)]
 
-    def wait_for(self, user: str, count: int, timeout: float = 30.0) -> list[bytes]:
+    def wait_log(self, text: str, count: int = 1, timeout: float = 60.0) -> str:
+        """The mainlog once text is in it count times.  Exim logs a
+        session's end ("closed by QUIT") after it sent the 221, so a
+        client that has its reply can be ahead of the log."""
+        deadline = time.monotonic() + timeout
+        p = self.dir / "log" / "mainlog"
+        while True:
+            log = p.read_text(errors="replace") if p.exists() else ""
+            if log.count(text) >= count or time.monotonic() > deadline:
+                return log
+            time.sleep(0.05)
+
+    def wait_for(self, user: str, count: int, timeout: float = 60.0) -> list[bytes]:
         """Delivery runs after the 250: wait until `count` messages are there."""
         deadline = time.monotonic() + timeout
         while True:
@@ -176,3 +192,55 @@ begin retry
             if len(msgs) >= count or time.monotonic() > deadline:
                 return msgs
             time.sleep(0.1)
+
+
+class Tap:
+    """A relay in front of a server that keeps what each client sent: the
+    bytes on the wire, before the server's own reading changes them
+    (exim stores a bare CR as a line end, for one).  A client that has
+    the reply to its last command sent everything through the tap."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1"):
+        self.upstream = (host, port)
+        self.lsock = socket.create_server((host, 0))
+        self.port = self.lsock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.streams: list[bytearray] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.lsock.accept()
+            except OSError:
+                return                            # closed by stop()
+            server = socket.create_connection(self.upstream)
+            with self.lock:
+                self.streams.append(bytearray())
+                kept = self.streams[-1]
+            threading.Thread(target=self._pipe, args=(client, server, kept), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, None), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, kept) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if kept is not None:
+                    with self.lock:
+                        kept.extend(data)         # before the server can answer it
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def sent(self, n: int) -> bytes:
+        """What the n-th client connection sent."""
+        with self.lock:
+            return bytes(self.streams[n])
+
+    def stop(self) -> None:
+        self.lsock.close()
+
+    def __enter__(self) -> "Tap":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -169,7 +169,7 @@ class Dovecot:
 
     Dovecot(users={"alice": "secret"}, extra_conf="", mechanisms="plain login
             cram-md5 apop", ssl=True, debug=False, keep_dir=False,
-            auth_failure_delay=0, start=True, startup_timeout=10,
+            auth_failure_delay=0, start=True, startup_timeout=60,
             stop_grace=0.3)
 
     Attributes: dir, port (plain POP3, STLS offered when ssl), port_ssl
@@ -186,7 +186,7 @@ class Dovecot:
                  mechanisms: str = DEFAULT_MECHANISMS, ssl: bool = True,
                  debug: bool = False, keep_dir: bool | None = None,
                  auth_failure_delay: int = 0, start: bool = True,
-                 startup_timeout: float = 10.0, stop_grace: float = 0.3):
+                 startup_timeout: float = 60.0, stop_grace: float = 0.3):
         if shutil.which("dovecot") is None and not Path("/usr/sbin/dovecot").exists():
             raise DovecotError("dovecot not installed (run: sh tests/deps.sh)")
         if os.geteuid() != 0:

@@ -27,7 +27,10 @@ CRAM-MD5 XOAUTH2 and requires it; tls="starttls" (STARTTLS required) or
 "on" (SMTPS) with certs=popsift_test.make_certs(dir); raw=True keeps the
 bytes of each connection as the server read them (srv.raw[n]).
 pipelining=False: EHLO does not offer PIPELINING (aiosmtpd alone never
-does; Postfix and Exim do, so the default offers it).
+does; Postfix and Exim do, so the default offers it).  coalesce=True
+holds each reply while the next pipelined command is already read, as
+Postfix and Exim do: a client then reads the reply to one message's end
+and the next envelope's replies in one piece.
 
 As a program, for benchmarks: smtpd.py --port N prints "ready", serves
 until SIGTERM, then prints "messages=M connections=C bytes=B" on stdout
@@ -159,12 +162,29 @@ class _SMTP(SMTP):
             super().__init__(handler, **kw)
         self.rec = rec
         self.conn_no = 0
+        self._held = bytearray()
 
     def connection_made(self, transport):
         with self.rec.lock:
             self.conn_no = next(self.rec.serial)
             self.rec.opened.append(self.conn_no)
         super().connection_made(transport)
+
+    async def push(self, status):
+        """With rec.coalesce, as Postfix and Exim do under PIPELINING:
+        a reply waits while another complete command is already read,
+        and goes out with the reply to the last one in one write."""
+        if not self.rec.coalesce:
+            return await super().push(status)
+        if isinstance(status, str):
+            status = status.encode("utf-8")
+        self._held += status + b"\r\n"
+        if b"\n" in self._reader._buffer:     # more pipelined commands wait
+            return None
+        held, self._held = bytes(self._held), bytearray()
+        self._writer.write(held)
+        await self._writer.drain()
+        return None
 
     def data_received(self, data):
         if self.rec.raw_enabled:
@@ -192,7 +212,7 @@ class Recorder:
     def __init__(self, port: int | None = None, users: dict | None = None,
                  tokens: dict | None = None, tls: str = "off", certs=None,
                  raw: bool = False, data_size_limit: int = 64 << 20,
-                 pipelining: bool = True):
+                 pipelining: bool = True, coalesce: bool = False):
         self.port = port or pt.free_port()
         self.host = "127.0.0.1"
         self.users = dict(users or {})
@@ -204,6 +224,7 @@ class Recorder:
         self.raw: dict[int, bytearray] = {}
         self.raw_enabled = raw
         self.pipelining = pipelining
+        self.coalesce = coalesce
         self.bytes = 0
         self.mail_reply = None
         self.rcpt_replies: dict[str, str] = {}
@@ -213,7 +234,9 @@ class Recorder:
         self.drop_kept_once = False
         self.close_after_data = False
         self.data_delay = 0
+        # ready_timeout: the controller's start-up on a busy machine (default 5 s)
         kw = dict(hostname="127.0.0.1", port=self.port, data_size_limit=data_size_limit,
+                  ready_timeout=60,
                   enable_SMTPUTF8=True, decode_data=False, ident="popsift-test-smtpd")
         if self.users or self.tokens:
             # implicit TLS is invisible to aiosmtpd: only STARTTLS counts as TLS

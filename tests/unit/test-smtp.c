@@ -1,6 +1,7 @@
 /* Unit tests: SMTP replies matched to commands (smtp-dialog.c) — in
- * lockstep, pipelined, multi-line, through libcurl's debug stream — and
- * the EHLO keyword check that decides pipelining. */
+ * lockstep, pipelined, multi-line, through libcurl's debug stream — the
+ * EHLO keyword check that decides pipelining, and the data's line ends
+ * and dot-stuffing (smtp-tx.c's stuffer) across chunk boundaries. */
 #include <stdlib.h>
 
 #include "unit.h"
@@ -76,10 +77,89 @@ static void curl_stream(void)
 	dialog_free(&d);
 }
 
+/* The data through the stuffer in three chunks cut at a and b. */
+static size_t stuffed(const char *in, size_t a, size_t b, char *out)
+{
+	struct stuffer st;
+	size_t n = strlen(in), o = 0;
+	stuffer_start(&st);
+	o += stuffer_put(&st, in, a, out + o);
+	o += stuffer_put(&st, in + a, b - a, out + o);
+	o += stuffer_put(&st, in + b, n - b, out + o);
+	o += stuffer_end(&st, out + o);
+	out[o] = '\0';
+	return o;
+}
+
+/* Every cut, including those between CR and LF and between a line's
+ * start and its dot, gives the one right wire form. */
+static void stuff_case(const char *in, const char *want, const char *what)
+{
+	size_t n = strlen(in);
+	char out[256], first[256];
+	int same = 1, room = 1;
+	stuffed(in, 0, 0, first);
+	for (size_t a = 0; a <= n; a++)
+		for (size_t b = a; b <= n; b++) {
+			size_t o = stuffed(in, a, b, out);
+			same &= strcmp(out, first) == 0;
+			room &= o <= 3 * n + 5;
+		}
+	CHECK_STR(first, want, what);
+	CHECK(same, "the same output wherever the chunks are cut");
+	CHECK(room, "within the room the callers reserve");
+}
+
+/* No lone CR or LF, and the only CRLF.CRLF is the end. */
+static void stuff_wire_ok(void)
+{
+	static const char alphabet[] = "\r\n.a";
+	char in[8], out[64];
+	int ok = 1;
+	for (int code = 0; code < 4 * 4 * 4 * 4 * 4 * 4; code++) {
+		int c = code;
+		for (int i = 0; i < 6; i++, c /= 4)
+			in[i] = alphabet[c % 4];
+		in[6] = '\0';
+		for (size_t a = 0; a <= 6; a++) {
+			size_t o = stuffed(in, a, a, out);
+			for (size_t i = 0; i < o; i++) {
+				if (out[i] == '\r' && (i + 1 == o || out[i + 1] != '\n'))
+					ok = 0;
+				if (out[i] == '\n' && (i == 0 || out[i - 1] != '\r'))
+					ok = 0;
+			}
+			char *end = strstr(out, "\r\n.\r\n");
+			if (!(end == out + o - 5 || (end == NULL && !strcmp(out, ".\r\n"))))
+				ok = 0;
+		}
+	}
+	CHECK(ok, "every 6-byte mix of CR, LF, dot and text: CRLF only, one end");
+}
+
+static void stuffing(void)
+{
+	stuff_case("", ".\r\n", "empty data: the end only");
+	stuff_case("a\nb", "a\r\nb\r\n.\r\n", "LF becomes CRLF, a last line gets its end");
+	stuff_case("a\r\nb\r\n", "a\r\nb\r\n.\r\n", "CRLF stays CRLF");
+	stuff_case("a\rb\r", "a\r\nb\r\n.\r\n", "a lone CR becomes CRLF");
+	stuff_case("a\r\r\nb\n\rc", "a\r\n\r\nb\r\n\r\nc\r\n.\r\n",
+		   "CR CR LF and LF CR: two line ends each");
+	stuff_case(".a\n..b\nc.d\n", "..a\r\n...b\r\nc.d\r\n.\r\n",
+		   "a dot at a line start doubled, elsewhere not");
+	stuff_case("x\n.\ny", "x\r\n..\r\ny\r\n.\r\n", "\\n.\\n does not end the data");
+	stuff_case("x\r\n.\ry", "x\r\n..\r\ny\r\n.\r\n", "\\r\\n.\\r does not end the data");
+	stuff_case("x\n.\r\ny", "x\r\n..\r\ny\r\n.\r\n", "\\n.\\r\\n does not end the data");
+	stuff_case("x\r.\r\ny", "x\r\n..\r\ny\r\n.\r\n", "\\r.\\r\\n does not end the data");
+	stuff_case("x\r.", "x\r\n..\r\n.\r\n", "a dot after a lone CR at the very end");
+	stuff_wire_ok();
+}
+
 int main(void)
 {
 	pipelined();
 	garbled_and_greeting();
 	curl_stream();
+	stuffing();
 	return UNIT_DONE();
 }
