@@ -240,18 +240,25 @@ def test_recovery_drops_each_row_only_once_undone(fake, run, tmp):
     left = md / "new" / "1700000000.M1P1Q1.host"
     left.write_bytes(_msg(9))
     _plant(state, "test", "maildir", md, prefix="1700000000.M1P1")
-    bad.mkdir()                      # an mbox that cannot be opened: recovery fails
-    _plant(state, "test", "mbox", bad, offset=0)
-    r = run("-f", cfg, "run")
+    # a crashed batch's message in the mbox, journaled as popsift journals
+    # it (token, device, inode); cutting it fails: ftruncate gives EIO
+    token = "0123456789abcdef"
+    bad.write_bytes(b"From x@example.org Wed Dec  2 08:00:00 2026 popsift=%s\n"
+                    b"Subject: half a batch\n\nbody\n\n" % token.encode())
+    bad.chmod(0o600)
+    st = bad.stat()
+    _plant(state, "test", "mbox", bad, offset=0, prefix=token)
+    _db(state, "UPDATE journal SET dev=?, ino=? WHERE kind='mbox'", (st.st_dev, st.st_ino))
+    r = run("-f", cfg, "run", env=_shim(tmp, "noftruncate", FAIL_FTRUNCATE))
     assert r.returncode == 75, r.stderr
     assert str(bad) in r.stderr and "test" in r.stderr, r.stderr
     assert not left.exists()
     assert _journal(state) == [("mbox", str(bad))], "an undone row was kept, or the failed one dropped"
     assert srv.count() == 1 and not srv.commands("RETR")
-    bad.rmdir()
     r = run("-f", cfg, "run")
     assert r.returncode == 0, r.stderr
     assert _journal(state) == [] and srv.count() == 0
+    assert b"half a batch" not in bad.read_bytes()
 
 
 # ---- 4. recovery touches only this configuration's destinations ----
