@@ -74,6 +74,20 @@ def _plant(state, account, kind, path, offset=0, prefix=None):
         "VALUES(?,?,?,?,?,0)", (account, kind, str(path), offset, prefix))
 
 
+TOKEN = "0123456789abcdef"
+
+
+def _crashed_batch(state, mbox, before=b""):
+    """An mbox holding `before` and then one message of a batch that died,
+    journaled the way popsift journals it (token, device, inode)."""
+    mbox.write_bytes(before + b"From x@example.org Wed Dec  2 08:00:00 2026 popsift=%s\n"
+                     b"Subject: half a batch\n\nbody\n\n" % TOKEN.encode())
+    mbox.chmod(0o600)
+    st = mbox.stat()
+    _plant(state, "test", "mbox", mbox, offset=len(before), prefix=TOKEN)
+    _db(state, "UPDATE journal SET dev=?, ino=? WHERE path=?", (st.st_dev, st.st_ino, str(mbox)))
+
+
 def _journal(state):
     return [(k, p) for k, p in _db(state, "SELECT kind,path FROM journal ORDER BY id")]
 
@@ -242,13 +256,7 @@ def test_recovery_drops_each_row_only_once_undone(fake, run, tmp):
     _plant(state, "test", "maildir", md, prefix="1700000000.M1P1")
     # a crashed batch's message in the mbox, journaled as popsift journals
     # it (token, device, inode); cutting it fails: ftruncate gives EIO
-    token = "0123456789abcdef"
-    bad.write_bytes(b"From x@example.org Wed Dec  2 08:00:00 2026 popsift=%s\n"
-                    b"Subject: half a batch\n\nbody\n\n" % token.encode())
-    bad.chmod(0o600)
-    st = bad.stat()
-    _plant(state, "test", "mbox", bad, offset=0, prefix=token)
-    _db(state, "UPDATE journal SET dev=?, ino=? WHERE kind='mbox'", (st.st_dev, st.st_ino))
+    _crashed_batch(state, bad)
     r = run("-f", cfg, "run", env=_shim(tmp, "noftruncate", FAIL_FTRUNCATE))
     assert r.returncode == 75, r.stderr
     assert str(bad) in r.stderr and "test" in r.stderr, r.stderr
@@ -287,11 +295,10 @@ def test_planted_journal_row_cannot_cut_a_foreign_file(fake, run, tmp):
     # a rule's destination ($1 expanded under tmp/lists) is recovered
     lists = tmp / "lists"
     lists.mkdir()
-    (lists / "7").write_bytes(b"y" * 100)
-    _plant(state, "test", "mbox", lists / "7", offset=40)
+    _crashed_batch(state, lists / "7", before=b"y" * 40)
     r = run("-f", cfg, "run")
     assert r.returncode == 0, r.stderr
-    assert (lists / "7").stat().st_size == 40 and _journal(state) == []
+    assert (lists / "7").read_bytes() == b"y" * 40 and _journal(state) == []
 
 
 # ---- 5. a password command that writes a lot ----
