@@ -124,6 +124,9 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)a->timeout);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)a->timeout);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* the login is part of the session: session_timeout caps it too */
+	if (a->session_timeout > 0)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)a->session_timeout);
 	if (a->tls == TLS_STARTTLS)
 		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	if (a->tls_ca_file)
@@ -208,6 +211,8 @@ static int open_once(struct conn *c, const struct account *a, const char *secret
 	c->sock = -1;
 	c->acct = a->name;
 	c->timeout_ms = a->timeout > 0 ? a->timeout * 1000 : 60000;
+	c->session_s = a->session_timeout;
+	c->session_end = a->session_timeout > 0 ? now_sec() + a->session_timeout : 0;
 	if (cleartext_refused(a)) {
 		*code = EX_CONFIG;
 		return seterr(err, "refusing to send a password in clear text: say \"tls off\" "
@@ -289,9 +294,14 @@ ssize_t conn_recv(struct conn *c, char *buf, size_t len, char **err)
 
 int conn_wait(struct conn *c, int want_write)
 {
+	return conn_wait_ms(c, want_write, c->timeout_ms);
+}
+
+int conn_wait_ms(struct conn *c, int want_write, int ms)
+{
 	struct pollfd p = { .fd = c->sock, .events = POLLIN | (want_write ? POLLOUT : 0) };
 	for (;;) {
-		int r = poll(&p, 1, c->timeout_ms);
+		int r = poll(&p, 1, ms);
 		if (r < 0 && errno == EINTR && stop_requested)
 			return -2;
 		if (r < 0 && errno == EINTR)

@@ -11,6 +11,9 @@
 #include "popsift.h"
 
 #define RBUF (256u << 10)
+/* A reply's deadline grows by a second per KB that arrives: a big
+ * message over a slow link finishes, a trickle does not. */
+#define CREDIT_BYTES 1024.0
 
 struct cmd {
 	char   *line;
@@ -33,7 +36,13 @@ struct pop3 {
 	char   *rbuf;
 	size_t  rlen, roff;
 	int     in_multi, bol;
+	int     first_line;      /* at the first payload line of a stream reply */
+	int     status_like;     /* payload lines of this reply that look like +OK/-ERR */
 	int     stoppable;
+	double  clock;           /* when the reply at the head began to be awaited */
+	unsigned long long credit;   /* bytes received since */
+	double  session_end;     /* session_timeout: 0 none */
+	int     session_s;
 	char   *err;
 	int     code;
 	unsigned long long bytes;
@@ -45,6 +54,8 @@ struct pop3 *pop3_new(struct conn *c, const char *acct, size_t window)
 	p->c = c;
 	p->acct = acct;
 	p->window = window ? window : 1;
+	p->session_end = c->session_end;
+	p->session_s = c->session_s;
 	p->rbuf = xmalloc(RBUF);
 	return p;
 }
@@ -97,6 +108,13 @@ size_t pop3_pending(const struct pop3 *p) { return p->qlen - p->qdone; }
 const char *pop3_account(const struct pop3 *p) { return p->acct; }
 void pop3_stoppable(struct pop3 *p, int on) { p->stoppable = on; }
 unsigned long long pop3_bytes(const struct pop3 *p) { return p->bytes; }
+int pop3_status_like(const struct pop3 *p) { return p->status_like; }
+
+static void restart_clock(struct pop3 *p)
+{
+	p->clock = now_sec();
+	p->credit = 0;
+}
 
 static const char *cmd_name(const struct cmd *k)
 {
@@ -109,6 +127,8 @@ static void fill_send(struct pop3 *p)
 	if (p->soff == p->slen)
 		p->soff = p->slen = 0;
 	while (p->qsent < p->qlen && p->qsent - p->qdone < p->window) {
+		if (p->qsent == p->qdone)
+			restart_clock(p);   /* nothing was awaited: the wait starts now */
 		struct cmd *k = &p->q[p->qsent++];
 		size_t n = strlen(k->line);
 		if (p->slen + n + 2 > p->scap) {
@@ -134,6 +154,7 @@ static void done_cmd(struct pop3 *p)
 	free(k->line);
 	k->line = NULL;
 	p->in_multi = 0;
+	restart_clock(p);
 	if (p->qdone == p->qlen)   /* all answered: reuse the queue from the start */
 		p->qdone = p->qsent = p->qlen = 0;
 }
@@ -190,6 +211,8 @@ static int take_status(struct pop3 *p)
 	if (multi) {
 		p->in_multi = 1;
 		p->bol = 1;
+		p->first_line = 1;
+		p->status_like = 0;
 	} else {
 		done_cmd(p);
 	}
@@ -252,6 +275,40 @@ static int take_lines(struct pop3 *p)
 	}
 }
 
+/* Does the line at b start like a status line?  1 yes, 0 no, -1 need more. */
+static int status_prefix(const char *b, size_t avail)
+{
+	const char *want = b[0] == '+' ? "+OK" : b[0] == '-' ? "-ERR" : NULL;
+	if (want == NULL)
+		return 0;
+	size_t n = strlen(want);
+	if (memcmp(b, want, avail < n ? avail : n) != 0)
+		return 0;
+	return avail >= n ? 1 : -1;
+}
+
+/* A status line is never dot-stuffed, so one inside a body is a reply
+ * that leaked into it: at the first line always (a message cannot start
+ * so), later the caller judges with the size (pop3_status_like).
+ * 0 go on, 1 need more bytes, -1 failed. */
+static int check_line(struct pop3 *p, const char *b, size_t avail)
+{
+	int st = status_prefix(b, avail);
+	if (st < 0)
+		return 1;
+	if (st > 0 && p->first_line) {
+		size_t n = 0;
+		while (n < avail && n < 60 && b[n] != '\r' && b[n] != '\n')
+			n++;
+		return pop3_fail(p, EX_UNAVAILABLE, "the reply to %s begins with \"%.*s\": the "
+				 "server's replies are out of step with the commands",
+				 cmd_name(&p->q[p->qdone]), (int)n, b);
+	}
+	p->status_like += st;
+	p->first_line = 0;
+	return 0;
+}
+
 /* Stream mode: unstuff dots and turn CRLF into LF in place (output never
  * outruns input), then hand the payload over in one chunk per read. */
 static int take_stream(struct pop3 *p)
@@ -260,6 +317,11 @@ static int take_stream(struct pop3 *p)
 	size_t r = p->roff, end = p->rlen, w = r, start = r;
 	int term = 0;
 	while (r < end) {
+		int c = p->bol ? check_line(p, b + r, end - r) : 0;
+		if (c < 0)
+			return -1;
+		if (c > 0)
+			break;
 		if (p->bol && b[r] == '.') {
 			int t = at_terminator(b + r, end - r);
 			if (t < 0)
@@ -316,6 +378,37 @@ static int process(struct pop3 *p)
 	return p->err ? -1 : 0;
 }
 
+static const char *waiting_for(const struct pop3 *p)
+{
+	return p->qdone < p->qsent ? cmd_name(&p->q[p->qdone]) : "idle";
+}
+
+/* Milliseconds left before the reply at the head or the session is due;
+ * at 0 the pump has failed. */
+static int time_left(struct pop3 *p)
+{
+	double t = now_sec(), tmo = p->c->timeout_ms / 1000.0;
+	double reply_end = p->clock + tmo + (double)p->credit / CREDIT_BYTES;
+	if (p->session_end > 0 && t >= p->session_end) {
+		pop3_fail(p, EX_TEMPFAIL, "session_timeout (%d s) reached during %s",
+			  p->session_s, waiting_for(p));
+		return 0;
+	}
+	if (t >= reply_end) {
+		if (p->credit == 0)
+			pop3_fail(p, EX_TEMPFAIL, "server did not answer %s within %d s",
+				  waiting_for(p), p->c->timeout_ms / 1000);
+		else
+			pop3_fail(p, EX_TEMPFAIL, "server did not finish its reply to %s within "
+				  "%.0f s (%llu bytes came)", waiting_for(p), reply_end - p->clock,
+				  p->credit);
+		return 0;
+	}
+	double end = p->session_end > 0 && p->session_end < reply_end ? p->session_end : reply_end;
+	double ms = (end - t) * 1000.0 + 1;
+	return ms > 3600000 ? 3600000 : (int)ms;
+}
+
 static int do_recv(struct pop3 *p, int *got)
 {
 	if (p->roff > 0 && p->roff == p->rlen)
@@ -341,6 +434,7 @@ static int do_recv(struct pop3 *p, int *got)
 	*got = 1;
 	p->rlen += (size_t)n;
 	p->bytes += (unsigned long long)n;
+	p->credit += (unsigned long long)n;
 	return process(p) < 0 ? -1 : 1;
 }
 
@@ -372,6 +466,8 @@ void pop3_kick(struct pop3 *p)
 
 int pop3_flush(struct pop3 *p)
 {
+	/* our own work since the commands went out (an fsync) is not the server's delay */
+	restart_clock(p);
 	while (p->err == NULL && p->qdone < p->qlen) {
 		if (stop_requested && p->stoppable)
 			return pop3_fail(p, POP3_STOPPED, "stopped by a signal");
@@ -379,18 +475,19 @@ int pop3_flush(struct pop3 *p)
 		int moved = 0;
 		if (do_send(p, &moved) < 0)
 			return -1;
-		int r;
-		/* drain libcurl: TLS data may sit decrypted while the socket is quiet */
-		while ((r = do_recv(p, &moved)) > 0 && p->qdone < p->qlen)
+		int r = 0;
+		/* drain libcurl: TLS data may sit decrypted while the socket is quiet;
+		 * a reply that keeps coming is still held to its deadline */
+		while (time_left(p) > 0 && (r = do_recv(p, &moved)) > 0 && p->qdone < p->qlen)
 			;
-		if (r < 0)
+		if (r < 0 || p->err)
 			return -1;
 		if (moved || p->qdone >= p->qlen)
 			continue;
-		int w = conn_wait(p->c, p->soff < p->slen);
-		if (w == 0)
-			return pop3_fail(p, EX_TEMPFAIL, "server did not answer %s within %d s",
-					 cmd_name(&p->q[p->qdone]), p->c->timeout_ms / 1000);
+		int ms = time_left(p);
+		if (ms == 0)
+			return -1;
+		int w = conn_wait_ms(p->c, p->soff < p->slen, ms);
 		if (w == -2 && p->stoppable)
 			return pop3_fail(p, POP3_STOPPED, "stopped by a signal");
 		if (w < 0 && w != -2)

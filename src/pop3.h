@@ -1,7 +1,10 @@
 /* pop3.h — the pipelined POP3 transaction engine over a struct conn.
  * Commands are queued with a handler; up to `window` are in flight and
  * replies are matched to them in order (RFC 2449 PIPELINING; a bounded
- * window is safe even where the server does not advertise it). */
+ * window is safe even where the server does not advertise it).
+ * Deadlines: each reply must be whole within the connection's timeout
+ * (plus a second per KB that arrives, so a big message over a slow link
+ * finishes and a trickle does not), and the session by session_timeout. */
 #ifndef POP3_H
 #define POP3_H
 
@@ -43,6 +46,9 @@ const char *pop3_account(const struct pop3 *p);
 void   pop3_stoppable(struct pop3 *p, int on);
 #define POP3_STOPPED (-2)   /* pop3_code() after a stop */
 unsigned long long pop3_bytes(const struct pop3 *p);
+/* Payload lines of the current (or last) stream reply that begin like a
+ * status line: with a size LIST did not announce, a reply out of step. */
+int    pop3_status_like(const struct pop3 *p);
 /* Pure parsing helpers, unit-tested. */
 int    pop3_status(const char *line, size_t n);   /* 1 +OK, 0 -ERR, -1 malformed */
 /* "N UID": 0; "N" with no UID: 1 (*uidlen 0); anything else -1. */

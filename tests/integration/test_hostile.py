@@ -1,0 +1,107 @@
+"""A hostile POP3 server must not stall, starve or slow popsift (issue 13).
+
+popsift against tests/lib/fakepop.py scripted to trickle replies, shift its
+pipelined replies, and send listings that are huge, out of order or
+endless.  As in test_faults.py, every test checks the exit code, that
+nothing was deleted that was not delivered byte for byte, and that a rerun
+against a sane server delivers everything exactly once.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import popsift_test as pt
+from test_faults import (ACCOUNT, assert_exactly_once_or_on_server, assert_names_account,
+                         assert_not_crashed, delivered, make_messages, prun, rerun_clean,
+                         show)
+
+
+@pytest.fixture
+def hconfig(tmp):
+    """hconfig(srv, **keys) -> config for account 'fake' on srv (tls off,
+    auth user, keep no, timeout 3, mbox tmp/inbox.mbox, no Received:)."""
+    def write(srv, **keys):
+        keys.setdefault("tls", "off")
+        keys.setdefault("auth", "user")
+        keys.setdefault("timeout", 3)
+        keys.setdefault("deliver", f"mbox {tmp / 'inbox.mbox'}")
+        keys.setdefault("state", tmp / "state.db")
+        text = pt.account_config(srv, "alice", name=ACCOUNT, **keys)
+        return pt.write_config(tmp / "config", text)
+    return write
+
+
+def assert_deleted_only_delivered(tmp, srv, msgs):
+    """Every message the server was told to DELE (in any session) is in the
+    mbox byte for byte: a DELE never names a message popsift did not deliver."""
+    got = delivered(tmp)
+    for session, orig in srv.dele_log:
+        assert msgs[orig - 1] in got, (
+            f"session {session} sent DELE for message {orig}, which is not in the mbox as "
+            f"it was sent\n{got!r}")
+
+
+# --------------------------------------------------------------------------
+# item 1: `timeout` bounds a whole reply; session_timeout a whole session
+
+@pytest.mark.parametrize("verb", ["RETR", "UIDL"])
+def test_trickling_reply_ends_at_timeout(run, fake, hconfig, tmp, verb):
+    """One byte every half second: each read is quick, the reply never ends.
+    With timeout 3 the run must end in about 3 s (the issue saw 32 s)."""
+    msgs = make_messages(3)
+    srv = fake(msgs, trickle=verb, trickle_msg=2 if verb == "RETR" else None,
+               faulty_sessions={1})
+    cfg = hconfig(srv, timeout=3)
+    r, secs = prun(run, cfg, timeout=120)
+    assert_not_crashed(r)
+    print(f"trickling {verb}: {secs:.2f} s with timeout 3")
+    assert secs < 10, f"took {secs:.1f} s with timeout 3\n" + show(r)
+    assert r.returncode == 75, show(r)
+    assert_names_account(r)
+    assert "within 3 s" in r.stderr, show(r)
+    assert not srv.deleted
+    assert_exactly_once_or_on_server(tmp, srv, msgs)
+    rerun_clean(run, cfg, tmp, srv, msgs)
+
+
+def test_slow_big_message_is_not_cut(run, fake, hconfig, tmp):
+    """The deadline grows with what arrives: a 12 KB message that takes
+    longer than `timeout` at a steady few KB per second still arrives."""
+    body = b"".join(b"line %05d of a long message, sent slowly\n" % i for i in range(300))
+    msgs = make_messages(1, body=body)
+    srv = fake(msgs, trickle="RETR", trickle_delay=0.00002)
+    cfg = hconfig(srv, timeout=1)
+    r, secs = prun(run, cfg, timeout=120)
+    print(f"slow message: {secs:.2f} s")
+    assert r.returncode == 0, show(r)
+    assert secs > 1.5, "the message did not take longer than timeout: nothing tested"
+    rerun_clean(run, cfg, tmp, srv, msgs)
+
+
+def test_session_timeout_caps_a_session(run, fake, hconfig, tmp):
+    """Every reply comes in time, but slowly: session_timeout ends the run."""
+    msgs = make_messages(12)
+    srv = fake(msgs, trickle="RETR", trickle_delay=0.01, faulty_sessions={1})
+    cfg = hconfig(srv, timeout=20, session_timeout=4)
+    r, secs = prun(run, cfg, timeout=120)
+    assert_not_crashed(r)
+    assert secs < 15, f"took {secs:.1f} s with session_timeout 4\n" + show(r)
+    assert r.returncode == 75, show(r)
+    assert_names_account(r)
+    assert "session_timeout (4 s)" in r.stderr, show(r)
+    assert not srv.deleted, "no QUIT after the session was cut"
+    assert_exactly_once_or_on_server(tmp, srv, msgs)
+    assert len(delivered(tmp)) < len(msgs)
+    rerun_clean(run, cfg, tmp, srv, msgs)
+
+
+def test_session_timeout_is_checked(run, fake, hconfig, tmp):
+    srv = fake(make_messages(1))
+    cfg = hconfig(srv, session_timeout="soon")
+    r = run("-f", cfg, "check")
+    assert r.returncode == 78, show(r)
+    assert "session_timeout" in r.stderr, show(r)
