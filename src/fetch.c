@@ -196,6 +196,7 @@ static void too_big(struct fetch *f, struct srvmsg *sm)
 		"LIST said %llu: left on the server", sm->num, sm->uidl, f->a->max_size, sm->size);
 }
 
+/* RETR n's reply: the message waits in f->cur for LIST n's (on_check). */
 static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct fetch *f = arg;
@@ -209,24 +210,47 @@ static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 		sm->failed = 1;
 		sm->error = xasprintf("RETR %lu: -ERR %.*s", sm->num, (int)n, s);
 		log_err(f->a->name, "%s", sm->error);
-		f->curidx++;
 		return 0;
 	case P3_DATA:
 		return fetch_append(p, f->cur, s, n);
 	case P3_END:
 		msg_finish(f->cur, NULL);
-		f->curidx++;
-		if (f->cur->over) {
-			too_big(f, sm);
-		} else {
-			f->r.bytes += f->cur->size;
-			if (batch_message(f, sm) < 0)
-				return -1;
-		}
-		/* stop between messages: the whole ones are committed below */
-		return stop_requested ? pop3_fail(p, POP3_STOPPED, "stopped by a signal") : 0;
+		f->held = 1;
+		return 0;
 	}
 	return 0;
+}
+
+/* Each RETR n is followed by LIST n, whose "+OK n size" can belong to no
+ * other command: a server whose replies shifted by a line (one too many
+ * or too few) shows it here, before the message is delivered under
+ * another's UIDL and later DELE'd.  The session then ends without QUIT,
+ * so no DELE of it takes effect. */
+static int on_check(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
+{
+	struct fetch *f = arg;
+	struct srvmsg *sm = f->batch[f->curidx++];
+	unsigned long num = 0;
+	unsigned long long size = 0;
+	int held = f->held;
+	f->held = 0;
+	if (ev != P3_OK || pop3_parse_list(s, n, &num, &size) < 0 || num != sm->num ||
+	    (sm->size > 0 && size != sm->size))
+		return pop3_fail(p, EX_UNAVAILABLE, "LIST %lu after RETR %lu was answered \"%s%.*s\": "
+				 "the server's replies are out of step with the commands; message "
+				 "%lu is not delivered", sm->num, sm->num, ev == P3_ERR ? "-ERR " : "",
+				 (int)(n > 60 ? 60 : n), s, sm->num);
+	if (!held)
+		return 0;
+	if (f->cur->over) {
+		too_big(f, sm);
+	} else {
+		f->r.bytes += f->cur->size;
+		if (batch_message(f, sm) < 0)
+			return -1;
+	}
+	/* stop between messages: the whole ones are committed below */
+	return stop_requested ? pop3_fail(p, POP3_STOPPED, "stopped by a signal") : 0;
 }
 
 static int on_dele(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
@@ -453,8 +477,10 @@ static size_t next_batch(struct fetch *f, size_t *i, struct srvmsg **out, size_t
 	for (; *i < f->nmsgs && n < bmax; (*i)++)
 		if (f->msgs[*i].want)
 			out[n++] = &f->msgs[*i];
-	for (size_t k = 0; k < n; k++)
+	for (size_t k = 0; k < n; k++) {
 		pop3_queue(f->p, P3_STREAM, 0, on_retr, f, "RETR %lu", out[k]->num);
+		pop3_queue(f->p, P3_SINGLE, 0, on_check, f, "LIST %lu", out[k]->num);
+	}
 	/* on the wire now: the server streams them while we fsync and commit */
 	if (n > 0)
 		pop3_kick(f->p);

@@ -65,6 +65,7 @@ struct fetch {
 	size_t  nbatch;
 	struct msg *cur;
 	size_t  curidx;
+	int     held;       /* a RETR arrived whole, waiting for its LIST check */
 	struct result r;
 	double  started, last_progress;
 	char   *secret;

@@ -37,7 +37,6 @@ struct pop3 {
 	size_t  rlen, roff;
 	int     in_multi, bol;
 	int     first_line;      /* at the first payload line of a stream reply */
-	int     status_like;     /* payload lines of this reply that look like +OK/-ERR */
 	int     stoppable;
 	double  clock;           /* when the reply at the head began to be awaited */
 	unsigned long long credit;   /* bytes received since */
@@ -108,7 +107,6 @@ size_t pop3_pending(const struct pop3 *p) { return p->qlen - p->qdone; }
 const char *pop3_account(const struct pop3 *p) { return p->acct; }
 void pop3_stoppable(struct pop3 *p, int on) { p->stoppable = on; }
 unsigned long long pop3_bytes(const struct pop3 *p) { return p->bytes; }
-int pop3_status_like(const struct pop3 *p) { return p->status_like; }
 
 static void restart_clock(struct pop3 *p)
 {
@@ -212,7 +210,6 @@ static int take_status(struct pop3 *p)
 		p->in_multi = 1;
 		p->bol = 1;
 		p->first_line = 1;
-		p->status_like = 0;
 	} else {
 		done_cmd(p);
 	}
@@ -287,16 +284,15 @@ static int status_prefix(const char *b, size_t avail)
 	return avail >= n ? 1 : -1;
 }
 
-/* A status line is never dot-stuffed, so one inside a body is a reply
- * that leaked into it: at the first line always (a message cannot start
- * so), later the caller judges with the size (pop3_status_like).
+/* A message cannot start with a status line: a RETR or TOP body that does
+ * is the reply to another command, the stream shifted by a line.
  * 0 go on, 1 need more bytes, -1 failed. */
 static int check_line(struct pop3 *p, const char *b, size_t avail)
 {
 	int st = status_prefix(b, avail);
 	if (st < 0)
 		return 1;
-	if (st > 0 && p->first_line) {
+	if (st > 0) {
 		size_t n = 0;
 		while (n < avail && n < 60 && b[n] != '\r' && b[n] != '\n')
 			n++;
@@ -304,7 +300,6 @@ static int check_line(struct pop3 *p, const char *b, size_t avail)
 				 "server's replies are out of step with the commands",
 				 cmd_name(&p->q[p->qdone]), (int)n, b);
 	}
-	p->status_like += st;
 	p->first_line = 0;
 	return 0;
 }
@@ -317,7 +312,7 @@ static int take_stream(struct pop3 *p)
 	size_t r = p->roff, end = p->rlen, w = r, start = r;
 	int term = 0;
 	while (r < end) {
-		int c = p->bol ? check_line(p, b + r, end - r) : 0;
+		int c = p->bol && p->first_line ? check_line(p, b + r, end - r) : 0;
 		if (c < 0)
 			return -1;
 		if (c > 0)
@@ -359,10 +354,14 @@ static int take_stream(struct pop3 *p)
 static int process(struct pop3 *p)
 {
 	while (p->roff < p->rlen && p->err == NULL) {
-		if (p->qdone >= p->qsent)
+		if (p->qdone >= p->qsent) {
+			size_t n = 0;   /* one line of it, not the rest */
+			while (p->roff + n < p->rlen && n < 60 && p->rbuf[p->roff + n] != '\r' &&
+			       p->rbuf[p->roff + n] != '\n')
+				n++;
 			return pop3_fail(p, EX_UNAVAILABLE, "server sent data nobody asked for: \"%.*s\"",
-					 (int)(p->rlen - p->roff > 60 ? 60 : p->rlen - p->roff),
-					 p->rbuf + p->roff);
+					 (int)n, p->rbuf + p->roff);
+		}
 		int r;
 		if (!p->in_multi)
 			r = take_status(p);

@@ -46,9 +46,6 @@ const char *pop3_account(const struct pop3 *p);
 void   pop3_stoppable(struct pop3 *p, int on);
 #define POP3_STOPPED (-2)   /* pop3_code() after a stop */
 unsigned long long pop3_bytes(const struct pop3 *p);
-/* Payload lines of the current (or last) stream reply that begin like a
- * status line: with a size LIST did not announce, a reply out of step. */
-int    pop3_status_like(const struct pop3 *p);
 /* Pure parsing helpers, unit-tested. */
 int    pop3_status(const char *line, size_t n);   /* 1 +OK, 0 -ERR, -1 malformed */
 /* "N UID": 0; "N" with no UID: 1 (*uidlen 0); anything else -1. */

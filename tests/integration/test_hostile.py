@@ -105,3 +105,54 @@ def test_session_timeout_is_checked(run, fake, hconfig, tmp):
     r = run("-f", cfg, "check")
     assert r.returncode == 78, show(r)
     assert "session_timeout" in r.stderr, show(r)
+
+
+# --------------------------------------------------------------------------
+# item 6: a server whose pipelined replies shift by a line never makes
+# popsift DELE a message it did not deliver
+
+# popsift commits 500 messages a batch; the next batch's RETRs go out
+# before that commit and its DELEs follow them, so with 505 messages a
+# shift can hit a RETR in either batch, the last of the first, or a DELE
+# in the middle of RETRs.
+NMSGS = 505
+SHIFTS = {
+    "extra-after-RETR2": dict(extra_line={"RETR": {2: b"+OK\r\n"}}),
+    "extra-after-RETR500": dict(extra_line={"RETR": {500: b"+OK 12 octets\r\n"}}),
+    "extra-after-RETR503": dict(extra_line={"RETR": {503: b"+OK\r\n"}}),
+    "extra-after-DELE1": dict(extra_line={"DELE": {1: b"+OK\r\n"}}),
+    "extra-after-DELE500": dict(extra_line={"DELE": {500: b"+OK\r\n"}}),
+    "err-line-after-RETR3": dict(extra_line={"RETR": {3: b"-ERR out of step\r\n"}}),
+    "no-dot-RETR2": dict(no_terminator={"RETR": {2}}),
+    "no-dot-RETR500": dict(no_terminator={"RETR": {500}}),
+    "no-dot-RETR505": dict(no_terminator={"RETR": {505}}),
+    "no-reply-DELE1": dict(skip_reply={"DELE": {1}}),
+    "no-reply-DELE500": dict(skip_reply={"DELE": {500}}),
+}
+
+
+@pytest.mark.parametrize("shift", sorted(SHIFTS))
+def test_shifted_replies_never_dele_undelivered(run, fake, hconfig, tmp, shift):
+    msgs = make_messages(NMSGS)
+    srv = fake(msgs, faulty_sessions={1}, **SHIFTS[shift])
+    cfg = hconfig(srv)
+    r, secs = prun(run, cfg, timeout=60)
+    assert_not_crashed(r)
+    assert r.returncode in (69, 75), show(r)
+    assert_names_account(r)
+    assert_deleted_only_delivered(tmp, srv, msgs)
+    assert_exactly_once_or_on_server(tmp, srv, msgs)
+
+    rerun_clean(run, cfg, tmp, srv, msgs)
+    assert_deleted_only_delivered(tmp, srv, msgs)
+
+
+def test_status_line_in_a_body_is_mail(run, fake, hconfig, tmp):
+    """A body line "+OK ..." in a message whose size LIST told right is
+    mail, not a shift."""
+    msgs = make_messages(3, body=b"+OK this line looks like a POP3 reply\n-ERR so does this\n")
+    srv = fake(msgs)
+    cfg = hconfig(srv)
+    r, _ = prun(run, cfg)
+    assert r.returncode == 0, show(r)
+    rerun_clean(run, cfg, tmp, srv, msgs)
