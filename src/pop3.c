@@ -39,6 +39,7 @@ struct pop3 {
 	int     first_line;      /* at the first payload line of a stream reply */
 	int     stoppable;
 	double  clock;           /* when the reply at the head began to be awaited */
+	double  last_rx;         /* when a byte last came (or the clock started) */
 	unsigned long long credit;   /* bytes received since */
 	double  session_end;     /* session_timeout: 0 none */
 	int     session_s;
@@ -110,7 +111,7 @@ unsigned long long pop3_bytes(const struct pop3 *p) { return p->bytes; }
 
 static void restart_clock(struct pop3 *p)
 {
-	p->clock = now_sec();
+	p->clock = p->last_rx = now_sec();
 	p->credit = 0;
 }
 
@@ -388,6 +389,8 @@ static int time_left(struct pop3 *p)
 {
 	double t = now_sec(), tmo = p->c->timeout_ms / 1000.0;
 	double reply_end = p->clock + tmo + (double)p->credit / CREDIT_BYTES;
+	if (p->last_rx + tmo < reply_end)
+		reply_end = p->last_rx + tmo;   /* silence: as long as a reply may take */
 	if (p->session_end > 0 && t >= p->session_end) {
 		pop3_fail(p, EX_TEMPFAIL, "session_timeout (%d s) reached during %s",
 			  p->session_s, waiting_for(p));
@@ -397,6 +400,9 @@ static int time_left(struct pop3 *p)
 		if (p->credit == 0)
 			pop3_fail(p, EX_TEMPFAIL, "server did not answer %s within %d s",
 				  waiting_for(p), p->c->timeout_ms / 1000);
+		else if (t >= p->last_rx + tmo)
+			pop3_fail(p, EX_TEMPFAIL, "server fell silent for %d s during %s",
+				  p->c->timeout_ms / 1000, waiting_for(p));
 		else
 			pop3_fail(p, EX_TEMPFAIL, "server did not finish its reply to %s within "
 				  "%.0f s (%llu bytes came)", waiting_for(p), reply_end - p->clock,
@@ -434,6 +440,7 @@ static int do_recv(struct pop3 *p, int *got)
 	p->rlen += (size_t)n;
 	p->bytes += (unsigned long long)n;
 	p->credit += (unsigned long long)n;
+	p->last_rx = now_sec();
 	return process(p) < 0 ? -1 : 1;
 }
 
