@@ -60,9 +60,10 @@ def main():
                            capture_output=True, text=True)
         wall = time.monotonic() - t0
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr)
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", r.stderr))
     summary = [ln for ln in r.stderr.splitlines() if ln.startswith("big:")]
     print(f"{o.n} messages, case {o.case}: exit {r.returncode}, wall {wall:.2f} s, "
-          f"peak RSS {int(rss.group(1)) / 1024:.1f} MB" if rss else r.stderr)
+          f"popsift CPU {cpu:.2f} s, peak RSS {int(rss.group(1)) / 1024:.1f} MB" if rss else r.stderr)
     print("\n".join(summary[-3:]))
 
 

@@ -94,6 +94,14 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
 	return 0;
 }
 
+/* A TERM during the connect or login (a server that never greets) ends
+ * it now rather than at the timeout. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)arg, (void)dt, (void)dn, (void)ut, (void)un;
+	return stop_requested != 0;
+}
+
 static const char *auth_name(enum auth_mode m)
 {
 	static const char *const names[] = { "any", "user", "apop", "plain", "login",
@@ -124,6 +132,8 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)a->timeout);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)a->timeout);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	/* the login is part of the session: session_timeout caps it too */
 	if (a->session_timeout > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)a->session_timeout);
@@ -178,6 +188,9 @@ static int classify(const struct conn *c, CURLcode rc, const struct account *a,
 	case CURLE_USE_SSL_FAILED:
 		seterr(err, "%s does not offer STLS; not continuing without TLS", a->host);
 		return EX_UNAVAILABLE;
+	case CURLE_ABORTED_BY_CALLBACK:
+		seterr(err, "stopped by a signal while connecting to %s:%d", a->host, a->port);
+		return EX_TEMPFAIL;
 	case CURLE_OPERATION_TIMEDOUT:
 		seterr(err, "%s:%d timed out after %d s", a->host, a->port, a->timeout);
 		return EX_TEMPFAIL;

@@ -156,3 +156,101 @@ def test_status_line_in_a_body_is_mail(run, fake, hconfig, tmp):
     r, _ = prun(run, cfg)
     assert r.returncode == 0, show(r)
     rerun_clean(run, cfg, tmp, srv, msgs)
+
+
+# --------------------------------------------------------------------------
+# item 2: the daemon ends polls that outlive their cap, and stops in
+# bounded time even while a server stalls
+
+from test_daemon import acct, daemon, make_config  # noqa: E402,F401  (daemon: fixture)
+
+
+def children_of(pid):
+    """Pids whose parent is pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def kill_groups(pids):
+    for p in pids:
+        for target in (-p, p):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def stuck_account(srv, tmp, **keys):
+    """An account whose poll hangs in its password_command."""
+    return acct(None, "alice", "stuck", host="127.0.0.1", port=srv.port, tls="off",
+                auth="user", password_command="sleep 600", interval=1,
+                deliver=f"mbox {tmp / 'stuck.mbox'}", **keys)
+
+
+def test_daemon_sigterm_while_server_stalls(daemon, fake, tmp):
+    """A server that accepts and never greets, timeout 300: SIGTERM must
+    still end the daemon within seconds (the poll is told, then killed)."""
+    srv = fake(make_messages(1), stall="accept")
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db"},
+                      acct(None, "alice", "stall", host="127.0.0.1", port=srv.port, tls="off",
+                           auth="user", password="secret", timeout=300, interval=1,
+                           deliver=f"mbox {tmp / 'stall.mbox'}"))
+    d = daemon(cfg)
+    d.wait_until(lambda: srv.connections >= 1, 10, what="the stalling server connected")
+    kids = children_of(d.pid)
+    try:
+        rc, took = d.stop(timeout=15)
+    finally:
+        kill_groups(kids)
+    assert rc == 0, d.text()
+    assert took < 15, f"SIGTERM during a stalled poll took {took:.1f} s\n{d.text()}"
+
+
+def test_daemon_ends_poll_past_session_timeout(daemon, fake, tmp):
+    """A poll that outlives session_timeout (+ timeout + 10 s) gets TERM,
+    then KILL, is logged as such, and its account backs off."""
+    srv = fake(make_messages(1))
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db"},
+                      stuck_account(srv, tmp, session_timeout=1, timeout=1))
+    d = daemon(cfg)
+    kids = []
+    try:
+        d.wait_until(lambda: kids.extend(children_of(d.pid)) or kids, 10, what="a poll")
+        _, m = d.wait_for(r"^stuck: ended after session_timeout \(1 s\): killed by signal 9 "
+                          r"\(KILL\): next try in (\d+) s$", timeout=40)
+        assert int(m.group(1)) >= 2, "the account backs off (interval 1 s, doubled)"
+        assert d.count(r"^stuck: the poll has run \d+ s, past session_timeout") == 1, d.text()
+        t0 = time.monotonic()
+        d.wait_until(lambda: not os.path.exists(f"/proc/{kids[0]}"), 5, what="the poll gone")
+        assert time.monotonic() - t0 < 5
+        rc, took = d.stop(timeout=15)
+        assert rc == 0 and took < 15, d.text()
+    finally:
+        kill_groups(kids)
+
+
+def test_daemon_names_the_signal_that_killed_a_poll(daemon, fake, tmp):
+    """A poll child killed from outside is "killed by signal 9 (KILL)", not
+    "failed (exit 70)"."""
+    srv = fake(make_messages(1))
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db"}, stuck_account(srv, tmp))
+    d = daemon(cfg)
+    kids = []
+    try:
+        d.wait_until(lambda: kids.extend(children_of(d.pid)) or kids, 10, what="a poll")
+        os.kill(kids[0], signal.SIGKILL)
+        d.wait_for(r"^stuck: killed by signal 9 \(KILL\): next try in \d+ s$", timeout=10)
+        assert d.count(r"exit 70") == 0, d.text()
+    finally:
+        kill_groups(kids)
+    d.stop(timeout=15)
