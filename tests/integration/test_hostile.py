@@ -254,3 +254,64 @@ def test_daemon_names_the_signal_that_killed_a_poll(daemon, fake, tmp):
     finally:
         kill_groups(kids)
     d.stop(timeout=15)
+
+
+# --------------------------------------------------------------------------
+# items 3 and 4: listings cost linear time and bounded memory
+
+def listing(lines) -> bytes:
+    return b"+OK\r\n" + b"".join(lines) + b".\r\n"
+
+
+def test_list_naming_numbers_uidl_did_not_is_linear(run, fake, hconfig, tmp):
+    """UIDL names one message, LIST 100,000: each unknown number was a
+    linear search (17 s); now one pass."""
+    msgs = make_messages(1)
+    size = len(msgs[0].replace(b"\n", b"\r\n"))
+    big = listing(b"%d %d\r\n" % (k, size) for k in range(1, 100_001))
+    # {None: ...}: the bare LIST only; LIST 1 after the RETR is answered as usual
+    srv = fake(msgs, raw={"UIDL": listing([b"1 uid-1\r\n"]), "LIST": {None: big}})
+    cfg = hconfig(srv, timeout=30)
+    r, secs = prun(run, cfg, timeout=120)
+    assert r.returncode == 0, show(r)
+    assert secs < 8, f"a 100,000-line LIST took {secs:.1f} s"
+    assert delivered(tmp) == msgs
+
+
+@pytest.mark.parametrize("verb", ["UIDL", "LIST"])
+def test_listing_numbers_must_increase(run, fake, hconfig, tmp, verb):
+    """A server repeating `1 x` forever grew the list until memory ran out:
+    a number that does not increase is a protocol error (69), mailbox alone."""
+    msgs = make_messages(3)
+    if verb == "UIDL":
+        faults = dict(raw={"UIDL": listing(b"1 x\r\n" for _ in range(200_000))})
+    else:   # no UIDL: the LIST numbers name the messages
+        faults = dict(uidl=False,
+                      raw={"LIST": {None: listing([b"1 10\r\n", b"3 10\r\n", b"2 10\r\n"])}})
+    srv = fake(msgs, faulty_sessions={1}, **faults)
+    cfg = hconfig(srv, timeout=30)
+    r, _ = prun(run, cfg, timeout=120)
+    assert_not_crashed(r)
+    assert r.returncode == 69, show(r)
+    assert_names_account(r)
+    assert "numbers must increase" in r.stderr and verb in r.stderr, show(r)
+    assert len(r.stderr) < 5000, "one error, not a line per repeat"
+    assert not srv.deleted and delivered(tmp) == []
+    assert not srv.commands("RETR") and not srv.commands("DELE")
+    rerun_clean(run, cfg, tmp, srv, msgs)
+
+
+def test_listing_past_the_limit_is_refused(run, fake, hconfig, tmp):
+    """1,000,001 UIDL lines: refused with exit 69, naming the account and
+    the limit, before any RETR or DELE."""
+    msgs = make_messages(2)
+    lines = (b"%d u%08d\r\n" % (k, k) for k in range(1, 1_000_002))
+    srv = fake(msgs, faulty_sessions={1}, raw={"UIDL": listing(lines)})
+    cfg = hconfig(srv, timeout=60)
+    r, secs = prun(run, cfg, timeout=180)
+    assert_not_crashed(r)
+    assert r.returncode == 69, show(r)
+    assert_names_account(r)
+    assert "more than 1000000 messages" in r.stderr and "left alone" in r.stderr, show(r)
+    assert not srv.commands("RETR") and not srv.commands("DELE")
+    rerun_clean(run, cfg, tmp, srv, msgs)
