@@ -259,7 +259,7 @@ static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 }
 
 /* Each RETR n is followed by LIST n, whose "+OK n size" can belong to no
- * other command: a server whose replies shifted by a line (one too many
+ * other command (not a status line, not a DELE's, not a neighbour's): a server whose replies shifted by a line (one too many
  * or too few) shows it here, before the message is delivered under
  * another's UIDL and later DELE'd.  The session then ends without QUIT,
  * so no DELE of it takes effect. */
@@ -271,8 +271,9 @@ static int on_check(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, s
 	unsigned long long size = 0;
 	int held = f->held;
 	f->held = 0;
-	if (ev != P3_OK || pop3_parse_list(s, n, &num, &size) < 0 || num != sm->num ||
-	    (sm->size > 0 && size != sm->size))
+	/* the number only: some servers (GNU Mailutils) count the size anew
+	 * once a message has been read */
+	if (ev != P3_OK || pop3_parse_list(s, n, &num, &size) < 0 || num != sm->num)
 		return pop3_fail(p, EX_UNAVAILABLE, "LIST %lu after RETR %lu was answered \"%s%.*s\": "
 				 "the server's replies are out of step with the commands; message "
 				 "%lu is not delivered", sm->num, sm->num, ev == P3_ERR ? "-ERR " : "",
