@@ -206,7 +206,7 @@ static int hash_unnamed(struct fetch *f)
 	}
 	f->curidx = 0;
 	for (size_t i = 0; i < n; i++)
-		pop3_queue(f->p, P3_STREAM, 0, on_top, f, "TOP %lu 0", f->top[i]->num);
+		pop3_queue_msg(f->p, f->top[i]->num, on_top, f, "TOP %lu 0", f->top[i]->num);
 	int rc = n > 0 ? pop3_flush(f->p) : 0;
 	free(f->top);
 	f->top = NULL;
@@ -233,7 +233,6 @@ static void too_big(struct fetch *f, struct srvmsg *sm)
 		"LIST said %llu: left on the server", sm->num, sm->uidl, f->a->max_size, sm->size);
 }
 
-/* RETR n's reply: the message waits in f->cur for LIST n's (on_check). */
 static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct fetch *f = arg;
@@ -247,48 +246,24 @@ static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 		sm->failed = 1;
 		sm->error = xasprintf("RETR %lu: -ERR %.*s", sm->num, (int)n, s);
 		log_err(f->a->name, "%s", sm->error);
+		f->curidx++;
 		return 0;
 	case P3_DATA:
 		return fetch_append(p, f->cur, s, n);
 	case P3_END:
 		msg_finish(f->cur, NULL);
-		f->held = 1;
-		return 0;
+		f->curidx++;
+		if (f->cur->over) {
+			too_big(f, sm);
+		} else {
+			f->r.bytes += f->cur->size;
+			if (batch_message(f, sm) < 0)
+				return -1;
+		}
+		/* stop between messages: the whole ones are committed below */
+		return stop_requested ? pop3_fail(p, POP3_STOPPED, "stopped by a signal") : 0;
 	}
 	return 0;
-}
-
-/* Each RETR n is followed by LIST n, whose "+OK n size" can belong to no
- * other command (not a status line, not a DELE's, not a neighbour's): a server whose replies shifted by a line (one too many
- * or too few) shows it here, before the message is delivered under
- * another's UIDL and later DELE'd.  The session then ends without QUIT,
- * so no DELE of it takes effect. */
-static int on_check(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
-{
-	struct fetch *f = arg;
-	struct srvmsg *sm = f->batch[f->curidx++];
-	unsigned long num = 0;
-	unsigned long long size = 0;
-	int held = f->held;
-	f->held = 0;
-	/* the number only: some servers (GNU Mailutils) count the size anew
-	 * once a message has been read */
-	if (ev != P3_OK || pop3_parse_list(s, n, &num, &size) < 0 || num != sm->num)
-		return pop3_fail(p, EX_UNAVAILABLE, "LIST %lu after RETR %lu was answered \"%s%.*s\": "
-				 "the server's replies are out of step with the commands; message "
-				 "%lu is not delivered", sm->num, sm->num, ev == P3_ERR ? "-ERR " : "",
-				 (int)(n > 60 ? 60 : n), s, sm->num);
-	if (!held)
-		return 0;
-	if (f->cur->over) {
-		too_big(f, sm);
-	} else {
-		f->r.bytes += f->cur->size;
-		if (batch_message(f, sm) < 0)
-			return -1;
-	}
-	/* stop between messages: the whole ones are committed below */
-	return stop_requested ? pop3_fail(p, POP3_STOPPED, "stopped by a signal") : 0;
 }
 
 static int on_dele(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
@@ -514,10 +489,10 @@ static size_t next_batch(struct fetch *f, size_t *i, struct srvmsg **out, size_t
 	for (; *i < f->nmsgs && n < bmax; (*i)++)
 		if (f->msgs[*i].want)
 			out[n++] = &f->msgs[*i];
-	for (size_t k = 0; k < n; k++) {
-		pop3_queue(f->p, P3_STREAM, 0, on_retr, f, "RETR %lu", out[k]->num);
-		pop3_queue(f->p, P3_SINGLE, 0, on_check, f, "LIST %lu", out[k]->num);
-	}
+	/* each checked by a LIST behind it: a shifted reply is never delivered
+	 * as this message (pop3_queue_msg) */
+	for (size_t k = 0; k < n; k++)
+		pop3_queue_msg(f->p, out[k]->num, on_retr, f, "RETR %lu", out[k]->num);
 	/* on the wire now: the server streams them while we fsync and commit */
 	if (n > 0)
 		pop3_kick(f->p);

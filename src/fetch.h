@@ -68,7 +68,6 @@ struct fetch {
 	size_t  nbatch;
 	struct msg *cur;
 	size_t  curidx;
-	int     held;       /* a RETR arrived whole, waiting for its LIST check */
 	struct result r;
 	double  started, last_progress;
 	char   *secret;

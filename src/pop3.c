@@ -21,6 +21,8 @@ struct cmd {
 	int     secret;
 	pop3_fn fn;
 	void   *arg;
+	unsigned long check;   /* a message's reply: its P3_END waits for "LIST check" */
+	int     is_check;      /* that LIST: fn/arg are the held reply's */
 };
 
 struct pop3 {
@@ -37,6 +39,7 @@ struct pop3 {
 	size_t  rlen, roff;
 	int     in_multi, bol;
 	int     first_line;      /* at the first payload line of a stream reply */
+	int     held;            /* a checked reply arrived whole: its P3_END waits */
 	int     stoppable;
 	double  clock;           /* when the reply at the head began to be awaited */
 	double  last_rx;         /* when a byte last came (or the clock started) */
@@ -73,20 +76,55 @@ void pop3_free(struct pop3 *p)
 	free(p);
 }
 
-void pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, void *arg,
-		const char *fmt, ...)
+static struct cmd *push(struct pop3 *p, const char *fmt, va_list ap)
 {
 	if (p->qlen == p->qcap) {
 		p->qcap = p->qcap ? p->qcap * 2 : 64;
 		p->q = xrealloc(p->q, p->qcap * sizeof *p->q);
 	}
-	va_list ap;
-	va_start(ap, fmt);
 	char *line = NULL;
 	if (vasprintf(&line, fmt, ap) < 0)
 		line = xstrdup("NOOP");
+	struct cmd *k = &p->q[p->qlen++];
+	*k = (struct cmd){ .line = line };
+	return k;
+}
+
+void pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, void *arg,
+		const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct cmd *k = push(p, fmt, ap);
 	va_end(ap);
-	p->q[p->qlen++] = (struct cmd){ line, mode, secret, fn, arg };
+	k->mode = mode;
+	k->secret = secret;
+	k->fn = fn;
+	k->arg = arg;
+}
+
+static struct cmd *push_line(struct pop3 *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static struct cmd *push_line(struct pop3 *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct cmd *k = push(p, fmt, ap);
+	va_end(ap);
+	return k;
+}
+
+void pop3_queue_msg(struct pop3 *p, unsigned long num, pop3_fn fn, void *arg,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct cmd *k = push(p, fmt, ap);
+	va_end(ap);
+	*k = (struct cmd){ .line = k->line, .mode = P3_STREAM, .fn = fn, .arg = arg, .check = num };
+	k = push_line(p, "LIST %lu", num);
+	*k = (struct cmd){ .line = k->line, .mode = P3_SINGLE, .fn = fn, .arg = arg, .check = num,
+			   .is_check = 1 };
 }
 
 int pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
@@ -178,6 +216,33 @@ static int call(struct pop3 *p, enum pop3_ev ev, const char *s, size_t n)
 	return 0;
 }
 
+/* The LIST n behind a message's reply: its "+OK n size" can belong to no
+ * other command (not a status line, not a DELE's, not a neighbour's), so
+ * a server whose replies slipped by a line (one too many or too few) shows
+ * it here, before the held reply is handed on as message n's.  The number
+ * only: some servers (GNU Mailutils) count the size anew once a message
+ * has been read.  Returns 1 consumed, -1 failed. */
+static int take_check(struct pop3 *p, const char *s, size_t n, int st)
+{
+	struct cmd *k = &p->q[p->qdone];
+	const char *t = s + (st > 0 ? 3 : 0);
+	size_t tn = st > 0 ? n - 3 : n;
+	while (tn > 0 && *t == ' ')
+		t++, tn--;
+	unsigned long num = 0;
+	unsigned long long size;
+	int held = p->held;
+	p->held = 0;
+	if (st <= 0 || pop3_parse_list(t, tn, &num, &size) < 0 || num != k->check)
+		return pop3_fail(p, EX_UNAVAILABLE, "%s was answered \"%.*s\": the server's "
+				 "replies are out of step with the commands; message %lu is not "
+				 "taken", k->line, (int)(n > 60 ? 60 : n), s, k->check);
+	if (held && call(p, P3_END, "", 0) < 0)
+		return -1;
+	done_cmd(p);
+	return 1;
+}
+
 /* A status line: returns 1 if consumed, 0 if more bytes are needed. */
 static int take_status(struct pop3 *p)
 {
@@ -197,6 +262,8 @@ static int take_status(struct pop3 *p)
 	log_proto(p->acct, 'S', b, n);
 	int st = pop3_status(b, n);
 	struct cmd *k = &p->q[p->qdone];
+	if (k->is_check)
+		return take_check(p, b, n, st);
 	if (st < 0)
 		return pop3_fail(p, EX_UNAVAILABLE, "malformed reply to %s: \"%.*s\"", cmd_name(k),
 				 (int)(n > 80 ? 80 : n), b);
@@ -234,11 +301,14 @@ static int at_terminator(const char *b, size_t avail)
 static int finish_multi(struct pop3 *p, size_t skip)
 {
 	p->roff += skip;
-	if (call(p, P3_END, "", 0) < 0)
+	if (p->q[p->qdone].check)
+		p->held = 1;   /* its LIST check comes next */
+	else if (call(p, P3_END, "", 0) < 0)
 		return -1;
 	done_cmd(p);
 	return 1;
 }
+
 
 /* Line mode: one callback per complete line, each bounded. */
 static int take_lines(struct pop3 *p)

@@ -31,6 +31,12 @@ void   pop3_free(struct pop3 *p);
 /* Queue a command; `secret` masks it in the -v trace. */
 void   pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, void *arg,
 		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Queue a command about message num whose reply is multi-line (RETR,
+ * TOP), followed by "LIST num": the reply's P3_END reaches fn only once
+ * LIST has answered for the same message, proof that the replies are in
+ * step with the commands (else the pump fails, exit 69). */
+void   pop3_queue_msg(struct pop3 *p, unsigned long num, pop3_fn fn, void *arg,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Send what the window allows without waiting for replies. */
 void   pop3_kick(struct pop3 *p);
 /* Run until every queued command has its reply: 0, or -1 with the error. */

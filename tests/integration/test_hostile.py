@@ -319,3 +319,27 @@ def test_listing_past_the_limit_is_refused(run, fake, hconfig, tmp):
     assert "more than 1000000 messages" in r.stderr and "left alone" in r.stderr, show(r)
     assert not srv.commands("RETR") and not srv.commands("DELE")
     rerun_clean(run, cfg, tmp, srv, msgs)
+
+
+@pytest.mark.parametrize("extra", [b"-ERR out of step\r\n", b"+OK\r\n"])
+def test_shifted_top_replies_never_discard_the_wrong_message(run, fake, hconfig, tmp, extra):
+    """Header-only rules decide from TOP n 0: a shifted TOP reply must not
+    make a discard rule delete another message than the one it matched."""
+    msgs = make_messages(6)
+    rules = tmp / "rules"
+    rules.write_text('match header "Subject" =~ /^m message 4$/ discard\n')
+    srv = fake(msgs, faulty_sessions={1}, extra_line={"TOP": {2: extra}})
+    cfg = hconfig(srv, rules=rules)
+    r, _ = prun(run, cfg, timeout=60)
+    assert_not_crashed(r)
+    assert r.returncode in (69, 75), show(r)
+    assert_names_account(r)
+    assert not srv.deleted, "nothing is deleted in a session whose replies slipped"
+    srv.clear_faults()
+    r, _ = prun(run, cfg)
+    assert r.returncode == 0, show(r)
+    kept = msgs[:3] + msgs[4:]
+    assert sorted(delivered(tmp)) == sorted(kept)
+    assert srv.deleted == {1, 2, 3, 4, 5, 6}
+    for _, orig in srv.dele_log:
+        assert orig == 4 or msgs[orig - 1] in delivered(tmp), f"message {orig} deleted unread"
