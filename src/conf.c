@@ -243,6 +243,7 @@ static void account_defaults(struct account *a)
 	a->interval = 300;
 	a->max_backoff = 3600;
 	a->timeout = 60;
+	a->session_timeout = 1800;
 	a->received_header = 1;
 	a->fast_uidl = 1;
 	a->batch = 500;
@@ -263,6 +264,7 @@ static const struct key keys[] = {
 	K(password_command, K_STR), K(tls, K_TLS), K(tls_ca_file, K_PATH),
 	K(tls_fingerprint, K_STR), K(auth, K_AUTH), K(keep, K_KEEP), K(delete_after, K_AGE), K(rules, K_PATH),
 	K(interval, K_INT), K(max_size, K_SIZE), K(max_messages, K_INT), K(max_backoff, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
+	K(session_timeout, K_INT),
 	K(fast_uidl, K_BOOL),
 	K(smtp_host, K_STR), K(smtp_port, K_PORT), K(smtp_tls, K_TLS), K(smtp_user, K_STR),
 	K(smtp_password, K_STR), K(smtp_password_command, K_STR), K(smtp_from, K_STR),

@@ -13,6 +13,8 @@ struct conn {
 	void   *curl;            /* CURL * */
 	int     sock;
 	int     timeout_ms;
+	double  session_end;     /* now_sec() when session_timeout ends it; 0 never */
+	int     session_s;
 	int     tls;             /* the session is encrypted */
 	int     need_login;      /* libcurl did not log in: send USER/PASS ourselves */
 	const char *acct;
@@ -33,6 +35,8 @@ ssize_t conn_send(struct conn *c, const char *buf, size_t len, char **err);
 ssize_t conn_recv(struct conn *c, char *buf, size_t len, char **err);
 /* Wait for the socket: 1 ready, 0 timeout, -1 error, -2 stop requested. */
 int  conn_wait(struct conn *c, int want_write);
+/* The same with a wait of ms milliseconds instead of the timeout. */
+int  conn_wait_ms(struct conn *c, int want_write, int ms);
 void conn_close(struct conn *c);
 int  conn_global_init(void);
 

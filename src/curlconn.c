@@ -94,6 +94,14 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
 	return 0;
 }
 
+/* A TERM during the connect or login (a server that never greets) ends
+ * it now rather than at the timeout. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)arg, (void)dt, (void)dn, (void)ut, (void)un;
+	return stop_requested != 0;
+}
+
 static const char *auth_name(enum auth_mode m)
 {
 	static const char *const names[] = { "any", "user", "apop", "plain", "login",
@@ -124,6 +132,11 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)a->timeout);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)a->timeout);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	/* the login is part of the session: session_timeout caps it too */
+	if (a->session_timeout > 0)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)a->session_timeout);
 	if (a->tls == TLS_STARTTLS)
 		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	if (a->tls_ca_file)
@@ -175,6 +188,9 @@ static int classify(const struct conn *c, CURLcode rc, const struct account *a,
 	case CURLE_USE_SSL_FAILED:
 		seterr(err, "%s does not offer STLS; not continuing without TLS", a->host);
 		return EX_UNAVAILABLE;
+	case CURLE_ABORTED_BY_CALLBACK:
+		seterr(err, "stopped by a signal while connecting to %s:%d", a->host, a->port);
+		return EX_TEMPFAIL;
 	case CURLE_OPERATION_TIMEDOUT:
 		seterr(err, "%s:%d timed out after %d s", a->host, a->port, a->timeout);
 		return EX_TEMPFAIL;
@@ -208,6 +224,8 @@ static int open_once(struct conn *c, const struct account *a, const char *secret
 	c->sock = -1;
 	c->acct = a->name;
 	c->timeout_ms = a->timeout > 0 ? a->timeout * 1000 : 60000;
+	c->session_s = a->session_timeout;
+	c->session_end = a->session_timeout > 0 ? now_sec() + a->session_timeout : 0;
 	if (cleartext_refused(a)) {
 		*code = EX_CONFIG;
 		return seterr(err, "refusing to send a password in clear text: say \"tls off\" "
@@ -289,9 +307,14 @@ ssize_t conn_recv(struct conn *c, char *buf, size_t len, char **err)
 
 int conn_wait(struct conn *c, int want_write)
 {
+	return conn_wait_ms(c, want_write, c->timeout_ms);
+}
+
+int conn_wait_ms(struct conn *c, int want_write, int ms)
+{
 	struct pollfd p = { .fd = c->sock, .events = POLLIN | (want_write ? POLLOUT : 0) };
 	for (;;) {
-		int r = poll(&p, 1, c->timeout_ms);
+		int r = poll(&p, 1, ms);
 		if (r < 0 && errno == EINTR && stop_requested)
 			return -2;
 		if (r < 0 && errno == EINTR)

@@ -80,7 +80,7 @@ int prefetch(struct fetch *f)
 	f->curidx = 0;
 	f->nbatch = 0;
 	for (size_t i = 0; i < n; i++)
-		pop3_queue(f->p, P3_STREAM, 0, on_top, f, "TOP %lu 0", f->top[i]->num);
+		pop3_queue_msg(f->p, f->top[i]->num, on_top, f, "TOP %lu 0", f->top[i]->num);
 	int rc = pop3_flush(f->p);
 	/* skipped and discarded rows are committed before any DELE */
 	if (batch_commit(f) == 0)

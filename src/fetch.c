@@ -19,7 +19,10 @@
 #include "state.h"
 
 #define WINDOW   256         /* commands in flight: ~1 MB of small mail per round trip */
-#define MAXMSGS  10000000ul  /* a server claiming more is lying */
+/* The longest listing taken (doc/popsift.conf.5, LIMITS): about 150 MB
+ * to list and diff; a server that lists more is refused, its mailbox
+ * left alone, rather than growing memory without end. */
+#define MAX_LISTING 1000000ul
 
 static int fail(struct fetch *f, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -47,7 +50,7 @@ static int from_pop3(struct fetch *f)
 static struct srvmsg *add_msg(struct fetch *f, unsigned long num)
 {
 	if (f->nmsgs == f->cap) {
-		f->cap = f->cap ? f->cap * 2 : 256;
+		f->cap = f->cap ? f->cap + f->cap / 2 : 256;   /* 1.5: a smaller peak when it moves */
 		f->msgs = xrealloc(f->msgs, f->cap * sizeof *f->msgs);
 	}
 	struct srvmsg *sm = &f->msgs[f->nmsgs++];
@@ -56,15 +59,44 @@ static struct srvmsg *add_msg(struct fetch *f, unsigned long num)
 	return sm;
 }
 
+/* msgs is sorted by number (listings must increase): a whole LIST walks
+ * it with a cursor, one pass; a number off the cursor's way (a gap, a
+ * LIST n) is found by bisection. */
 static struct srvmsg *by_num(struct fetch *f, unsigned long num)
 {
-	/* listings come in order, so the index is almost always num-1 */
-	if (num >= 1 && num <= f->nmsgs && f->msgs[num - 1].num == num)
-		return &f->msgs[num - 1];
-	for (size_t i = 0; i < f->nmsgs; i++)
-		if (f->msgs[i].num == num)
-			return &f->msgs[i];
+	size_t i = f->listpos;
+	while (i < f->nmsgs && f->msgs[i].num < num && i - f->listpos < 8)
+		i++;
+	if (i >= f->nmsgs || f->msgs[i].num != num) {
+		size_t lo = 0, hi = f->nmsgs;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (f->msgs[mid].num < num)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		i = lo;
+	}
+	if (i < f->nmsgs && f->msgs[i].num == num) {
+		f->listpos = i + 1;
+		return &f->msgs[i];
+	}
 	return NULL;
+}
+
+/* A listing line's number: above the last one, and within MAX_LISTING. */
+static int listed(struct pop3 *p, const char *what, unsigned long num, unsigned long last,
+		  size_t count)
+{
+	if (num > MAX_LISTING || count >= MAX_LISTING)
+		return pop3_fail(p, EX_UNAVAILABLE, "the server's %s lists more than %lu messages, "
+				 "popsift's limit: its mailbox is left alone (fetch or delete mail "
+				 "with another client until fewer remain)", what, MAX_LISTING);
+	if (num <= last)
+		return pop3_fail(p, EX_UNAVAILABLE, "the server's %s lists message %lu after %lu: "
+				 "numbers must increase; its mailbox is left alone", what, num, last);
+	return 0;
 }
 
 static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
@@ -89,9 +121,11 @@ static int on_uidl(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 	const char *u;
 	size_t ulen;
 	int rc = pop3_parse_uidl(s, n, &num, &u, &ulen);
-	if (rc < 0 || num > MAXMSGS)
+	if (rc < 0)
 		return pop3_fail(p, EX_UNAVAILABLE, "malformed UIDL line \"%.*s\"",
 				 (int)(n > 80 ? 80 : n), s);
+	if (listed(p, "UIDL", num, f->nmsgs ? f->msgs[f->nmsgs - 1].num : 0, f->nmsgs) < 0)
+		return -1;
 	/* no UID ("3 "): a header hash names it (hash_unnamed), as without UIDL */
 	add_msg(f, num)->uidl = rc == 0 ? xstrndup(u, ulen) : NULL;
 	return 0;
@@ -104,16 +138,19 @@ static int on_list(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 		return pop3_fail(p, EX_UNAVAILABLE, "LIST refused: %.*s", (int)n, s);
 	/* "LIST n" answers on its status line, "LIST" in its payload */
 	int single = ev == P3_OK && f->p != NULL && n > 0 && f->list_single;
+	if (ev == P3_OK && !single)
+		f->listpos = f->listlast = 0;   /* a whole listing starts */
 	if (ev != P3_DATA && !single)
 		return 0;
 	unsigned long num;
 	unsigned long long size;
-	if (pop3_parse_list(s, n, &num, &size) < 0 || num > MAXMSGS)
+	if (pop3_parse_list(s, n, &num, &size) < 0)
 		return pop3_fail(p, EX_UNAVAILABLE, "malformed LIST line \"%.*s\"",
 				 (int)(n > 80 ? 80 : n), s);
-	struct srvmsg *sm = by_num(f, num);
-	if (sm == NULL && f->no_uidl)
-		sm = add_msg(f, num);
+	if (!single && listed(p, "LIST", num, f->listlast, f->no_uidl ? f->nmsgs : 0) < 0)
+		return -1;
+	f->listlast = single ? f->listlast : num;
+	struct srvmsg *sm = f->no_uidl ? add_msg(f, num) : by_num(f, num);
 	if (sm)
 		sm->size = size;
 	return 0;
@@ -169,7 +206,7 @@ static int hash_unnamed(struct fetch *f)
 	}
 	f->curidx = 0;
 	for (size_t i = 0; i < n; i++)
-		pop3_queue(f->p, P3_STREAM, 0, on_top, f, "TOP %lu 0", f->top[i]->num);
+		pop3_queue_msg(f->p, f->top[i]->num, on_top, f, "TOP %lu 0", f->top[i]->num);
 	int rc = n > 0 ? pop3_flush(f->p) : 0;
 	free(f->top);
 	f->top = NULL;
@@ -318,13 +355,13 @@ static int expired(const struct fetch *f, const struct uident *e)
 
 /* Delivered messages no longer on the server are gone: a run killed
  * after QUIT but before recording it, or mail deleted elsewhere. */
-static void forget_gone(struct fetch *f, const struct uidmap *here)
+static void forget_gone(struct fetch *f, const struct uidset *here)
 {
 	char *err = NULL;
 	int rc = 0, open = 0;
 	for (size_t i = 0; rc == 0 && i < f->known.cap; i++) {
 		const struct uident *e = &f->known.tab[i];
-		if (e->key == NULL || e->val != M_DELIVERED || uidmap_get(here, e->key) != M_NONE)
+		if (e->key == NULL || e->val != M_DELIVERED || uidset_has(here, e->key))
 			continue;
 		if (!open && (rc = state_begin(f->st, &err)) == 0)
 			open = 1;
@@ -344,19 +381,18 @@ static void forget_gone(struct fetch *f, const struct uidmap *here)
  * not yet deleted (the run died before QUIT, or keep was turned off). */
 static size_t plan(struct fetch *f, int fast)
 {
-	struct uidmap here;
-	uidmap_init(&here);
+	struct uidset here;   /* the listing's UIDLs, borrowed */
+	uidset_init(&here);
 	size_t want = 0;
 	for (size_t i = 0; i < f->nmsgs; i++) {
 		struct srvmsg *sm = &f->msgs[i];
 		if (sm->uidl == NULL)
 			continue;   /* no UIDL and no TOP: nothing can name it */
-		if (uidmap_get(&here, sm->uidl) != M_NONE) {
+		if (!uidset_add(&here, sm->uidl)) {
 			log_err(f->a->name, "UIDL %s appears twice: leaving message %lu on the server",
 				sm->uidl, sm->num);
 			continue;
 		}
-		uidmap_put(&here, sm->uidl, M_SEEN);
 		struct uident *e = uidmap_find(&f->known, sm->uidl);
 		sm->known = e ? e->val : M_NONE;
 		int done = sm->known == M_DELIVERED || sm->known == M_DELETED;
@@ -382,7 +418,7 @@ static size_t plan(struct fetch *f, int fast)
 	/* a fast listing holds only the tail: the rest is there, not gone */
 	if (!fast)
 		forget_gone(f, &here);
-	uidmap_free(&here);
+	uidset_free(&here);
 	return want;
 }
 
@@ -439,8 +475,10 @@ static size_t next_batch(struct fetch *f, size_t *i, struct srvmsg **out, size_t
 	for (; *i < f->nmsgs && n < bmax; (*i)++)
 		if (f->msgs[*i].want)
 			out[n++] = &f->msgs[*i];
+	/* each checked by a LIST behind it: a shifted reply is never delivered
+	 * as this message (pop3_queue_msg) */
 	for (size_t k = 0; k < n; k++)
-		pop3_queue(f->p, P3_STREAM, 0, on_retr, f, "RETR %lu", out[k]->num);
+		pop3_queue_msg(f->p, out[k]->num, on_retr, f, "RETR %lu", out[k]->num);
 	/* on the wire now: the server streams them while we fsync and commit */
 	if (n > 0)
 		pop3_kick(f->p);

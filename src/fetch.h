@@ -20,21 +20,22 @@ struct runopts {
 	int progress;     /* a progress line on the terminal */
 };
 
+/* One per listed message, up to a million: flags are bits (0 or 1). */
 struct srvmsg {
 	unsigned long num;
 	char   *uidl;
 	unsigned long long size;
-	int     known;      /* enum mstate from the database */
-	int     want;       /* fetch it this run */
-	int     dele;       /* DELE sent */
-	int     delivered;  /* delivered and committed this run */
-	int     failed;
-	int     keep;       /* rule said keep */
-	int     skipped;
-	int     discard;    /* deleted undelivered: a rule, or on_reject discard */
-	int     rule_discard;   /* a rule said discard */
-	int     pending;    /* written, waiting for the batch commit */
-	int     fail_state; /* forward failed: M_DEFERRED or M_REJECTED */
+	unsigned known : 4;      /* enum mstate from the database */
+	unsigned fail_state : 4; /* forward failed: M_DEFERRED or M_REJECTED */
+	unsigned want : 1;       /* fetch it this run */
+	unsigned dele : 1;       /* DELE sent */
+	unsigned delivered : 1;  /* delivered and committed this run */
+	unsigned failed : 1;
+	unsigned keep : 1;       /* rule said keep */
+	unsigned skipped : 1;
+	unsigned discard : 1;    /* deleted undelivered: a rule, or on_reject discard */
+	unsigned rule_discard : 1;   /* a rule said discard */
+	unsigned pending : 1;    /* written, waiting for the batch commit */
 	char   *rule, *action, *subject, *message_id, *error;
 };
 
@@ -57,6 +58,8 @@ struct fetch {
 	size_t  nmsgs, cap;
 	int     no_uidl;
 	int     list_single;    /* LIST n per message rather than one LIST */
+	size_t  listpos;        /* LIST's cursor into msgs (sorted by number) */
+	unsigned long listlast; /* the last number in the listing being read */
 	int     quit_ok;
 	unsigned long long hash[2];
 	/* the batch being fetched */

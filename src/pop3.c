@@ -11,6 +11,9 @@
 #include "popsift.h"
 
 #define RBUF (256u << 10)
+/* A reply's deadline grows by a second per KB that arrives: a big
+ * message over a slow link finishes, a trickle does not. */
+#define CREDIT_BYTES 1024.0
 
 struct cmd {
 	char   *line;
@@ -18,6 +21,8 @@ struct cmd {
 	int     secret;
 	pop3_fn fn;
 	void   *arg;
+	unsigned long check;   /* a message's reply: its P3_END waits for "LIST check" */
+	int     is_check;      /* that LIST: fn/arg are the held reply's */
 };
 
 struct pop3 {
@@ -33,7 +38,14 @@ struct pop3 {
 	char   *rbuf;
 	size_t  rlen, roff;
 	int     in_multi, bol;
+	int     first_line;      /* at the first payload line of a stream reply */
+	int     held;            /* a checked reply arrived whole: its P3_END waits */
 	int     stoppable;
+	double  clock;           /* when the reply at the head began to be awaited */
+	double  last_rx;         /* when a byte last came (or the clock started) */
+	unsigned long long credit;   /* bytes received since */
+	double  session_end;     /* session_timeout: 0 none */
+	int     session_s;
 	char   *err;
 	int     code;
 	unsigned long long bytes;
@@ -45,6 +57,8 @@ struct pop3 *pop3_new(struct conn *c, const char *acct, size_t window)
 	p->c = c;
 	p->acct = acct;
 	p->window = window ? window : 1;
+	p->session_end = c->session_end;
+	p->session_s = c->session_s;
 	p->rbuf = xmalloc(RBUF);
 	return p;
 }
@@ -62,20 +76,55 @@ void pop3_free(struct pop3 *p)
 	free(p);
 }
 
-void pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, void *arg,
-		const char *fmt, ...)
+static struct cmd *push(struct pop3 *p, const char *fmt, va_list ap)
 {
 	if (p->qlen == p->qcap) {
 		p->qcap = p->qcap ? p->qcap * 2 : 64;
 		p->q = xrealloc(p->q, p->qcap * sizeof *p->q);
 	}
-	va_list ap;
-	va_start(ap, fmt);
 	char *line = NULL;
 	if (vasprintf(&line, fmt, ap) < 0)
 		line = xstrdup("NOOP");
+	struct cmd *k = &p->q[p->qlen++];
+	*k = (struct cmd){ .line = line };
+	return k;
+}
+
+void pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, void *arg,
+		const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct cmd *k = push(p, fmt, ap);
 	va_end(ap);
-	p->q[p->qlen++] = (struct cmd){ line, mode, secret, fn, arg };
+	k->mode = mode;
+	k->secret = secret;
+	k->fn = fn;
+	k->arg = arg;
+}
+
+static struct cmd *push_line(struct pop3 *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static struct cmd *push_line(struct pop3 *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct cmd *k = push(p, fmt, ap);
+	va_end(ap);
+	return k;
+}
+
+void pop3_queue_msg(struct pop3 *p, unsigned long num, pop3_fn fn, void *arg,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct cmd *k = push(p, fmt, ap);
+	va_end(ap);
+	*k = (struct cmd){ .line = k->line, .mode = P3_STREAM, .fn = fn, .arg = arg, .check = num };
+	k = push_line(p, "LIST %lu", num);
+	*k = (struct cmd){ .line = k->line, .mode = P3_SINGLE, .fn = fn, .arg = arg, .check = num,
+			   .is_check = 1 };
 }
 
 int pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
@@ -98,6 +147,12 @@ const char *pop3_account(const struct pop3 *p) { return p->acct; }
 void pop3_stoppable(struct pop3 *p, int on) { p->stoppable = on; }
 unsigned long long pop3_bytes(const struct pop3 *p) { return p->bytes; }
 
+static void restart_clock(struct pop3 *p)
+{
+	p->clock = p->last_rx = now_sec();
+	p->credit = 0;
+}
+
 static const char *cmd_name(const struct cmd *k)
 {
 	return k->secret ? "login" : k->line;
@@ -109,6 +164,8 @@ static void fill_send(struct pop3 *p)
 	if (p->soff == p->slen)
 		p->soff = p->slen = 0;
 	while (p->qsent < p->qlen && p->qsent - p->qdone < p->window) {
+		if (p->qsent == p->qdone)
+			restart_clock(p);   /* nothing was awaited: the wait starts now */
 		struct cmd *k = &p->q[p->qsent++];
 		size_t n = strlen(k->line);
 		if (p->slen + n + 2 > p->scap) {
@@ -134,6 +191,7 @@ static void done_cmd(struct pop3 *p)
 	free(k->line);
 	k->line = NULL;
 	p->in_multi = 0;
+	restart_clock(p);
 	if (p->qdone == p->qlen)   /* all answered: reuse the queue from the start */
 		p->qdone = p->qsent = p->qlen = 0;
 }
@@ -158,6 +216,33 @@ static int call(struct pop3 *p, enum pop3_ev ev, const char *s, size_t n)
 	return 0;
 }
 
+/* The LIST n behind a message's reply: its "+OK n size" can belong to no
+ * other command (not a status line, not a DELE's, not a neighbour's), so
+ * a server whose replies slipped by a line (one too many or too few) shows
+ * it here, before the held reply is handed on as message n's.  The number
+ * only: some servers (GNU Mailutils) count the size anew once a message
+ * has been read.  Returns 1 consumed, -1 failed. */
+static int take_check(struct pop3 *p, const char *s, size_t n, int st)
+{
+	struct cmd *k = &p->q[p->qdone];
+	const char *t = s + (st > 0 ? 3 : 0);
+	size_t tn = st > 0 ? n - 3 : n;
+	while (tn > 0 && *t == ' ')
+		t++, tn--;
+	unsigned long num = 0;
+	unsigned long long size;
+	int held = p->held;
+	p->held = 0;
+	if (st <= 0 || pop3_parse_list(t, tn, &num, &size) < 0 || num != k->check)
+		return pop3_fail(p, EX_UNAVAILABLE, "%s was answered \"%.*s\": the server's "
+				 "replies are out of step with the commands; message %lu is not "
+				 "taken", k->line, (int)(n > 60 ? 60 : n), s, k->check);
+	if (held && call(p, P3_END, "", 0) < 0)
+		return -1;
+	done_cmd(p);
+	return 1;
+}
+
 /* A status line: returns 1 if consumed, 0 if more bytes are needed. */
 static int take_status(struct pop3 *p)
 {
@@ -177,6 +262,8 @@ static int take_status(struct pop3 *p)
 	log_proto(p->acct, 'S', b, n);
 	int st = pop3_status(b, n);
 	struct cmd *k = &p->q[p->qdone];
+	if (k->is_check)
+		return take_check(p, b, n, st);
 	if (st < 0)
 		return pop3_fail(p, EX_UNAVAILABLE, "malformed reply to %s: \"%.*s\"", cmd_name(k),
 				 (int)(n > 80 ? 80 : n), b);
@@ -190,6 +277,7 @@ static int take_status(struct pop3 *p)
 	if (multi) {
 		p->in_multi = 1;
 		p->bol = 1;
+		p->first_line = 1;
 	} else {
 		done_cmd(p);
 	}
@@ -213,11 +301,14 @@ static int at_terminator(const char *b, size_t avail)
 static int finish_multi(struct pop3 *p, size_t skip)
 {
 	p->roff += skip;
-	if (call(p, P3_END, "", 0) < 0)
+	if (p->q[p->qdone].check)
+		p->held = 1;   /* its LIST check comes next */
+	else if (call(p, P3_END, "", 0) < 0)
 		return -1;
 	done_cmd(p);
 	return 1;
 }
+
 
 /* Line mode: one callback per complete line, each bounded. */
 static int take_lines(struct pop3 *p)
@@ -252,6 +343,38 @@ static int take_lines(struct pop3 *p)
 	}
 }
 
+/* Does the line at b start like a status line?  1 yes, 0 no, -1 need more. */
+static int status_prefix(const char *b, size_t avail)
+{
+	const char *want = b[0] == '+' ? "+OK" : b[0] == '-' ? "-ERR" : NULL;
+	if (want == NULL)
+		return 0;
+	size_t n = strlen(want);
+	if (memcmp(b, want, avail < n ? avail : n) != 0)
+		return 0;
+	return avail >= n ? 1 : -1;
+}
+
+/* A message cannot start with a status line: a RETR or TOP body that does
+ * is the reply to another command, the stream shifted by a line.
+ * 0 go on, 1 need more bytes, -1 failed. */
+static int check_line(struct pop3 *p, const char *b, size_t avail)
+{
+	int st = status_prefix(b, avail);
+	if (st < 0)
+		return 1;
+	if (st > 0) {
+		size_t n = 0;
+		while (n < avail && n < 60 && b[n] != '\r' && b[n] != '\n')
+			n++;
+		return pop3_fail(p, EX_UNAVAILABLE, "the reply to %s begins with \"%.*s\": the "
+				 "server's replies are out of step with the commands",
+				 cmd_name(&p->q[p->qdone]), (int)n, b);
+	}
+	p->first_line = 0;
+	return 0;
+}
+
 /* Stream mode: unstuff dots and turn CRLF into LF in place (output never
  * outruns input), then hand the payload over in one chunk per read. */
 static int take_stream(struct pop3 *p)
@@ -260,6 +383,11 @@ static int take_stream(struct pop3 *p)
 	size_t r = p->roff, end = p->rlen, w = r, start = r;
 	int term = 0;
 	while (r < end) {
+		int c = p->bol && p->first_line ? check_line(p, b + r, end - r) : 0;
+		if (c < 0)
+			return -1;
+		if (c > 0)
+			break;
 		if (p->bol && b[r] == '.') {
 			int t = at_terminator(b + r, end - r);
 			if (t < 0)
@@ -297,10 +425,14 @@ static int take_stream(struct pop3 *p)
 static int process(struct pop3 *p)
 {
 	while (p->roff < p->rlen && p->err == NULL) {
-		if (p->qdone >= p->qsent)
+		if (p->qdone >= p->qsent) {
+			size_t n = 0;   /* one line of it, not the rest */
+			while (p->roff + n < p->rlen && n < 60 && p->rbuf[p->roff + n] != '\r' &&
+			       p->rbuf[p->roff + n] != '\n')
+				n++;
 			return pop3_fail(p, EX_UNAVAILABLE, "server sent data nobody asked for: \"%.*s\"",
-					 (int)(p->rlen - p->roff > 60 ? 60 : p->rlen - p->roff),
-					 p->rbuf + p->roff);
+					 (int)n, p->rbuf + p->roff);
+		}
 		int r;
 		if (!p->in_multi)
 			r = take_status(p);
@@ -314,6 +446,42 @@ static int process(struct pop3 *p)
 			break;
 	}
 	return p->err ? -1 : 0;
+}
+
+static const char *waiting_for(const struct pop3 *p)
+{
+	return p->qdone < p->qsent ? cmd_name(&p->q[p->qdone]) : "idle";
+}
+
+/* Milliseconds left before the reply at the head or the session is due;
+ * at 0 the pump has failed. */
+static int time_left(struct pop3 *p)
+{
+	double t = now_sec(), tmo = p->c->timeout_ms / 1000.0;
+	double reply_end = p->clock + tmo + (double)p->credit / CREDIT_BYTES;
+	if (p->last_rx + tmo < reply_end)
+		reply_end = p->last_rx + tmo;   /* silence: as long as a reply may take */
+	if (p->session_end > 0 && t >= p->session_end) {
+		pop3_fail(p, EX_TEMPFAIL, "session_timeout (%d s) reached during %s",
+			  p->session_s, waiting_for(p));
+		return 0;
+	}
+	if (t >= reply_end) {
+		if (p->credit == 0)
+			pop3_fail(p, EX_TEMPFAIL, "server did not answer %s within %d s",
+				  waiting_for(p), p->c->timeout_ms / 1000);
+		else if (t >= p->last_rx + tmo)
+			pop3_fail(p, EX_TEMPFAIL, "server fell silent for %d s during %s",
+				  p->c->timeout_ms / 1000, waiting_for(p));
+		else
+			pop3_fail(p, EX_TEMPFAIL, "server did not finish its reply to %s within "
+				  "%.0f s (%llu bytes came)", waiting_for(p), reply_end - p->clock,
+				  p->credit);
+		return 0;
+	}
+	double end = p->session_end > 0 && p->session_end < reply_end ? p->session_end : reply_end;
+	double ms = (end - t) * 1000.0 + 1;
+	return ms > 3600000 ? 3600000 : (int)ms;
 }
 
 static int do_recv(struct pop3 *p, int *got)
@@ -341,6 +509,8 @@ static int do_recv(struct pop3 *p, int *got)
 	*got = 1;
 	p->rlen += (size_t)n;
 	p->bytes += (unsigned long long)n;
+	p->credit += (unsigned long long)n;
+	p->last_rx = now_sec();
 	return process(p) < 0 ? -1 : 1;
 }
 
@@ -372,6 +542,8 @@ void pop3_kick(struct pop3 *p)
 
 int pop3_flush(struct pop3 *p)
 {
+	/* our own work since the commands went out (an fsync) is not the server's delay */
+	restart_clock(p);
 	while (p->err == NULL && p->qdone < p->qlen) {
 		if (stop_requested && p->stoppable)
 			return pop3_fail(p, POP3_STOPPED, "stopped by a signal");
@@ -379,18 +551,19 @@ int pop3_flush(struct pop3 *p)
 		int moved = 0;
 		if (do_send(p, &moved) < 0)
 			return -1;
-		int r;
-		/* drain libcurl: TLS data may sit decrypted while the socket is quiet */
-		while ((r = do_recv(p, &moved)) > 0 && p->qdone < p->qlen)
+		int r = 0;
+		/* drain libcurl: TLS data may sit decrypted while the socket is quiet;
+		 * a reply that keeps coming is still held to its deadline */
+		while (time_left(p) > 0 && (r = do_recv(p, &moved)) > 0 && p->qdone < p->qlen)
 			;
-		if (r < 0)
+		if (r < 0 || p->err)
 			return -1;
 		if (moved || p->qdone >= p->qlen)
 			continue;
-		int w = conn_wait(p->c, p->soff < p->slen);
-		if (w == 0)
-			return pop3_fail(p, EX_TEMPFAIL, "server did not answer %s within %d s",
-					 cmd_name(&p->q[p->qdone]), p->c->timeout_ms / 1000);
+		int ms = time_left(p);
+		if (ms == 0)
+			return -1;
+		int w = conn_wait_ms(p->c, p->soff < p->slen, ms);
 		if (w == -2 && p->stoppable)
 			return pop3_fail(p, POP3_STOPPED, "stopped by a signal");
 		if (w < 0 && w != -2)

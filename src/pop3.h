@@ -1,7 +1,10 @@
 /* pop3.h — the pipelined POP3 transaction engine over a struct conn.
  * Commands are queued with a handler; up to `window` are in flight and
  * replies are matched to them in order (RFC 2449 PIPELINING; a bounded
- * window is safe even where the server does not advertise it). */
+ * window is safe even where the server does not advertise it).
+ * Deadlines: each reply must be whole within the connection's timeout
+ * (plus a second per KB that arrives, so a big message over a slow link
+ * finishes and a trickle does not), and the session by session_timeout. */
 #ifndef POP3_H
 #define POP3_H
 
@@ -28,6 +31,12 @@ void   pop3_free(struct pop3 *p);
 /* Queue a command; `secret` masks it in the -v trace. */
 void   pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, void *arg,
 		  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Queue a command about message num whose reply is multi-line (RETR,
+ * TOP), followed by "LIST num": the reply's P3_END reaches fn only once
+ * LIST has answered for the same message, proof that the replies are in
+ * step with the commands (else the pump fails, exit 69). */
+void   pop3_queue_msg(struct pop3 *p, unsigned long num, pop3_fn fn, void *arg,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Send what the window allows without waiting for replies. */
 void   pop3_kick(struct pop3 *p);
 /* Run until every queued command has its reply: 0, or -1 with the error. */

@@ -44,6 +44,7 @@ struct account {
 	int     interval;
 	int     max_backoff;    /* daemon: longest wait after failures */
 	int     timeout;
+	int     session_timeout;   /* seconds from connect to QUIT (0: no limit) */
 	int     received_header;
 	size_t  batch;          /* messages per group commit */
 	long long max_size;     /* bigger messages stay on the server (bytes, 0: no limit) */

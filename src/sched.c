@@ -2,7 +2,9 @@
  * seconds in a child process (up to max_parallel at once, so a hung
  * server never delays the others), backs off after failures, pauses an
  * account whose login keeps being refused, and handles signals:
- * TERM/INT stop safely, HUP reloads, USR1 polls now. */
+ * TERM/INT stop safely, HUP reloads, USR1 polls now.  Every wait is
+ * bounded: a poll that outlives session_timeout (plus CAP_GRACE) is
+ * ended, and so is one that ignores TERM at shutdown. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -20,6 +22,11 @@
 #include "state.h"
 
 #define AUTH_PAUSE 3   /* refused logins in a row before pausing */
+/* After session_timeout a poll still has its last reply's timeout and
+ * a batch commit to finish (the child ends its session itself). */
+#define CAP_GRACE  10
+/* Between TERM and KILL: time to commit or abandon a batch safely. */
+#define KILL_GRACE 5
 
 struct slot {
 	char   *name;
@@ -29,6 +36,9 @@ struct slot {
 	int     orphan;    /* its account left the config while it polled */
 	pid_t   pid;
 	char   *ident;     /* login identity: a change unpauses */
+	double  started;   /* when the poll began */
+	double  term_at;   /* TERM sent (its cap passed, or shutdown); 0 not yet */
+	int     killed;    /* KILL sent */
 };
 
 static volatile sig_atomic_t got_hup, got_usr1;
@@ -218,6 +228,8 @@ static void poll_now(struct sched *s)
 
 static void child(struct sched *s, const struct account *a)
 {
+	/* its own process group: a KILL reaches a password_command or an MDA too */
+	setpgid(0, 0);
 	for (int i = 0; i < 2; i++) {   /* the parent's wake-up pipe is not ours */
 		if (wake_fd[i] >= 0)
 			close(wake_fd[i]);
@@ -251,14 +263,95 @@ static void start(struct sched *s, struct slot *sl)
 		sl->next = now_sec() + 60;
 		return;
 	}
+	setpgid(pid, pid);   /* also here: whichever of the two runs first */
 	sl->pid = pid;
+	sl->started = now_sec();
+	sl->term_at = 0;
+	sl->killed = 0;
 	s->running++;
 }
 
-static void finished(struct sched *s, struct slot *sl, int code)
+/* Signal names for the log: "killed by signal 9 (KILL)". */
+static const char *sig_name(int sig)
+{
+	static const struct { int sig; const char *name; } t[] = {
+		{ SIGTERM, "TERM" }, { SIGKILL, "KILL" }, { SIGINT, "INT" }, { SIGHUP, "HUP" },
+		{ SIGSEGV, "SEGV" }, { SIGABRT, "ABRT" }, { SIGBUS, "BUS" }, { SIGFPE, "FPE" },
+		{ SIGILL, "ILL" }, { SIGPIPE, "PIPE" }, { SIGXFSZ, "XFSZ" }, { SIGXCPU, "XCPU" },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+		if (t[i].sig == sig)
+			return t[i].name;
+	return "?";
+}
+
+/* How a poll ended, in words, for a poll that did not exit 0. */
+static char *how_ended(int capped, const struct account *a, int status)
+{
+	char cap[64] = "";
+	if (capped)
+		snprintf(cap, sizeof cap, "ended after session_timeout (%d s)", a->session_timeout);
+	if (WIFSIGNALED(status))
+		return xasprintf("%s%skilled by signal %d (%s)", cap, capped ? ": " : "",
+				 WTERMSIG(status), sig_name(WTERMSIG(status)));
+	if (capped)
+		return xasprintf("%s (exit %d)", cap, WEXITSTATUS(status));
+	return xasprintf("failed (exit %d)", WEXITSTATUS(status));
+}
+
+/* The deadline of a running poll: its cap, or KILL_GRACE after TERM. */
+static double deadline_of(struct sched *s, const struct slot *sl)
+{
+	if (sl->term_at > 0)
+		return sl->killed ? 0 : sl->term_at + KILL_GRACE;
+	const struct account *a = sl->orphan ? NULL : account_named(&s->cf, sl->name);
+	if (a == NULL || a->session_timeout <= 0)
+		return 0;
+	return sl->started + a->session_timeout + a->timeout + CAP_GRACE;
+}
+
+static void end_poll(struct slot *sl, int sig)
+{
+	if (sig == SIGKILL) {
+		kill(-sl->pid, SIGKILL);
+		kill(sl->pid, SIGKILL);
+		sl->killed = 1;
+	} else {
+		kill(sl->pid, sig);
+		sl->term_at = now_sec();
+	}
+}
+
+/* Polls past their deadline: TERM, then KILL.  Returns the next deadline. */
+static double enforce_caps(struct sched *s)
+{
+	double t = now_sec(), wake = 0;
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct slot *sl = &s->slots[i];
+		double d = sl->pid ? deadline_of(s, sl) : 0;
+		if (d > 0 && t >= d) {
+			if (sl->term_at == 0)
+				log_err(sl->name, "the poll has run %.0f s, past session_timeout: ending it",
+					t - sl->started);
+			end_poll(sl, sl->term_at > 0 ? SIGKILL : SIGTERM);
+			d = deadline_of(s, sl);
+		}
+		if (d > 0 && (wake == 0 || d < wake))
+			wake = d;
+	}
+	return wake;
+}
+
+static void finished(struct sched *s, struct slot *sl, int status)
 {
 	struct account *a = sl->orphan ? NULL : account_named(&s->cf, sl->name);
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : EX_SOFTWARE;
+	if (sl->term_at > 0 && code == 0)
+		code = EX_TEMPFAIL;   /* cut short: back off all the same */
+	int capped = sl->term_at > 0;
 	sl->pid = 0;
+	sl->term_at = 0;
+	sl->killed = 0;
 	s->running--;
 	if (a == NULL) {
 		sl->orphan = 1;   /* never polled again */
@@ -274,7 +367,12 @@ static void finished(struct sched *s, struct slot *sl, int code)
 			"not lock the account): fix the login and send SIGHUP, or SIGUSR1 to retry",
 			sl->auth_fails);
 	} else if (code != 0) {
-		log_info(a->name, "failed (exit %d): next try in %.0f s", code, d);
+		char *how = how_ended(capped, a, status);
+		if (capped || WIFSIGNALED(status))
+			log_err(a->name, "%s: next try in %.0f s", how, d);
+		else
+			log_info(a->name, "%s: next try in %.0f s", how, d);
+		free(how);
 	}
 	if (sl->again && !sl->paused)
 		sl->next = now_sec();
@@ -286,10 +384,9 @@ static void reap(struct sched *s)
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		int code = WIFEXITED(status) ? WEXITSTATUS(status) : EX_SOFTWARE;
 		for (size_t i = 0; i < s->nslots; i++)
 			if (s->slots[i].pid == pid)
-				finished(s, &s->slots[i], code);
+				finished(s, &s->slots[i], status);
 	}
 }
 
@@ -308,22 +405,46 @@ static double start_due(struct sched *s)
 	return wake;
 }
 
-/* Children finish or abandon their batch safely on SIGTERM; wait. */
+static void gone(struct sched *s, pid_t pid)
+{
+	for (size_t i = 0; pid > 0 && i < s->nslots; i++)
+		if (s->slots[i].pid == pid) {
+			s->slots[i].pid = 0;
+			s->running--;
+		}
+}
+
+/* Children finish or abandon their batch safely on SIGTERM; one that has
+ * not within KILL_GRACE (a login or a password_command that ignores it)
+ * is killed, so the daemon stops in bounded time. */
 static void stop_children(struct sched *s)
 {
 	for (size_t i = 0; i < s->nslots; i++)
-		if (s->slots[i].pid)
-			kill(s->slots[i].pid, SIGTERM);
+		if (s->slots[i].pid && s->slots[i].term_at == 0)
+			end_poll(&s->slots[i], SIGTERM);
+	double until = now_sec() + KILL_GRACE;
+	while (s->running > 0 && now_sec() < until) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid < 0 && errno != EINTR)
+			return;
+		if (pid > 0)
+			gone(s, pid);
+		else
+			usleep(20000);
+	}
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].pid) {
+			log_err(s->slots[i].name, "the poll did not stop within %d s of TERM: killing it",
+				KILL_GRACE);
+			end_poll(&s->slots[i], SIGKILL);
+		}
 	while (s->running > 0) {
 		int status;
 		pid_t pid = wait(&status);
 		if (pid < 0 && errno != EINTR)
 			break;
-		for (size_t i = 0; pid > 0 && i < s->nslots; i++)
-			if (s->slots[i].pid == pid) {
-				s->slots[i].pid = 0;
-				s->running--;
-			}
+		gone(s, pid);
 	}
 }
 
@@ -358,7 +479,8 @@ static void loop(struct sched *s)
 		if (got_usr1)
 			poll_now(s);
 		reap(s);
-		double wait = start_due(s) - now_sec();
+		double due = start_due(s), cap = enforce_caps(s);   /* caps of polls just started too */
+		double wait = (cap > 0 && cap < due ? cap : due) - now_sec();
 		write_schedule(s);
 		int ms = wait < 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
 		struct pollfd pfd = { .fd = wake_fd[0], .events = POLLIN };

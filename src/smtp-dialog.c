@@ -21,6 +21,8 @@ void dialog_reset(struct dialog *d)
 	d->nex = 0;
 	free(d->part);
 	d->part = NULL;
+	d->plen = d->pcap = d->plines = 0;
+	d->poverlong = 0;
 	d->in_auth = 0;
 	d->data_started = 0;
 	d->next = 0;
@@ -98,6 +100,27 @@ void dialog_command(struct dialog *d, const char *p, size_t n)
 	log_proto(d->acct, 'C', p, n);
 }
 
+/* Add a reply line's text to the reply being assembled, " "-joined, in
+ * amortised linear time and within DIALOG_MAX_*. */
+static void part_add(struct dialog *d, const char *s, size_t n)
+{
+	size_t need = d->plen + (d->plen > 0) + n + 1;
+	if (d->plines >= DIALOG_MAX_LINES || need > DIALOG_MAX_BYTES) {
+		d->poverlong = 1;
+		return;
+	}
+	d->plines++;
+	if (need > d->pcap) {
+		d->pcap = need * 2 < DIALOG_MAX_BYTES ? need * 2 : DIALOG_MAX_BYTES;
+		d->part = xrealloc(d->part, d->pcap);
+	}
+	if (d->plen > 0)
+		d->part[d->plen++] = ' ';
+	memcpy(d->part + d->plen, s, n);
+	d->plen += n;
+	d->part[d->plen] = '\0';
+}
+
 /* A reply is complete at a line "NNN text" (not "NNN-text").  Replies
  * come in the order of the commands, pipelined or not: it answers the
  * first command still waiting; with none waiting it is the greeting or,
@@ -107,22 +130,24 @@ int dialog_reply(struct dialog *d, const char *p, size_t n)
 	n = trim(p, n);
 	log_proto(d->acct, 'S', p, n);
 	size_t off = n >= 4 ? 4 : n;
-	char *prev = d->part;
-	d->part = xasprintf("%s%s%.*s", prev ? prev : "", prev ? " " : "", (int)(n - off), p + off);
-	free(prev);
+	part_add(d, p + off, n - off);
 	if (n >= 4 && p[3] == '-')
 		return 0;
 	int code = 0;
 	for (size_t i = 0; i < 3 && i < n && p[i] >= '0' && p[i] <= '9'; i++)
 		code = code * 10 + (p[i] - '0');
+	if (d->poverlong)
+		code = 0;   /* a reply without bounds is no reply */
 	if (d->next >= d->nex && d->data_started)
 		push(d, ".", 1);
 	else if (d->next >= d->nex)
 		push(d, "", 0);
 	struct exch *e = &d->ex[d->next++];
 	e->code = code;
-	e->text = d->part;
+	e->text = d->part ? d->part : xstrdup("");
 	d->part = NULL;
+	d->plen = d->pcap = d->plines = 0;
+	d->poverlong = 0;
 	if (!strcmp(e->cmd, "DATA") && code == 354)
 		d->data_started = 1;
 	else if (!strcmp(e->cmd, "."))

@@ -32,9 +32,17 @@ struct dialog {
 	size_t        nex, cap;
 	int           in_auth;     /* client lines are secrets until AUTH ends */
 	char         *part;        /* a multi-line reply being assembled */
+	size_t        plen, pcap;  /* its length and room */
+	unsigned      plines;      /* its lines so far */
+	int           poverlong;   /* past DIALOG_MAX_*: a bad reply */
 	int           data_started;/* 354 seen: the next reply answers "." */
 	size_t        next;        /* the first command still without a reply */
 };
+
+/* A multi-line reply past either bound is a bad reply (code 0: the
+ * message is deferred), its text cut at the bound. */
+#define DIALOG_MAX_BYTES (64u << 10)
+#define DIALOG_MAX_LINES 1000u
 
 void dialog_reset(struct dialog *d);
 void dialog_free(struct dialog *d);

@@ -69,6 +69,22 @@ Fault knobs (keyword arguments; all default to "behave"):
                       (connection held open until stop())
   stall_msg           with stall="RETR": stall mid-body of this message
                       instead (after the +OK and half the body)
+  trickle             command name: its reply is sent one byte at a time,
+                      `trickle_delay` seconds apart (default 0.5), like a
+                      server that keeps a connection busy without ever
+                      finishing; `trickle_msg=N` limits it to message N
+  extra_line          dict name -> {msgnum: bytes} (or name -> bytes for
+                      every one): sent right after that command's whole
+                      reply, e.g. {"RETR": {2: b"+OK\r\n"}} shifts every
+                      later reply by one line
+  no_terminator       dict name -> iterable of message numbers: the
+                      multi-line reply is sent without its "." and the
+                      server goes on with the next command (one reply line
+                      too few)
+  skip_reply          dict name -> iterable of message numbers: the
+                      command is carried out but gets no reply at all
+  dele_log            (attribute, not a knob) srv.dele_log lists, per
+                      DELE received, (session, original number)
   faulty_sessions     connection numbers (1-based) in which the faults above
                       apply; None (default) = every connection.  E.g. {1}
                       breaks only the first session, so a rerun succeeds.
@@ -98,7 +114,8 @@ _FAULT_DEFAULTS = dict(
     err=None, raw=None, malformed=None, unterminated=None,
     long_line=None, long_line_size=10 * 1024 * 1024, long_line_where="status",
     list_sizes=None, stall=None, stall_msg=None, faulty_sessions=None,
-    uidl_lines=None,
+    uidl_lines=None, trickle=None, trickle_delay=0.5, trickle_msg=None,
+    extra_line=None, no_terminator=None, skip_reply=None,
 )
 
 _MULTI = {"UIDL", "LIST", "TOP", "RETR", "CAPA"}
@@ -110,6 +127,13 @@ class _Drop(Exception):
 
 class _Stall(Exception):
     """Go silent until the server stops."""
+
+
+class _Sink:
+    """A socket stand-in that swallows a reply (skip_reply)."""
+
+    def sendall(self, data: bytes) -> None:
+        pass
 
 
 def _crlf(msg: bytes) -> bytes:
@@ -142,6 +166,7 @@ class FakePop:
         self.log: list[str] = []
         self.session_logs: list[list[str]] = []
         self.connections = 0
+        self.dele_log: list[tuple[int, int]] = []
         self.errors: list[str] = []   # exceptions inside the server (test bugs)
         self._faults = dict(_FAULT_DEFAULTS)
         self.set(**faults)
@@ -302,11 +327,33 @@ class _Session:
         self.user: str | None = None
         self.stamp = f"<{os.getpid()}.{n}.{int(time.time())}@fakepop>"
         self.buf = b""
+        self.trickling = False
+        self.verb: str | None = None
+        self.num: int | None = None
 
     # helpers
 
     def send(self, data: bytes) -> None:
-        self.c.sendall(data)
+        if not self.trickling:
+            self.c.sendall(data)
+            return
+        for i in range(len(data)):
+            if self.srv._stop.wait(self.f["trickle_delay"]):
+                raise _Drop()
+            self.c.sendall(data[i:i + 1])
+
+    def selected(self, knob: str, verb: str, num: int | None):
+        """The value of dict knob for verb/num: a dict {num: v}, a set of
+        numbers or a plain value; None when it does not apply."""
+        v = self.f[knob]
+        if not v:
+            return None
+        sel = {k.upper(): x for k, x in v.items()}.get(verb)
+        if isinstance(sel, dict):
+            return sel.get(num)
+        if isinstance(sel, (set, list, tuple, frozenset)):
+            return True if num in sel else None
+        return sel
 
     def ok(self, text: str = "") -> None:
         self.send(b"+OK" + (b" " + text.encode() if text else b"") + b"\r\n")
@@ -397,6 +444,9 @@ class _Session:
         if self.f["unterminated"] and self.f["unterminated"].upper() == verb:
             self.send(head + payload)
             raise _Stall()
+        if self.selected("no_terminator", verb, num):
+            self.send(head + payload)
+            return
         self.send(head + payload + b".\r\n")
 
     # the protocol
@@ -425,31 +475,51 @@ class _Session:
             if f["stall"] and f["stall"] != "accept" and f["stall"].upper() == verb \
                     and f["stall_msg"] is None:
                 raise _Stall()
-            if f["raw"]:
-                raw = {k.upper(): v for k, v in f["raw"].items()}
-                r = raw.get(verb)
-                if isinstance(r, dict):
-                    r = r.get(num)
-                if r is not None:
-                    self.send(r)
-                    continue
-            if self.dropping(verb, num) and verb not in _MULTI and verb != "QUIT":
-                raise _Drop()
-            if self.matches("err", verb, num) and verb != "QUIT":
-                self.err(f"{verb} failed (fakepop fault)")
+            self.trickling = bool(f["trickle"]) and f["trickle"].upper() == verb and \
+                f["trickle_msg"] in (None, num)
+            if self.selected("skip_reply", verb, num):
+                real = self.c
+                self.c = _Sink()
+                try:
+                    if self.dispatch(verb, args, num) == "quit":
+                        return
+                finally:
+                    self.c = real
                 continue
-            if f["long_line"] and f["long_line"].upper() == verb and verb not in _MULTI:
-                self.send(b"+OK " + b"x" * f["long_line_size"] + b"\r\n")
-                continue
-            handler = getattr(self, "do_" + verb, None)
-            if handler is None or not verb.isalpha():
-                self.err("unknown command")
-                continue
-            if not self.authed and verb not in ("CAPA", "USER", "PASS", "APOP", "AUTH", "QUIT"):
-                self.err("not logged in")
-                continue
-            if handler(args) == "quit":
+            if self.dispatch(verb, args, num) == "quit":
                 return
+            extra = self.selected("extra_line", verb, num)
+            if extra:
+                self.trickling = False
+                self.send(extra)
+
+    def dispatch(self, verb: str, args, num):
+        """One command's reply, faults applied; "quit" ends the session."""
+        f = self.f
+        if f["raw"]:
+            raw = {k.upper(): v for k, v in f["raw"].items()}
+            r = raw.get(verb)
+            if isinstance(r, dict):
+                r = r.get(num)
+            if r is not None:
+                self.send(r)
+                return None
+        if self.dropping(verb, num) and verb not in _MULTI and verb != "QUIT":
+            raise _Drop()
+        if self.matches("err", verb, num) and verb != "QUIT":
+            self.err(f"{verb} failed (fakepop fault)")
+            return None
+        if f["long_line"] and f["long_line"].upper() == verb and verb not in _MULTI:
+            self.send(b"+OK " + b"x" * f["long_line_size"] + b"\r\n")
+            return None
+        handler = getattr(self, "do_" + verb, None)
+        if handler is None or not verb.isalpha():
+            self.err("unknown command")
+            return None
+        if not self.authed and verb not in ("CAPA", "USER", "PASS", "APOP", "AUTH", "QUIT"):
+            self.err("not logged in")
+            return None
+        return handler(args)
 
     def login_ok(self) -> None:
         self.authed = True
@@ -603,6 +673,8 @@ class _Session:
             self.err("no such message")
             return
         self.dele.add(k)
+        with self.srv._lock:
+            self.srv.dele_log.append((self.n, self.box[k - 1][0] + 1))
         self.ok(f"message {k} deleted")
 
     def do_NOOP(self, args) -> None:

@@ -155,8 +155,40 @@ static void stuffing(void)
 	stuff_wire_ok();
 }
 
+/* A server that sends continuation lines without end: the reply is
+ * assembled in linear time, capped, and a bad reply (code 0: deferred). */
+static void endless_reply(void)
+{
+	struct dialog d = { .acct = "t" };
+	char line[100];
+	memset(line, 'x', sizeof line);
+	memcpy(line, "250-", 4);
+	memcpy(line + sizeof line - 2, "\r\n", 2);
+	cmd(&d, "EHLO me");
+	int done = 0;
+	for (int i = 0; i < 5000; i++)
+		done |= dialog_reply(&d, line, sizeof line);
+	CHECK(!done && dialog_pending(&d) == 1, "5000 continuation lines complete nothing");
+	CHECK(d.plen <= DIALOG_MAX_BYTES, "the reply being assembled stays within its bound");
+	CHECK(reply(&d, "250 end\r\n") == 1, "the last line completes it");
+	CHECK(d.ex[0].code == 0, "an overlong reply is a bad reply (code 0)");
+	CHECK(strlen(d.ex[0].text) < DIALOG_MAX_BYTES, "its text is cut at the bound");
+	cmd(&d, "MAIL FROM:<a@x>");
+	reply(&d, "250-a\r\n");
+	reply(&d, "250 b\r\n");
+	CHECK(d.ex[1].code == 250, "the next reply is judged afresh");
+	CHECK_STR(d.ex[1].text, "a b", "and joined as before");
+	for (unsigned i = 0; i < DIALOG_MAX_LINES + 1; i++)
+		reply(&d, "451-s\r\n");
+	cmd(&d, "RCPT TO:<b@y>");
+	reply(&d, "451 x\r\n");
+	CHECK(d.ex[2].code == 0, "more than DIALOG_MAX_LINES short lines: a bad reply too");
+	dialog_free(&d);
+}
+
 int main(void)
 {
+	endless_reply();
 	pipelined();
 	garbled_and_greeting();
 	curl_stream();
