@@ -525,7 +525,7 @@ static int fetch_batches(struct fetch *f, size_t want)
 		/* batch k+1's RETRs are on the queue before batch k commits, and
 		 * batch k's DELEs (dele_batch, after the commit) queue behind them:
 		 * their replies come after batch k+1's, matched by their own arg */
-		PIPELINE_CHECK(f, rc < 0 || pop3_pending(f->p) == nnext);
+		PIPELINE_CHECK(f, rc < 0 || pop3_pending(f->p) == nnext * POP3_MSG_CMDS);
 		/* what arrived whole is committed even if the connection broke */
 		if (batch_commit(f) < 0)
 			rc = -1;

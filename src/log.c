@@ -2,12 +2,14 @@
  * starts with its name.  A log file gets timestamps and is reopened on
  * SIGHUP so logrotate can move it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "popsift.h"
 
@@ -91,9 +93,15 @@ int log_open(const char *where, char **err)
 		target = TO_SYSLOG;
 		return 0;
 	}
-	FILE *f = fopen(where, "a");
-	if (f == NULL)
+	/* as an mbox: a link planted in a shared log directory must not make
+	 * a root run append to a file of the planter's choosing */
+	int fd = open(where, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "a");
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return seterr(err, "cannot open log file %s: %s", where, strerror(errno));
+	}
 	setvbuf(f, NULL, _IOLBF, 0);
 	if (logfile)
 		fclose(logfile);

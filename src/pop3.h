@@ -35,6 +35,7 @@ void   pop3_queue(struct pop3 *p, enum pop3_mode mode, int secret, pop3_fn fn, v
  * TOP), followed by "LIST num": the reply's P3_END reaches fn only once
  * LIST has answered for the same message, proof that the replies are in
  * step with the commands (else the pump fails, exit 69). */
+#define POP3_MSG_CMDS 2   /* commands pop3_queue_msg queues: the message's and LIST */
 void   pop3_queue_msg(struct pop3 *p, unsigned long num, pop3_fn fn, void *arg,
 		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Send what the window allows without waiting for replies. */

@@ -77,7 +77,7 @@ int lock_state(const struct config *cf, int wait_s, char **err)
 {
 	char *path = xasprintf("%s.lock", cf->state);
 	mkdir_parent(path, 0700);   /* a failure shows in the open */
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		seterr(err, "cannot open lock file %s: %s", path, strerror(errno));
 		free(path);

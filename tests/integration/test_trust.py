@@ -131,3 +131,18 @@ def test_shared_state_directory_is_refused(run, dovecot, config, tmp):
     os.chown(d, other_uid(), -1)
     r = run("-f", cfg, "run")
     assert r.returncode == 78 and "owned by another user" in r.stderr, r.stderr
+
+
+def test_log_file_link_is_not_followed(run, dovecot, config, tmp):
+    """A link planted at the log file's path (a shared log directory) does
+    not make popsift append to the file it points at."""
+    dovecot.add_message("alice", b"Subject: s\n\nbody\n")
+    victim = tmp / "victim"
+    victim.write_bytes(b"precious\n")
+    (tmp / "popsift.log").symlink_to(victim)
+    cfg = config(log=tmp / "popsift.log")
+    r = run("-f", cfg, "run")
+    assert r.returncode != 0, r.stderr
+    assert "popsift.log" in r.stderr, r.stderr
+    assert victim.read_bytes() == b"precious\n"
+    assert dovecot.count("alice") == 1, "nothing was fetched"
