@@ -1,7 +1,6 @@
 """Issue 13, the core: losses and duplicates found by reading fetch*.c,
 state.c and util.c, each shown the way a user would meet it (see
 doc/crash-safety.md for the contract these tests hold popsift to)."""
-import os
 import sqlite3
 import subprocess
 import time
@@ -129,20 +128,11 @@ int access(const char *path, int mode)
 """
 
 
-def _shim(tmp, name, text):
-    src, so = tmp / f"{name}.c", tmp / f"{name}.so"
-    src.write_text(text)
-    cc = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(so), str(src), "-ldl"],
-                        capture_output=True, text=True)
-    assert cc.returncode == 0, cc.stderr
-    return {"LD_PRELOAD": str(so), "ASAN_OPTIONS": "verify_asan_link_order=0"}
-
-
 def test_failed_batch_rolls_back_under_its_lock(fake, run, tmp):
     """A batch whose commit fails takes its mbox writes back before it
     releases the lock: a program waiting on the lock (the MTA) appends
     after the rollback, and its message survives."""
-    env = _shim(tmp, "slowaccess", SLOW_ACCESS)
+    env = pt.preload_shim(tmp, "slowaccess", SLOW_ACCESS)
     mbox, state = tmp / "inbox.mbox", tmp / "state.db"
     srv = fake([_msg(1), _msg(2)], stall="RETR", stall_msg=2, faulty_sessions={1})
     cfg = pt.write_config(tmp / "config", pt.account_config(
@@ -223,7 +213,7 @@ SHIM(ftruncate64)
 def test_failed_rollback_keeps_the_journal(fake, run, tmp):
     """A failed batch whose rollback fails too (ftruncate: EIO) keeps its
     journal entry, so the next run undoes it: each message lands once."""
-    env = _shim(tmp, "noftruncate", FAIL_FTRUNCATE)
+    env = pt.preload_shim(tmp, "noftruncate", FAIL_FTRUNCATE)
     mbox, state = tmp / "inbox.mbox", tmp / "state.db"
     srv = fake([_msg(1), _msg(2), _msg(3)])
     cfg = pt.write_config(tmp / "config", pt.account_config(
@@ -257,7 +247,7 @@ def test_recovery_drops_each_row_only_once_undone(fake, run, tmp):
     # a crashed batch's message in the mbox, journaled as popsift journals
     # it (token, device, inode); cutting it fails: ftruncate gives EIO
     _crashed_batch(state, bad)
-    r = run("-f", cfg, "run", env=_shim(tmp, "noftruncate", FAIL_FTRUNCATE))
+    r = run("-f", cfg, "run", env=pt.preload_shim(tmp, "noftruncate", FAIL_FTRUNCATE))
     assert r.returncode == 75, r.stderr
     assert str(bad) in r.stderr and "test" in r.stderr, r.stderr
     assert not left.exists()

@@ -240,12 +240,7 @@ def test_killed_while_writing_dotlock_does_not_block_next_run(dovecot, popsift, 
     """kill -9 between creating inbox.mbox.lock and writing the PID into it
     must not leave a lock that blocks the next run (procmail/liblockfile
     create the lock atomically: write a temp file, then link() it)."""
-    src = tmp / "killlock.c"
-    src.write_text(KILL_ON_LOCK_WRITE)
-    so = tmp / "killlock.so"
-    cc = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(so), str(src), "-ldl"],
-                        capture_output=True, text=True)
-    assert cc.returncode == 0, cc.stderr
+    shim = pt.preload_shim(tmp, "killlock", KILL_ON_LOCK_WRITE)
 
     msgs = gen.generate(5, seed=77)
     dc = dovecot
@@ -254,7 +249,7 @@ def test_killed_while_writing_dotlock_does_not_block_next_run(dovecot, popsift, 
     cfg = pt.write_config(tmp / "config", pt.account_config(
         dc, "alice", keep="no", state=tmp / "state.db", deliver=f"mbox {mbox}"))
 
-    r = pt.run_popsift(["-f", cfg, "run"], binary=popsift, env={"LD_PRELOAD": str(so), "ASAN_OPTIONS": "verify_asan_link_order=0"},
+    r = pt.run_popsift(["-f", cfg, "run"], binary=popsift, env=shim,
                        timeout=30)
     lock = tmp / "inbox.mbox.lock"
     note = (f"{lock.name} left holding {lock.read_bytes()!r}" if lock.exists()

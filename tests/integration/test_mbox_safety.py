@@ -438,13 +438,7 @@ int open64(const char *path, int flags, ...)
 
 @pytest.fixture
 def shim(tmp):
-    src = tmp / "shim.c"
-    src.write_text(SHIM)
-    so = tmp / "shim.so"
-    cc = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(so), str(src), "-ldl"],
-                        capture_output=True, text=True)
-    assert cc.returncode == 0, cc.stderr
-    return {"LD_PRELOAD": str(so), "ASAN_OPTIONS": "verify_asan_link_order=0"}
+    return pt.preload_shim(tmp, "shim", SHIM)
 
 
 def test_new_maildir_directories_are_synced(fake, run, tmp, shim):

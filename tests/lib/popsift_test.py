@@ -722,3 +722,15 @@ def load_genmail():
 # every RSS figure: memory ceilings are scaled, the flatness checks stay.
 SANITIZED = os.environ.get("POPSIFT_SANITIZE") == "1"
 RSS_SCALE = 12 if SANITIZED else 1
+
+
+def preload_shim(tmp: Path, name: str, source: str) -> dict:
+    """Compile C source into tmp/NAME.so and return the environment that
+    preloads it into popsift (a fault a real system will not make on cue:
+    a failing fsync, a kill at a chosen syscall)."""
+    src, so = tmp / f"{name}.c", tmp / f"{name}.so"
+    src.write_text(source)
+    cc = subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(so), str(src), "-ldl"],
+                        capture_output=True, text=True)
+    assert cc.returncode == 0, cc.stderr
+    return {"LD_PRELOAD": str(so), "ASAN_OPTIONS": "verify_asan_link_order=0"}
