@@ -766,9 +766,10 @@ def next_poll_in(cfg, name) -> float | None:
     --json` (None while it polls or before it has a schedule)."""
     r = pt.run_popsift(["-f", cfg, "status", "--json", name], timeout=SAFETY)
     assert r.returncode == 0, r.stderr
-    a = json.loads(r.stdout)["accounts"][0]
-    if a.get("daemon_state") != "waiting":
+    acc = json.loads(r.stdout)["accounts"]   # (listed once it has run)
+    if not acc or acc[0].get("daemon_state") != "waiting":
         return None
+    a = acc[0]
     return time.mktime(time.strptime(a["next_poll"], "%Y-%m-%d %H:%M:%S")) - time.time()
 
 

@@ -213,9 +213,9 @@ def test_status_shows_today_and_next_poll(dovecot, popsift, run, tmp):
     try:
         # the first poll done (its run row written, the daemon waiting for
         # the next one): then status has everything to show
-        def first_poll_done():
-            a = json.loads(run("-f", cfg, "status", "--json").stdout)["accounts"][0]
-            return a.get("daemon_state") == "waiting" and a.get("last_run")
+        def first_poll_done():   # (an account is listed once it has run)
+            acc = json.loads(run("-f", cfg, "status", "--json").stdout)["accounts"]
+            return acc and acc[0].get("daemon_state") == "waiting" and acc[0].get("last_run")
         wait_until(first_poll_done, "the first poll done")
         assert len(message_ids(tmp / "inbox.mbox")) == 1
         text = run("-f", cfg, "status").stdout
