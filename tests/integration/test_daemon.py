@@ -745,6 +745,10 @@ def test_sigusr1_polls_every_account_now(dovecot, daemon, tmp):
     t_first = min(d.wait_for(POLL_RE.format(name=n))[0] for n in ("a", "b"))
     dovecot.add_message("alice", mkmsg("usr1-a"))
     dovecot.add_message("bob", mkmsg("usr1-b"))
+    # both polls reaped, the next ones ~60 s away (a SIGUSR1 during a poll
+    # is test_sigusr1_during_a_poll_is_not_lost's business)
+    for n in ("a", "b"):
+        d.wait_until(lambda: (next_poll_in(cfg, n) or 0) > 40, what=f"{n} waiting ~60 s")
     assert message_ids(tmp / "a.mbox") == [] and len(d.polls("a")) == 1
     d.send(signal.SIGUSR1)
     # interval 60 (at least 54 s): a second poll within SAFETY (30 s) of the
@@ -971,8 +975,8 @@ def test_lock_left_by_kill9_does_not_block_next_start(dovecot, daemon, run, tmp)
     d2 = daemon(cfg)
     d2.wait_for(r"^popsift: daemon started")
     d2.wait_for(POLL_RE.format(name="test"))
-    # interval 60: a second poll now is the SIGUSR1's (one during the first
-    # poll's last moments polls again after it: test_sigusr1_during_a_poll)
+    # the poll reaped, the next one ~60 s away: a poll now is the SIGUSR1's
+    d2.wait_until(lambda: (next_poll_in(cfg, "test") or 0) > 40, what="the next poll ~60 s away")
     dovecot.add_message("alice", mkmsg("after-kill9"))
     d2.send(signal.SIGUSR1)
     d2.wait_for(r"^test: 1 new, 1 delivered")
