@@ -843,7 +843,7 @@ def still_paused(d, dovecot, t_pause, since, why):
     'locked' tried no login: nothing in the daemon's output, nor Dovecot's."""
     n = len([t for t in d.polls("other") if t <= since])
     d.wait_for(POLL_RE.format(name="other"), n=n + 4)
-    tried = [ln for t, _, ln in list(d.lines) if t > t_pause and ln.startswith("locked: ")]
+    tried = [m.string for t, m in d.matches(r"^locked: ") if t > t_pause]
     assert not tried, f"{why}: {tried}\n{d.text()}"
     assert dovecot_refusals(dovecot, "alice") == 3, f"{why}\n" + dovecot.log()
 
