@@ -546,12 +546,12 @@ def test_stalling_server_does_not_delay_others(dovecot, daemon, tmp):
         assert len(during) >= 3, gap_info(d, "live")
         assert_cadence(d, "live", 1, during)
         assert message_ids(mbox) == sent
-        # stopping while a poll hangs on the stalled server: the daemon
-        # waits for that poll at most until its `timeout`
+        # stopping while a poll hangs on the stalled server: the poll gets
+        # TERM, then KILL 5 s later, so the stop need not wait out `timeout`
         d.wait_until(lambda: stall.connections >= 2, what="a second stalled poll")
         rc, took = d.stop(timeout=STALL_TIMEOUT + SAFETY)
         assert rc == 0, d.text()
-        assert took < STALL_TIMEOUT + 5, f"SIGTERM during a stalled poll took {took:.1f} s"
+        assert took < 10 < STALL_TIMEOUT, f"SIGTERM during a stalled poll took {took:.1f} s"
 
 
 def test_max_parallel_bounds_concurrent_polls(make_dovecot, daemon, tmp, throttle):
