@@ -9,6 +9,7 @@ import poplib
 import socket
 import ssl
 import stat
+import time
 
 import pytest
 
@@ -34,6 +35,10 @@ def test_dovecot_starts(dovecot):
         with socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
     assert dovecot.port != dovecot.port_ssl
+    # Dovecot's log process writes the line on its own time: wait for it
+    deadline = time.monotonic() + 30
+    while "starting up" not in dovecot.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert "starting up" in dovecot.log()
     assert dovecot.count("alice") == 0 and dovecot.count("bob") == 0
     st = os.stat(dovecot.maildir("alice"))
