@@ -121,7 +121,6 @@ int   mkdir_parent(const char *path, int mode);
 void  json_puts(const char *s);
 int   run_password_command(const char *cmd, char **out, char **err);
 char **split_args(const char *s, char **err);
-char *read_text_file(const char *path, char **err);
 void  free_argv(char **argv);
 
 #endif

@@ -336,30 +336,3 @@ int run_password_command(const char *cmd, char **out, char **err)
 	memset(buf, 0, sizeof buf);
 	return fail ? -1 : 0;
 }
-
-/* A whole text file, NUL-terminated; a NUL inside is an error. */
-char *read_text_file(const char *path, char **err)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL) {
-		seterr(err, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	size_t n = 0, cap = 4096;
-	char *buf = xmalloc(cap);
-	size_t got;
-	while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-		n += got;
-		if (cap - n - 1 == 0)
-			buf = xrealloc(buf, cap *= 2);
-	}
-	int bad = ferror(f);
-	fclose(f);
-	if (bad || memchr(buf, '\0', n) != NULL) {
-		seterr(err, "%s: %s", path, bad ? "read error" : "contains a NUL byte");
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
-}
