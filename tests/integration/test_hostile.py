@@ -9,30 +9,13 @@ against a sane server delivers everything exactly once.
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
-import popsift_test as pt
-from test_faults import (ACCOUNT, assert_exactly_once_or_on_server, assert_names_account,
-                         assert_not_crashed, delivered, make_messages, prun, rerun_clean,
-                         show)
-
-
-@pytest.fixture
-def hconfig(tmp):
-    """hconfig(srv, **keys) -> config for account 'fake' on srv (tls off,
-    auth user, keep no, timeout 3, mbox tmp/inbox.mbox, no Received:)."""
-    def write(srv, **keys):
-        keys.setdefault("tls", "off")
-        keys.setdefault("auth", "user")
-        keys.setdefault("timeout", 3)
-        keys.setdefault("deliver", f"mbox {tmp / 'inbox.mbox'}")
-        keys.setdefault("state", tmp / "state.db")
-        text = pt.account_config(srv, "alice", name=ACCOUNT, **keys)
-        return pt.write_config(tmp / "config", text)
-    return write
+from test_faults import (assert_exactly_once_or_on_server, assert_names_account,  # noqa: F401
+                         assert_not_crashed, delivered, fconfig, make_messages, prun,
+                         rerun_clean, show)  # (fconfig: fixture)
 
 
 def assert_deleted_only_delivered(tmp, srv, msgs):
@@ -49,13 +32,13 @@ def assert_deleted_only_delivered(tmp, srv, msgs):
 # item 1: `timeout` bounds a whole reply; session_timeout a whole session
 
 @pytest.mark.parametrize("verb", ["RETR", "UIDL"])
-def test_trickling_reply_ends_at_timeout(run, fake, hconfig, tmp, verb):
+def test_trickling_reply_ends_at_timeout(run, fake, fconfig, tmp, verb):
     """One byte every half second: each read is quick, the reply never ends.
     With timeout 3 the run must end in about 3 s (the issue saw 32 s)."""
     msgs = make_messages(3)
     srv = fake(msgs, trickle=verb, trickle_msg=2 if verb == "RETR" else None,
                faulty_sessions={1})
-    cfg = hconfig(srv, timeout=3)
+    cfg = fconfig(srv, timeout=3)
     r, secs = prun(run, cfg, timeout=120)
     assert_not_crashed(r)
     print(f"trickling {verb}: {secs:.2f} s with timeout 3")
@@ -68,13 +51,13 @@ def test_trickling_reply_ends_at_timeout(run, fake, hconfig, tmp, verb):
     rerun_clean(run, cfg, tmp, srv, msgs)
 
 
-def test_slow_big_message_is_not_cut(run, fake, hconfig, tmp):
+def test_slow_big_message_is_not_cut(run, fake, fconfig, tmp):
     """The deadline grows with what arrives: a 12 KB message that takes
     longer than `timeout` at a steady few KB per second still arrives."""
     body = b"".join(b"line %05d of a long message, sent slowly\n" % i for i in range(300))
     msgs = make_messages(1, body=body)
     srv = fake(msgs, trickle="RETR", trickle_delay=0.00002)
-    cfg = hconfig(srv, timeout=1)
+    cfg = fconfig(srv, timeout=1)
     r, secs = prun(run, cfg, timeout=120)
     print(f"slow message: {secs:.2f} s")
     assert r.returncode == 0, show(r)
@@ -82,11 +65,11 @@ def test_slow_big_message_is_not_cut(run, fake, hconfig, tmp):
     rerun_clean(run, cfg, tmp, srv, msgs)
 
 
-def test_session_timeout_caps_a_session(run, fake, hconfig, tmp):
+def test_session_timeout_caps_a_session(run, fake, fconfig, tmp):
     """Every reply comes in time, but slowly: session_timeout ends the run."""
     msgs = make_messages(12)
     srv = fake(msgs, trickle="RETR", trickle_delay=0.01, faulty_sessions={1})
-    cfg = hconfig(srv, timeout=20, session_timeout=4)
+    cfg = fconfig(srv, timeout=20, session_timeout=4)
     r, secs = prun(run, cfg, timeout=120)
     assert_not_crashed(r)
     assert secs < 15, f"took {secs:.1f} s with session_timeout 4\n" + show(r)
@@ -99,9 +82,9 @@ def test_session_timeout_caps_a_session(run, fake, hconfig, tmp):
     rerun_clean(run, cfg, tmp, srv, msgs)
 
 
-def test_session_timeout_is_checked(run, fake, hconfig, tmp):
+def test_session_timeout_is_checked(run, fake, fconfig, tmp):
     srv = fake(make_messages(1))
-    cfg = hconfig(srv, session_timeout="soon")
+    cfg = fconfig(srv, timeout=3, session_timeout="soon")
     r = run("-f", cfg, "check")
     assert r.returncode == 78, show(r)
     assert "session_timeout" in r.stderr, show(r)
@@ -132,10 +115,10 @@ SHIFTS = {
 
 
 @pytest.mark.parametrize("shift", sorted(SHIFTS))
-def test_shifted_replies_never_dele_undelivered(run, fake, hconfig, tmp, shift):
+def test_shifted_replies_never_dele_undelivered(run, fake, fconfig, tmp, shift):
     msgs = make_messages(NMSGS)
     srv = fake(msgs, faulty_sessions={1}, **SHIFTS[shift])
-    cfg = hconfig(srv)
+    cfg = fconfig(srv, timeout=3)
     r, secs = prun(run, cfg, timeout=60)
     assert_not_crashed(r)
     assert r.returncode in (69, 75), show(r)
@@ -147,12 +130,12 @@ def test_shifted_replies_never_dele_undelivered(run, fake, hconfig, tmp, shift):
     assert_deleted_only_delivered(tmp, srv, msgs)
 
 
-def test_status_line_in_a_body_is_mail(run, fake, hconfig, tmp):
+def test_status_line_in_a_body_is_mail(run, fake, fconfig, tmp):
     """A body line "+OK ..." in a message whose size LIST told right is
     mail, not a shift."""
     msgs = make_messages(3, body=b"+OK this line looks like a POP3 reply\n-ERR so does this\n")
     srv = fake(msgs)
-    cfg = hconfig(srv)
+    cfg = fconfig(srv, timeout=3)
     r, _ = prun(run, cfg)
     assert r.returncode == 0, show(r)
     rerun_clean(run, cfg, tmp, srv, msgs)
@@ -263,7 +246,7 @@ def listing(lines) -> bytes:
     return b"+OK\r\n" + b"".join(lines) + b".\r\n"
 
 
-def test_list_naming_numbers_uidl_did_not_is_linear(run, fake, hconfig, tmp):
+def test_list_naming_numbers_uidl_did_not_is_linear(run, fake, fconfig, tmp):
     """UIDL names messages 2..200,001, LIST 1..200,001: every LIST line was
     a linear search (the issue saw 17 s for 100,000 lines); now one pass."""
     msgs = make_messages(1)
@@ -274,7 +257,7 @@ def test_list_naming_numbers_uidl_did_not_is_linear(run, fake, hconfig, tmp):
     # {None: ...}: the bare LIST; message 2 is the one fetched (max_messages 1)
     srv = fake(msgs, raw={"UIDL": {None: uidl}, "LIST": {None: big, 2: b"+OK 2 %d\r\n" % len(crlf)},
                           "RETR": {2: b"+OK\r\n" + crlf.replace(b"\r\n.", b"\r\n..") + b".\r\n"}})
-    cfg = hconfig(srv, timeout=30, keep="yes", max_messages=1)
+    cfg = fconfig(srv, timeout=30, keep="yes", max_messages=1)
     r, secs = prun(run, cfg, timeout=120)
     print(f"LIST of {n} numbers UIDL did not name: {secs:.2f} s")
     assert r.returncode == 0, show(r)
@@ -283,7 +266,7 @@ def test_list_naming_numbers_uidl_did_not_is_linear(run, fake, hconfig, tmp):
 
 
 @pytest.mark.parametrize("verb", ["UIDL", "LIST"])
-def test_listing_numbers_must_increase(run, fake, hconfig, tmp, verb):
+def test_listing_numbers_must_increase(run, fake, fconfig, tmp, verb):
     """A server repeating `1 x` forever grew the list until memory ran out:
     a number that does not increase is a protocol error (69), mailbox alone."""
     msgs = make_messages(3)
@@ -293,7 +276,7 @@ def test_listing_numbers_must_increase(run, fake, hconfig, tmp, verb):
         faults = dict(uidl=False,
                       raw={"LIST": {None: listing([b"1 10\r\n", b"3 10\r\n", b"2 10\r\n"])}})
     srv = fake(msgs, faulty_sessions={1}, **faults)
-    cfg = hconfig(srv, timeout=30)
+    cfg = fconfig(srv, timeout=30)
     r, _ = prun(run, cfg, timeout=120)
     assert_not_crashed(r)
     assert r.returncode == 69, show(r)
@@ -305,13 +288,13 @@ def test_listing_numbers_must_increase(run, fake, hconfig, tmp, verb):
     rerun_clean(run, cfg, tmp, srv, msgs)
 
 
-def test_listing_past_the_limit_is_refused(run, fake, hconfig, tmp):
+def test_listing_past_the_limit_is_refused(run, fake, fconfig, tmp):
     """1,000,001 UIDL lines: refused with exit 69, naming the account and
     the limit, before any RETR or DELE."""
     msgs = make_messages(2)
     lines = (b"%d u%08d\r\n" % (k, k) for k in range(1, 1_000_002))
     srv = fake(msgs, faulty_sessions={1}, raw={"UIDL": listing(lines)})
-    cfg = hconfig(srv, timeout=60)
+    cfg = fconfig(srv, timeout=60)
     r, secs = prun(run, cfg, timeout=180)
     assert_not_crashed(r)
     assert r.returncode == 69, show(r)
@@ -322,14 +305,14 @@ def test_listing_past_the_limit_is_refused(run, fake, hconfig, tmp):
 
 
 @pytest.mark.parametrize("extra", [b"-ERR out of step\r\n", b"+OK\r\n"])
-def test_shifted_top_replies_never_discard_the_wrong_message(run, fake, hconfig, tmp, extra):
+def test_shifted_top_replies_never_discard_the_wrong_message(run, fake, fconfig, tmp, extra):
     """Header-only rules decide from TOP n 0: a shifted TOP reply must not
     make a discard rule delete another message than the one it matched."""
     msgs = make_messages(6)
     rules = tmp / "rules"
     rules.write_text('match header "Subject" =~ /^m message 4$/ discard\n')
     srv = fake(msgs, faulty_sessions={1}, extra_line={"TOP": {2: extra}})
-    cfg = hconfig(srv, rules=rules)
+    cfg = fconfig(srv, timeout=3, rules=rules)
     r, _ = prun(run, cfg, timeout=60)
     assert_not_crashed(r)
     assert r.returncode in (69, 75), show(r)
