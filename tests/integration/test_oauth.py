@@ -1,0 +1,227 @@
+"""OAuth2 built in: `popsift authorize` (PKCE over a loopback redirect, the
+device flow with authorization_pending and slow_down) against the scripted
+authorization server tests/lib/oauthd.py, then `popsift run` logging into a
+real Dovecot (oauth2 passdb, introspection) with XOAUTH2 and OAUTHBEARER;
+refresh before expiry and after a refused login; a revoked refresh token
+exits 77; tokens stay out of stderr (-vv), `status --json` and group/world
+readable files."""
+
+import json
+import os
+import stat
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import popsift_test as pt
+from oauthd import OAuthServer
+
+
+
+def mkmsg(tag: str) -> bytes:
+    return (f"From: sender@example.com\r\nTo: alice@example.org\r\n"
+            f"Subject: {tag}\r\nMessage-ID: <{tag}@oauth.test>\r\n\r\nHello {tag}.\r\n").encode()
+
+
+@pytest.fixture
+def oauthd():
+    srv = OAuthServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def odovecot(make_dovecot, oauthd):
+    return make_dovecot(users={"alice": "secret"},
+                        oauth2_introspect=oauthd.url("/introspect"))
+
+
+def oconfig(config, srv, dc, tmp, flow="pkce", auth="xoauth2", **keys):
+    keys.update(password=None, auth=auth, server=dc, oauth_client_id=srv.client_id,
+                oauth_token_url=srv.url("/token"))
+    if flow == "pkce":
+        keys["oauth_auth_url"] = srv.url("/authorize")
+    else:
+        keys["oauth_device_url"] = srv.url("/device")
+    return config(**keys)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **kw):
+        return None
+
+
+def play_browser(url: str) -> str:
+    """GET the authorization URL, follow its redirect to popsift's loopback
+    listener as a browser would; the page popsift answered with."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        opener.open(url, timeout=30)
+        raise AssertionError("the authorization server did not redirect")
+    except urllib.error.HTTPError as e:
+        assert e.code == 302, e.read()
+        loc = e.headers["Location"]
+    assert loc.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(loc, timeout=30) as r:
+        return r.read().decode()
+
+
+def start_authorize(popsift, cfg, env=None):
+    full = dict(os.environ, POPSIFT_AUTHORIZE_TIMEOUT="60", **(env or {}))
+    return subprocess.Popen([str(popsift), "-f", str(cfg), "authorize", "test"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full)
+
+
+def authorize_pkce(popsift, cfg):
+    p = start_authorize(popsift, cfg)
+    seen = []
+    url = None
+    for line in p.stdout:
+        seen.append(line)
+        if "code_challenge=" in line:
+            url = line.strip()
+            break
+    assert url, "".join(seen) + p.stderr.read()
+    page = play_browser(url)
+    out, err = p.communicate(timeout=60)
+    return p.returncode, "".join(seen) + out, err, page
+
+
+def token_file(tmp, side="pop3"):
+    return tmp / "oauth" / f"test.{side}"
+
+
+def test_pkce_authorize_then_pop3_xoauth2(popsift, run, config, oauthd, odovecot, tmp):
+    cfg = oconfig(config, oauthd, odovecot, tmp)
+    rc, out, err, page = authorize_pkce(popsift, cfg)
+    assert rc == 0, out + err
+    assert "authorized" in page
+    assert "stored the pop3 OAuth2 tokens" in out
+    assert oauthd.calls == {"authorization_code": 1}, oauthd.errors
+    f = token_file(tmp)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    assert stat.S_IMODE(f.parent.stat().st_mode) == 0o700
+    for secret in oauthd.all_secrets():
+        assert secret not in out + err
+    odovecot.add_messages("alice", [mkmsg("one"), mkmsg("two")])
+    r = run("-f", cfg, "-vv", "run")
+    assert r.returncode == 0, r.stderr
+    assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 2
+    assert odovecot.count("alice") == 0
+    assert "refresh_token" not in oauthd.calls      # the token was fresh
+    assert oauthd.introspected, "Dovecot never asked about the token"
+    for secret in oauthd.all_secrets():
+        assert secret not in r.stderr + r.stdout
+    s = run("-f", cfg, "status", "--json")
+    for secret in oauthd.all_secrets():
+        assert secret not in s.stdout + s.stderr
+
+
+def test_wrong_state_is_ignored(popsift, config, oauthd, odovecot, tmp):
+    """A request to the loopback listener without the right state (another
+    local process) does not end the wait nor plant a code."""
+    cfg = oconfig(config, oauthd, odovecot, tmp)
+    p = start_authorize(popsift, cfg)
+    url = next(line.strip() for line in p.stdout if "code_challenge=" in line)
+    redirect = next(line.split()[-1] for line in p.stdout if "Waiting up to" in line)
+    try:
+        urllib.request.urlopen(redirect + "?code=evil&state=wrong", timeout=30)
+        raise AssertionError("wrong state accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400
+    play_browser(url)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, out + err
+    assert oauthd.calls == {"authorization_code": 1}, oauthd.errors
+
+
+def test_device_flow_pending_slow_down(popsift, run, config, oauthd, odovecot, tmp):
+    cfg = oconfig(config, oauthd, odovecot, tmp, flow="device", auth="oauthbearer")
+    t0 = time.monotonic()
+    r = run("-f", cfg, "authorize", "test", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "WDJB-MJHT" in r.stdout and oauthd.url("/activate") in r.stdout
+    assert oauthd.calls == {"urn:ietf:params:oauth:grant-type:device_code": 3}
+    polls = oauthd.polls
+    assert polls[1] - polls[0] >= 0.9              # interval 1 s
+    assert polls[2] - polls[1] >= 5.9              # slow_down: +5 s
+    assert time.monotonic() - t0 < 60
+    odovecot.add_message("alice", mkmsg("dev"))
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 1
+
+
+def test_refresh_before_expiry(popsift, run, config, odovecot, make_dovecot, tmp):
+    srv = OAuthServer(access_ttl=30).start()      # within popsift's 60 s margin
+    try:
+        dc = make_dovecot(users={"alice": "secret"}, oauth2_introspect=srv.url("/introspect"))
+        cfg = oconfig(config, srv, dc, tmp)
+        assert authorize_pkce(popsift, cfg)[0] == 0
+        for i in range(2):
+            dc.add_message("alice", mkmsg(f"m{i}"))
+            r = run("-f", cfg, "run")
+            assert r.returncode == 0, r.stderr
+            assert srv.calls.get("refresh_token") == i + 1
+        assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 2
+    finally:
+        srv.stop()
+
+
+def test_refused_token_is_refreshed_once(popsift, run, config, oauthd, odovecot, tmp):
+    """The server refuses a token popsift believes fresh (revoked access
+    token, clock skew): one refresh, one more login."""
+    cfg = oconfig(config, oauthd, odovecot, tmp)
+    assert authorize_pkce(popsift, cfg)[0] == 0
+    oauthd.expire_access()
+    odovecot.add_message("alice", mkmsg("again"))
+    r = run("-f", cfg, "-v", "run")
+    assert r.returncode == 0, r.stderr
+    assert oauthd.calls.get("refresh_token") == 1
+    assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 1
+
+
+def test_revoked_refresh_token_exits_77(popsift, run, config, oauthd, odovecot, tmp):
+    cfg = oconfig(config, oauthd, odovecot, tmp)
+    assert authorize_pkce(popsift, cfg)[0] == 0
+    oauthd.expire_access()
+    oauthd.revoke()
+    odovecot.add_message("alice", mkmsg("kept"))
+    r = run("-f", cfg, "-vv", "run")
+    assert r.returncode == 77, r.stderr
+    assert ("test: the OAuth2 authorization was revoked or expired: run popsift "
+            "authorize test") in r.stderr
+    assert odovecot.count("alice") == 1
+    for secret in oauthd.all_secrets():
+        assert secret not in r.stderr
+
+
+def test_no_authorization_yet_exits_77(run, config, oauthd, odovecot, tmp):
+    cfg = oconfig(config, oauthd, odovecot, tmp)
+    r = run("-f", cfg, "run")
+    assert r.returncode == 77, r.stderr
+    assert "run popsift authorize test" in r.stderr
+
+
+def test_token_file_refused_if_readable_by_others(popsift, run, config, oauthd, odovecot, tmp):
+    cfg = oconfig(config, oauthd, odovecot, tmp)
+    assert authorize_pkce(popsift, cfg)[0] == 0
+    os.chmod(token_file(tmp), 0o640)
+    r = run("-f", cfg, "run")
+    assert r.returncode == 77, r.stderr
+    assert "readable by others" in r.stderr
+
+
+def test_password_command_still_wins(run, config, oauthd, odovecot, tmp):
+    """A token helper script (password_command) keeps working next to
+    oauth_* keys: no token file is needed, none is written."""
+    oauthd.access["helper-token"] = time.time() + 3600
+    cfg = oconfig(config, oauthd, odovecot, tmp, password_command="echo helper-token")
+    odovecot.add_message("alice", mkmsg("helper"))
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    assert not token_file(tmp).exists()
+    assert oauthd.calls == {}
