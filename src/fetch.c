@@ -298,13 +298,11 @@ static int on_quit(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 static int get_secret(struct fetch *f, int refresh)
 {
 	char *err = NULL;
-	int code = 0;
-	if (f->secret)
-		memset(f->secret, 0, strlen(f->secret));
-	free(f->secret);
+	secret_free(f->secret);
 	f->secret = NULL;
-	if (account_secret_code(f->a, SIDE_POP3, refresh, &f->secret, &code, &err) < 0) {
-		fail(f, code ? code : EX_CONFIG, "%s", err);
+	int rc = account_secret(f->a, SIDE_POP3, refresh, &f->secret, &err);
+	if (rc < 0) {
+		fail(f, SECRET_CODE(rc), "%s", err);
 		free(err);
 		return -1;
 	}

@@ -1,19 +1,26 @@
-/* secret.h — TEMPORARY copy of the foundation's API (main has the real
- * one): replaced at the merge. */
+/* secret.h — what each side of an account logs in with.  One place
+ * decides between a password, a password_command and an OAuth2 access
+ * token, so POP3 login, SMTP submission and IMAP delivery agree. */
 #ifndef SECRET_H
 #define SECRET_H
 
 #include "popsift.h"
 
 enum side { SIDE_POP3, SIDE_SMTP, SIDE_IMAP };
-int account_secret(const struct account *a, enum side side, int refresh,
-		   char **secret, char **err);
-/* account_secret with the exit code of a failure in *code: EX_NOPERM when
- * the OAuth2 authorization is gone (run popsift authorize), EX_TEMPFAIL
- * when the token endpoint cannot be reached, EX_CONFIG for a failed
- * password_command. */
-int account_secret_code(const struct account *a, enum side side, int refresh,
-			char **secret, int *code, char **err);
-int account_oauth(const struct account *a, enum side side);
+
+/* The password or token one side of an account logs in with:
+ * password_command's output, the password, or an OAuth2 access token.
+ * refresh: the last one was refused, get a new token (OAuth2 only).
+ * 0 with *secret NULL when that side has no credentials.  On failure a
+ * negative number and *err: -1 for a configuration error (EX_CONFIG), or
+ * minus the exit code it implies (-EX_NOPERM, -EX_TEMPFAIL...); see
+ * SECRET_CODE. */
+int  account_secret(const struct account *a, enum side side, int refresh,
+		    char **secret, char **err);
+#define SECRET_CODE(rc) ((rc) < -1 ? -(rc) : EX_CONFIG)
+/* 1 when that side logs in with an OAuth2 access token popsift gets itself. */
+int  account_oauth(const struct account *a, enum side side);
+/* Wipe and free a secret. */
+void secret_free(char *s);
 
 #endif
