@@ -225,3 +225,58 @@ def test_password_command_still_wins(run, config, oauthd, odovecot, tmp):
     assert r.returncode == 0, r.stderr
     assert not token_file(tmp).exists()
     assert oauthd.calls == {}
+
+
+# ---------------------------------------------------------------- SMTP submission
+
+@pytest.fixture
+def recorder(oauthd):
+    from smtpd import Recorder
+    live = oauthd.live_tokens
+    srv = Recorder(users={}, tokens=lambda user, tok: user == "fwd@example.org" and tok in live())
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def smtp_oauth_config(config, oauthd, recorder):
+    return config(smtp_host="127.0.0.1", smtp_port=recorder.port, received_header="no",
+                  deliver="forward bob@example.org", smtp_user="fwd@example.org",
+                  smtp_auth="xoauth2", smtp_oauth_client_id=oauthd.client_id,
+                  smtp_oauth_token_url=oauthd.url("/token"),
+                  smtp_oauth_auth_url=oauthd.url("/authorize"))
+
+
+def test_smtp_xoauth2_refreshed_after_refusal(popsift, run, config, oauthd, dovecot, recorder,
+                                              tmp):
+    """Forwarding logs into SMTP with the stored token; a refused token is
+    refreshed once and the message goes out."""
+    cfg = smtp_oauth_config(config, oauthd, recorder)
+    rc, out, err, _ = authorize_pkce(popsift, cfg)
+    assert rc == 0, out + err
+    assert "stored the smtp OAuth2 tokens" in out and "pop3" not in out
+    dovecot.add_message("alice", mkmsg("fwd1"))
+    r = run("-f", cfg, "-vv", "run")
+    assert r.returncode == 0, r.stderr
+    assert len(recorder.messages) == 1
+    oauthd.expire_access()
+    dovecot.add_message("alice", mkmsg("fwd2"))
+    r = run("-f", cfg, "-vv", "run")
+    assert r.returncode == 0, r.stderr
+    assert len(recorder.messages) == 2
+    assert oauthd.calls.get("refresh_token") == 1
+    for secret in oauthd.all_secrets():
+        assert secret not in r.stderr
+
+
+def test_smtp_revoked_exits_77(popsift, run, config, oauthd, dovecot, recorder, tmp):
+    cfg = smtp_oauth_config(config, oauthd, recorder)
+    assert authorize_pkce(popsift, cfg)[0] == 0
+    oauthd.expire_access()
+    oauthd.revoke()
+    dovecot.add_message("alice", mkmsg("stays"))
+    r = run("-f", cfg, "run")
+    assert r.returncode == 77, r.stderr
+    assert "the OAuth2 authorization was revoked or expired: run popsift authorize test" \
+        in r.stderr
+    assert dovecot.count("alice") == 1 and recorder.messages == []
