@@ -214,19 +214,21 @@ static int store(const struct account *a, enum side side, const struct token *t,
 	return rc;
 }
 
-static int authorize_side(const struct account *a, enum side side, struct token *t, char **err)
+static int authorize_side(const struct account *a, enum side side, struct token *t, int *code,
+			  char **err)
 {
 	const struct oauth_conf *o = oauth_conf(a, side);
 	if (o->device_url)
 		return device_flow(a, side, t, err);
 	if (o->auth_url)
 		return code_flow(a, side, t, err);
+	*code = EX_CONFIG;
 	return seterr(err, "the %s side has neither %soauth_device_url nor %soauth_auth_url "
 		      "(nor a provider)", side_name(side), side == SIDE_POP3 ? "" :
 		      side_name(side), side == SIDE_POP3 ? "" : "_");
 }
 
-static int authorize(const struct account *a, char **err)
+static int authorize(const struct account *a, int *code, char **err)
 {
 	struct token t[3] = { 0 };
 	int done[3] = { 0 }, any = 0, rc = 0;
@@ -240,12 +242,14 @@ static int authorize(const struct account *a, char **err)
 				prev = p;
 		if (prev >= 0)
 			rc = store(a, (enum side)s, &t[prev], err);   /* one consent for both */
-		else if ((rc = authorize_side(a, (enum side)s, &t[s], err)) == 0)
+		else if ((rc = authorize_side(a, (enum side)s, &t[s], code, err)) == 0)
 			rc = store(a, (enum side)s, &t[s], err);
 		done[s] = rc == 0;
 	}
 	for (int s = 0; s < 3; s++)
 		token_free(&t[s]);
+	if (!any)
+		*code = EX_CONFIG;
 	if (!any)
 		return seterr(err, "no side of the account logs in with OAuth2 (auth xoauth2 or "
 			      "oauthbearer, and oauth_client_id)");
@@ -262,9 +266,10 @@ int cmd_authorize(const struct config *cf, const char *name)
 		return EX_USAGE;
 	}
 	char *err = NULL;
-	if (authorize(a, &err) == 0)
+	int code = EX_NOPERM;
+	if (authorize(a, &code, &err) == 0)
 		return 0;
 	log_err(a->name, "%s", err);
 	free(err);
-	return stop_requested ? EX_TEMPFAIL : EX_NOPERM;
+	return stop_requested ? EX_TEMPFAIL : code;
 }
