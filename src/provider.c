@@ -97,6 +97,13 @@ void provider_oauth_fill(struct oauth_conf *o, const struct provider *p, int sid
 	fill(&o->scope, op->scope[side]);
 }
 
+void provider_imap_oauth(struct account *a, const struct provider *p)
+{
+	provider_oauth_fill(&a->imap_oauth, p, SIDE_IMAP);
+	if (provider_two_step(p) && !(a->keys_set & PRESET_IMAP_SASL_IR))
+		a->imap_sasl_ir = 0;
+}
+
 int provider_two_step(const struct provider *p)
 {
 	const struct oauth_preset *op = oauth_preset(p);

@@ -44,6 +44,8 @@ enum side;
 struct oauth_conf;
 /* Fill the unset OAuth2 keys of one side from provider p's preset. */
 void provider_oauth_fill(struct oauth_conf *o, const struct provider *p, int side);
+/* The IMAP side's OAuth2 preset and imap_sasl_ir, for imap_provider. */
+void provider_imap_oauth(struct account *a, const struct provider *p);
 /* The provider's login needs XOAUTH2 in two steps (no SASL initial
  * response): Microsoft's POP3 and IMAP. */
 int  provider_two_step(const struct provider *p);

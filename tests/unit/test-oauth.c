@@ -4,10 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "json.h"
+#include "oauth.h"
 #include "oauth-http.h"
 #include "pkce.h"
 #include "popsift.h"
+#include "provider.h"
+#include "secret.h"
 #include "unit.h"
 
 static void hex(const uint8_t *d, size_t n, char *out)
@@ -106,8 +113,121 @@ static void test_form(void)
 	free(err);
 }
 
+static void test_query(void)
+{
+	const char *q = "state=a%2Fb&code=4%2F0Ab+c&x=&error_description=no%20way";
+	char *v = query_param(q, "code");
+	CHECK_STR(v, "4/0Ab c", "query: code decoded");
+	free(v);
+	v = query_param(q, "state");
+	CHECK_STR(v, "a/b", "query: state decoded");
+	free(v);
+	v = query_param(q, "x");
+	CHECK_STR(v, "", "query: empty value");
+	free(v);
+	CHECK(query_param(q, "cod") == NULL, "query: no prefix match");
+	v = query_param("a=%4", "a");
+	CHECK_STR(v, "%4", "query: truncated escape kept");
+	free(v);
+}
+
+static void test_store(void)
+{
+	char dir[] = "/tmp/popsift-oauth-unit-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL, "store: temp dir");
+	struct account a = { .name = "acct" };
+	a.token_dir = xasprintf("%s/oauth", dir);
+	char *path = token_path(&a, SIDE_SMTP), *err = NULL;
+	char *want = xasprintf("%s/oauth/acct.smtp", dir);
+	CHECK_STR(path, want, "store: path is oauth/ACCOUNT.SIDE");
+	struct token t = { .access = "at-1", .refresh = "rt-1", .expires = 1234 }, r;
+	CHECK(token_write(path, &t, &err) == 0, "store: written");
+	struct stat st;
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600, "store: file 0600");
+	CHECK(stat(a.token_dir, &st) == 0 && (st.st_mode & 0777) == 0700, "store: dir 0700");
+	CHECK(token_read(path, &r, &err) == 0 && r.access && !strcmp(r.access, "at-1") &&
+	      r.refresh && !strcmp(r.refresh, "rt-1") && r.expires == 1234, "store: read back");
+	token_free(&r);
+	struct token bad = { .access = "at\nrefresh_token evil" };
+	CHECK(token_write(path, &bad, &err) == -1, "store: control characters refused");
+	free(err);
+	err = NULL;
+	chmod(path, 0640);
+	CHECK(token_read(path, &r, &err) == -1 && strstr(err, "readable by others"),
+	      "store: group-readable refused");
+	free(err);
+	err = NULL;
+	char *link = xasprintf("%s/oauth/acct.pop3", dir);
+	CHECK(symlink(path, link) == 0, "store: symlink planted");
+	CHECK(token_read(link, &r, &err) == -1, "store: symlink not followed");
+	free(err);
+	err = NULL;
+	char *none = xasprintf("%s/oauth/acct.imap", dir);
+	CHECK(token_read(none, &r, &err) == 1, "store: absent file is 1");
+	unlink(link), unlink(path);
+	char *lock = xasprintf("%s.lock", path);
+	unlink(lock);
+	rmdir(a.token_dir);
+	rmdir(dir);
+	free(lock), free(none), free(link), free(want), free(path), free(a.token_dir);
+}
+
+static void test_presets(void)
+{
+	struct config cf;
+	char *err = NULL;
+	const char *text = "account o\nprovider outlook\nuser me@outlook.com\nauth xoauth2\n"
+			   "oauth_client_id cid\nsmtp_user me@outlook.com\nsmtp_auth xoauth2\n"
+			   "smtp_oauth_client_id cid\nsmtp_oauth_scope mine\ndeliver mbox /tmp/x\n"
+			   "state /tmp/popsift-unit/state.db\n";
+	CHECK(conf_parse("t", text, &cf, &err) == 0, "presets: outlook parses");
+	const struct account *a = cf.accounts;
+	CHECK_STR(a->oauth.device_url,
+		  "https://login.microsoftonline.com/consumers/oauth2/v2.0/devicecode",
+		  "presets: outlook device URL");
+	CHECK_STR(a->oauth.scope, "https://outlook.office.com/POP.AccessAsUser.All offline_access",
+		  "presets: POP3 scope");
+	CHECK_STR(a->smtp_oauth.scope, "mine", "presets: a written key wins");
+	CHECK_STR(a->smtp_oauth.token_url,
+		  "https://login.microsoftonline.com/consumers/oauth2/v2.0/token",
+		  "presets: SMTP token URL");
+	CHECK(a->sasl_ir == 0 && a->imap_sasl_ir == 1, "presets: Microsoft's POP3 in two steps");
+	provider_imap_oauth(cf.accounts, provider_find("office365"));
+	CHECK(a->imap_sasl_ir == 0, "presets: Microsoft's IMAP in two steps");
+	CHECK_STR(a->imap_oauth.scope, "https://outlook.office.com/IMAP.AccessAsUser.All "
+		  "offline_access", "presets: IMAP scope");
+	CHECK_STR(a->imap_oauth.device_url,
+		  "https://login.microsoftonline.com/organizations/oauth2/v2.0/devicecode",
+		  "presets: office365 device URL");
+	CHECK(account_oauth(a, SIDE_POP3) && account_oauth(a, SIDE_SMTP) &&
+	      !account_oauth(a, SIDE_IMAP), "presets: POP3 and SMTP sides use OAuth2");
+	CHECK_STR(a->token_dir, "/tmp/popsift-unit/oauth", "presets: tokens next to the state");
+	CHECK(!cf.has_password, "presets: no secret in the file");
+	conf_free(&cf);
+	text = "account g\nprovider gmail\nuser me\nauth xoauth2\noauth_client_id c\n"
+	       "oauth_client_secret s\ndeliver mbox /tmp/x\n";
+	CHECK(conf_parse("t", text, &cf, &err) == 0, "presets: gmail parses");
+	CHECK(cf.accounts->oauth.device_url == NULL && cf.accounts->oauth.auth_url &&
+	      cf.accounts->imap_sasl_ir == 1, "presets: gmail has no device flow");
+	CHECK(cf.has_password, "presets: a client secret is a password");
+	conf_free(&cf);
+	text = "account p\nhost h\nuser me\nauth xoauth2\noauth_client_id c\n"
+	       "password_command echo tok\noauth_token_url https://t/\ndeliver mbox /tmp/x\n";
+	CHECK(conf_parse("t", text, &cf, &err) == 0 && !account_oauth(cf.accounts, SIDE_POP3),
+	      "presets: password_command wins");
+	conf_free(&cf);
+	text = "account p\nhost h\nuser me\noauth_token_url http://example.com/t\n"
+	       "deliver mbox /tmp/x\n";
+	CHECK(conf_parse("t", text, &cf, &err) == -1 && strstr(err, "https"),
+	      "presets: plain http endpoint refused");
+	free(err);
+}
+
 int main(void)
 {
+	test_query();
+	test_store();
+	test_presets();
 	test_sha256();
 	test_pkce();
 	test_json();
