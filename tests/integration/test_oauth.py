@@ -6,8 +6,9 @@ refresh before expiry and after a refused login; a revoked refresh token
 exits 77; tokens stay out of stderr (-vv), `status --json` and group/world
 readable files."""
 
-import json
+import base64
 import os
+import signal
 import stat
 import subprocess
 import time
@@ -19,6 +20,14 @@ import pytest
 import popsift_test as pt
 from oauthd import OAuthServer
 
+
+
+def assert_no_secret(text: str, srv: OAuthServer, user: str = "alice") -> None:
+    """No token, raw or as the XOAUTH2 blob a trace could show."""
+    for tok in srv.all_secrets():
+        assert tok not in text
+        blob = base64.b64encode(f"user={user}\x01auth=Bearer {tok}\x01\x01".encode()).decode()
+        assert blob[:40] not in text
 
 
 def mkmsg(tag: str) -> bytes:
@@ -104,8 +113,7 @@ def test_pkce_authorize_then_pop3_xoauth2(popsift, run, config, oauthd, odovecot
     f = token_file(tmp)
     assert stat.S_IMODE(f.stat().st_mode) == 0o600
     assert stat.S_IMODE(f.parent.stat().st_mode) == 0o700
-    for secret in oauthd.all_secrets():
-        assert secret not in out + err
+    assert_no_secret(out + err, oauthd)
     odovecot.add_messages("alice", [mkmsg("one"), mkmsg("two")])
     r = run("-f", cfg, "-vv", "run")
     assert r.returncode == 0, r.stderr
@@ -113,11 +121,11 @@ def test_pkce_authorize_then_pop3_xoauth2(popsift, run, config, oauthd, odovecot
     assert odovecot.count("alice") == 0
     assert "refresh_token" not in oauthd.calls      # the token was fresh
     assert oauthd.introspected, "Dovecot never asked about the token"
-    for secret in oauthd.all_secrets():
-        assert secret not in r.stderr + r.stdout
+    assert "AUTH XOAUTH2" in r.stderr           # the trace is there, masked
+    assert_no_secret(r.stderr + r.stdout, oauthd)
     s = run("-f", cfg, "status", "--json")
-    for secret in oauthd.all_secrets():
-        assert secret not in s.stdout + s.stderr
+    assert s.returncode == 0, s.stderr
+    assert_no_secret(s.stdout + s.stderr, oauthd)
 
 
 def test_wrong_state_is_ignored(popsift, config, oauthd, odovecot, tmp):
@@ -195,8 +203,7 @@ def test_revoked_refresh_token_exits_77(popsift, run, config, oauthd, odovecot, 
     assert ("test: the OAuth2 authorization was revoked or expired: run popsift "
             "authorize test") in r.stderr
     assert odovecot.count("alice") == 1
-    for secret in oauthd.all_secrets():
-        assert secret not in r.stderr
+    assert_no_secret(r.stderr, oauthd)
 
 
 def test_no_authorization_yet_exits_77(run, config, oauthd, odovecot, tmp):
@@ -265,8 +272,8 @@ def test_smtp_xoauth2_refreshed_after_refusal(popsift, run, config, oauthd, dove
     assert r.returncode == 0, r.stderr
     assert len(recorder.messages) == 2
     assert oauthd.calls.get("refresh_token") == 1
-    for secret in oauthd.all_secrets():
-        assert secret not in r.stderr
+    assert "AUTH XOAUTH2" in r.stderr
+    assert_no_secret(r.stderr, oauthd, "fwd@example.org")
 
 
 def test_smtp_revoked_exits_77(popsift, run, config, oauthd, dovecot, recorder, tmp):
@@ -280,3 +287,30 @@ def test_smtp_revoked_exits_77(popsift, run, config, oauthd, dovecot, recorder, 
     assert "the OAuth2 authorization was revoked or expired: run popsift authorize test" \
         in r.stderr
     assert dovecot.count("alice") == 1 and recorder.messages == []
+
+
+# ---------------------------------------------------------------- the daemon
+
+def test_daemon_pauses_revoked_account_until_authorized(popsift, run, config, oauthd, odovecot,
+                                                        tmp):
+    """A revoked grant is a refused login to the daemon: paused after three
+    in a row; `popsift authorize` and SIGHUP resume it."""
+    from test_daemon import Daemon
+    cfg = oconfig(config, oauthd, odovecot, tmp, interval=1, max_backoff=1)
+    assert authorize_pkce(popsift, cfg)[0] == 0
+    oauthd.expire_access()
+    oauthd.revoke()
+    d = Daemon(popsift, cfg)
+    try:
+        d.wait_for(r"^test: paused after 3 refused logins")
+        assert d.count(r"^test: .*revoked or expired: run popsift authorize test") == 3, d.text()
+        assert oauthd.calls.get("refresh_token") == 3
+        odovecot.add_message("alice", mkmsg("after"))
+        assert authorize_pkce(popsift, cfg)[0] == 0
+        d.send(signal.SIGHUP)
+        d.wait_for(r"^test: login settings changed: polling again")
+        d.wait_until(lambda: (tmp / "inbox.mbox").exists() and
+                     len(pt.mbox_messages(tmp / "inbox.mbox")) == 1, what="the delivery")
+        assert d.stop()[0] == 0
+    finally:
+        d.kill()
