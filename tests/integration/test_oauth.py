@@ -128,6 +128,23 @@ def test_pkce_authorize_then_pop3_xoauth2(popsift, run, config, oauthd, odovecot
     assert_no_secret(s.stdout + s.stderr, oauthd)
 
 
+@pytest.mark.parametrize("sasl_ir", ["no", "yes"])
+def test_xoauth2_two_steps_or_one(popsift, run, config, oauthd, odovecot, tmp, sasl_ir):
+    """Microsoft's POP3 wants XOAUTH2 in two steps (AUTH, then the blob
+    after "+"): the default, as the outlook/office365 presets say;
+    sasl_ir yes sends it with AUTH."""
+    cfg = oconfig(config, oauthd, odovecot, tmp, sasl_ir=sasl_ir)
+    assert authorize_pkce(popsift, cfg)[0] == 0
+    odovecot.add_message("alice", mkmsg("ir"))
+    r = run("-f", cfg, "-vv", "run")
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    i = next(n for n, ln in enumerate(lines) if "C: AUTH XOAUTH2" in ln)
+    two_steps = lines[i + 1].rstrip().endswith("S: +")
+    assert two_steps == (sasl_ir == "no"), "\n".join(lines[i - 2:i + 4])
+    assert_no_secret(r.stderr, oauthd)
+
+
 def test_wrong_state_is_ignored(popsift, config, oauthd, odovecot, tmp):
     """A request to the loopback listener without the right state (another
     local process) does not end the wait nor plant a code."""
