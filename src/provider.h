@@ -40,7 +40,6 @@ int      provider_apply(struct account *a, char **err);
 
 /* OAuth2 presets of a provider (provider.c, oauth_presets): endpoints and
  * the scope of each side; the client id is the user's own. */
-enum side;
 struct oauth_conf;
 /* Fill the unset OAuth2 keys of one side from provider p's preset. */
 void provider_oauth_fill(struct oauth_conf *o, const struct provider *p, int side);
