@@ -11,7 +11,12 @@
  * in *out: 1 found, 0 absent or null, -1 not valid JSON (*err set). */
 int json_get(const char *json, size_t n, const char *path, char **out, char **err);
 
-/* The same for a number: 1 found (*out), 0 absent or not a number, -1 bad JSON. */
+/* The same, but only a JSON string counts as found: a token that is a
+ * number or an object is the server's mistake, not a token. */
+int json_get_string(const char *json, size_t n, const char *path, char **out, char **err);
+
+/* The same for a number: 1 found (*out, saturated to the range of long
+ * long, fractions cut), 0 absent or not a number, -1 bad JSON. */
 int json_get_long(const char *json, size_t n, const char *path, long long *out, char **err);
 
 #endif

@@ -15,6 +15,8 @@
 
 #define EARLY 60          /* refresh this many seconds before expiry */
 #define HTTP_TIMEOUT 60
+/* a longer expires_in is a server's mistake; capped, time + it cannot overflow */
+#define EXPIRES_MAX (365LL * 86400)
 
 const char *side_name(enum side side)
 {
@@ -121,20 +123,39 @@ static int reply_error(const struct http_reply *r, char **ecode, char **err)
 	return -1;
 }
 
+/* A token goes into a token file line and a SASL blob: one line of
+ * printable text, as the token file's writer checks again. */
+static int token_ok(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
 int oauth_parse_tokens(const struct http_reply *r, struct token *t, char **ecode, char **err)
 {
 	long long in = 0;
 	char *e = NULL;
 	memset(t, 0, sizeof *t);
 	*ecode = NULL;
-	if (r->status != 200 || json_get(r->body, r->len, "$.access_token", &t->access, &e) != 1) {
+	if (r->status != 200 || json_get_string(r->body, r->len, "$.access_token", &t->access,
+						&e) != 1) {
 		free(e);
 		return reply_error(r, ecode, err);
 	}
-	json_get(r->body, r->len, "$.refresh_token", &t->refresh, &e);
+	json_get_string(r->body, r->len, "$.refresh_token", &t->refresh, &e);
+	if (!token_ok(t->access) || (t->refresh && !token_ok(t->refresh))) {
+		free(e);
+		token_free(t);
+		return seterr(err, "the token endpoint sent an empty token or one with control "
+			      "characters");
+	}
 	if (json_get_long(r->body, r->len, "$.expires_in", &in, &e) != 1 || in <= 0)
 		in = 3600;   /* RFC 6749 5.1: RECOMMENDED, not required */
-	t->expires = (long long)time(NULL) + in;
+	t->expires = (long long)time(NULL) + (in < EXPIRES_MAX ? in : EXPIRES_MAX);
 	free(e);
 	return 0;
 }

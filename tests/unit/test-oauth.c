@@ -3,6 +3,7 @@
  * endpoint URL policy. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -223,8 +224,54 @@ static void test_presets(void)
 	free(err);
 }
 
+/* A token endpoint's 200 reply: 0 with the tokens, or -1. */
+static int parse(const char *body, struct token *t)
+{
+	struct http_reply r = { .status = 200, .body = (char *)body, .len = strlen(body) };
+	char *ecode = NULL, *err = NULL;
+	int rc = oauth_parse_tokens(&r, t, &ecode, &err);
+	free(ecode);
+	free(err);
+	return rc;
+}
+
+/* Every byte of the reply is the server's: a token must be one line of
+ * printable text (it goes into a token file line and a SASL blob), and
+ * expires_in must not overflow the expiry time. */
+static void test_hostile_tokens(void)
+{
+	struct token t;
+	long long now = (long long)time(NULL);
+	const char *bad[] = {
+		"{\"access_token\":\"\"}", "{\"access_token\":\"a\\r\\nb\"}",
+		"{\"access_token\":\"a\\u0001b\"}", "{\"access_token\":42}",
+		"{\"access_token\":{\"x\":1}}", "{\"access_token\":[\"a\"]}",
+		"{\"access_token\":\"a\",\"refresh_token\":\"r\\nx\"}",
+		"{\"access_token\":\"a\",\"refresh_token\":\"\"}", "[1]", "not json",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char what[128];
+		snprintf(what, sizeof what, "hostile tokens: refused: %s", bad[i]);
+		CHECK(parse(bad[i], &t) == -1, what);
+		token_free(&t);
+	}
+	CHECK(parse("{\"access_token\":\"a\",\"expires_in\":9223372036854775807}", &t) == 0 &&
+	      t.expires > now && t.expires <= now + 366LL * 86400, "hostile tokens: huge expires_in");
+	token_free(&t);
+	CHECK(parse("{\"access_token\":\"a\",\"expires_in\":1e300}", &t) == 0 &&
+	      t.expires > now + 60 && t.expires <= now + 366LL * 86400, "hostile tokens: 1e300");
+	token_free(&t);
+	CHECK(parse("{\"access_token\":\"a\",\"expires_in\":\"-5\"}", &t) == 0 &&
+	      t.expires > now + 60, "hostile tokens: negative expires_in");
+	token_free(&t);
+	CHECK(parse("{\"access_token\":\"a b\",\"expires_in\":\"3599\"}", &t) == 0 &&
+	      !strcmp(t.access, "a b") && t.expires >= now + 3599, "hostile tokens: quoted number");
+	token_free(&t);
+}
+
 int main(void)
 {
+	test_hostile_tokens();
 	test_query();
 	test_store();
 	test_presets();
