@@ -2,19 +2,22 @@
  * (RFC 8252 section 7.3): a listener on 127.0.0.1, an ephemeral port,
  * which takes the browser's GET /?code=...&state=... and answers with a
  * short page.  Requests without the right state are answered and
- * ignored: another local process cannot inject its own code. */
+ * ignored: another local process cannot inject its own code.  Several
+ * connections are read at once, each for a few seconds at most, so one
+ * that is slow or idle cannot keep the browser's out past the deadline. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "oauth.h"
 
 #define REQ_MAX 8192
+#define CLIENTS 16        /* connections read at once */
+#define CLIENT_S 10       /* seconds a connection has to send its request */
 
 static int hexval(int c)
 {
@@ -50,7 +53,7 @@ int loopback_listen(int *port, char **err)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof sa;
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 8) < 0 ||
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, SOMAXCONN) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
 		seterr(err, "cannot listen on 127.0.0.1: %s", strerror(errno));
 		if (fd >= 0)
@@ -71,24 +74,55 @@ static void answer(int fd, int status, const char *text)
 	free(r);
 }
 
-/* The request line's target, once the headers are in: malloc'd or NULL. */
-static char *read_target(int fd)
+/* A connection that has not sent its whole request yet. */
+struct client {
+	int     fd;             /* -1: a free slot */
+	double  end;            /* dropped then */
+	size_t  n;
+	char    buf[REQ_MAX + 1];
+};
+
+static void drop(struct client *c)
 {
-	struct timeval tv = { .tv_sec = 10 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	char *buf = xcalloc(1, REQ_MAX + 1);
-	size_t n = 0;
-	while (n < REQ_MAX && strstr(buf, "\r\n\r\n") == NULL && strstr(buf, "\n\n") == NULL) {
-		ssize_t r = read(fd, buf + n, REQ_MAX - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* A new connection takes a free slot, else the oldest one's: a local
+ * process that opens many and sends nothing cannot keep the browser out. */
+static void admit(int lfd, struct client *cs)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	struct client *c = &cs[0];
+	for (size_t i = 0; i < CLIENTS && c->fd >= 0; i++)
+		if (cs[i].fd < 0 || cs[i].end < c->end)
+			c = &cs[i];
+	drop(c);
+	c->fd = fd;
+	c->end = now_sec() + CLIENT_S;
+	c->n = 0;
+	c->buf[0] = '\0';
+}
+
+/* Read what came: the request line's target once the headers are in
+ * (malloc'd, "" when it is not a GET), NULL while more is to come. */
+static char *read_target(struct client *c)
+{
+	ssize_t r = read(c->fd, c->buf + c->n, REQ_MAX - c->n);
+	if (r > 0) {
+		c->n += (size_t)r;
+		c->buf[c->n] = '\0';
 	}
-	char *target = NULL;
-	if (strncmp(buf, "GET ", 4) == 0)
-		target = xstrndup(buf + 4, strcspn(buf + 4, " \r\n"));
-	free(buf);
-	return target;
+	if (r > 0 && c->n < REQ_MAX && !strstr(c->buf, "\r\n\r\n") && !strstr(c->buf, "\n\n"))
+		return NULL;
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return NULL;
+	if (strncmp(c->buf, "GET ", 4) != 0)
+		return xstrdup("");
+	return xstrndup(c->buf + 4, strcspn(c->buf + 4, " \r\n"));
 }
 
 /* 1: the code, 0: not for us (keep waiting), -1: the provider said no. */
@@ -121,26 +155,60 @@ static int take(int fd, const char *target, const char *state, char **code, char
 	return -1;
 }
 
+/* The poll timeout: until the first client's or the whole wait's end. */
+static int next_ms(const struct client *cs, double end)
+{
+	for (size_t i = 0; i < CLIENTS; i++)
+		if (cs[i].fd >= 0 && cs[i].end < end)
+			end = cs[i].end;
+	double left = end - now_sec();
+	return left > 0 ? (int)(left * 1000) + 1 : 0;
+}
+
+/* One round of poll over the listener and the clients: 1 the code, 0
+ * keep waiting, -1 the provider said no. */
+static int serve(int lfd, struct client *cs, double end, const char *state, char **code,
+		 char **err)
+{
+	struct pollfd p[CLIENTS + 1] = { { .fd = lfd, .events = POLLIN } };
+	for (size_t i = 0; i < CLIENTS; i++)
+		p[i + 1] = (struct pollfd){ .fd = cs[i].fd, .events = POLLIN };
+	if (poll(p, CLIENTS + 1, next_ms(cs, end)) < 0)
+		return 0;
+	int rc = 0;
+	for (size_t i = 0; i < CLIENTS && rc == 0; i++) {
+		char *target = p[i + 1].revents && cs[i].fd >= 0 ? read_target(&cs[i]) : NULL;
+		if (target) {
+			rc = take(cs[i].fd, *target ? target : NULL, state, code, err);
+			drop(&cs[i]);
+		} else if (cs[i].fd >= 0 && now_sec() >= cs[i].end) {
+			drop(&cs[i]);
+		}
+		free(target);
+	}
+	if (rc == 0 && (p[0].revents & POLLIN))
+		admit(lfd, cs);
+	return rc;
+}
+
 int loopback_wait(int lfd, const char *state, int timeout_s, char **code, char **err)
 {
 	double end = now_sec() + timeout_s;
+	struct client *cs = xcalloc(CLIENTS, sizeof *cs);
+	int rc = 0;
 	*code = NULL;
-	for (;;) {
-		double left = end - now_sec();
-		if (left <= 0 || stop_requested)
-			return seterr(err, stop_requested ? "stopped by a signal" :
-				      "no answer from the browser within %d s", timeout_s);
-		struct pollfd p = { .fd = lfd, .events = POLLIN };
-		if (poll(&p, 1, (int)(left * 1000) + 1) <= 0)
-			continue;
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		char *target = read_target(fd);
-		int rc = take(fd, target, state, code, err);
-		free(target);
-		close(fd);
-		if (rc != 0)
-			return rc > 0 ? 0 : -1;
+	for (size_t i = 0; i < CLIENTS; i++)
+		cs[i].fd = -1;
+	while (rc == 0) {
+		if (now_sec() >= end || stop_requested) {
+			rc = seterr(err, stop_requested ? "stopped by a signal" :
+				    "no answer from the browser within %d s", timeout_s);
+			break;
+		}
+		rc = serve(lfd, cs, end, state, code, err);
 	}
+	for (size_t i = 0; i < CLIENTS; i++)
+		drop(&cs[i]);
+	free(cs);
+	return rc > 0 ? 0 : -1;
 }
