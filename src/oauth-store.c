@@ -80,7 +80,8 @@ static int parse_file(const char *path, char *buf, struct token *t, char **err)
 int token_read(const char *path, struct token *t, char **err)
 {
 	memset(t, 0, sizeof *t);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted there must be refused, not waited on */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		return 1;
 	if (fd < 0)
@@ -155,12 +156,35 @@ int token_write(const char *path, const struct token *t, char **err)
 	return rc;
 }
 
+/* Whoever may write in the directory may delete or swap the tokens and
+ * their lock (the files' own checks only keep their contents private). */
+static int check_dir(const char *path, char **err)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct stat st;
+	int rc = 0;
+	if (slash)
+		*slash = '\0';
+	if (stat(slash ? dir : ".", &st) < 0)
+		rc = seterr(err, "%s: %s", dir, strerror(errno));
+	else if (st.st_uid != geteuid())
+		rc = seterr(err, "%s: owned by another user (uid %u): refusing to keep tokens "
+			    "there", dir, (unsigned)st.st_uid);
+	else if (st.st_mode & 022)
+		rc = seterr(err, "%s: writable by others (mode %04o): run chmod 700 %s", dir,
+			    (unsigned)(st.st_mode & 07777), dir);
+	free(dir);
+	return rc;
+}
+
 int token_lock(const char *path, char **err)
 {
 	if (mkdir_parent(path, 0700) < 0) {
 		seterr(err, "%s: cannot make its directory: %s", path, strerror(errno));
 		return -1;
 	}
+	if (check_dir(path, err) < 0)
+		return -1;
 	char *lp = xasprintf("%s.lock", path);
 	int fd = open(lp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)

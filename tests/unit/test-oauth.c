@@ -173,6 +173,41 @@ static void test_store(void)
 	free(lock), free(none), free(link), free(want), free(path), free(a.token_dir);
 }
 
+/* What another user (or a mistake) may leave where the tokens go. */
+static void test_store_hostile(void)
+{
+	char dir[] = "/tmp/popsift-oauth-unit-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL, "store hostile: temp dir");
+	struct account a = { .name = "acct" };
+	a.token_dir = xasprintf("%s/oauth", dir);
+	char *path = token_path(&a, SIDE_POP3), *lock = xasprintf("%s.lock", path), *err = NULL;
+	struct token r;
+	int fd = token_lock(path, &err);
+	CHECK(fd >= 0, "store hostile: private dir locked");
+	close(fd);
+	CHECK(mkfifo(path, 0600) == 0, "store hostile: fifo planted");
+	alarm(10);   /* a blocking open kills the test instead of hanging it */
+	CHECK(token_read(path, &r, &err) == -1 && strstr(err, "regular"),
+	      "store hostile: fifo refused, not waited on");
+	alarm(0);
+	free(err), err = NULL;
+	unlink(path);
+	CHECK(mkdir(path, 0700) == 0 && token_read(path, &r, &err) == -1,
+	      "store hostile: directory refused");
+	free(err), err = NULL;
+	rmdir(path);
+	chmod(a.token_dir, 0777);
+	CHECK(token_lock(path, &err) == -1 && strstr(err, "writable by others"),
+	      "store hostile: world-writable token directory refused");
+	free(err), err = NULL;
+	chmod(a.token_dir, 0700);
+	CHECK(chown(a.token_dir, 1, 1) == 0 && token_lock(path, &err) == -1 &&
+	      strstr(err, "another user"), "store hostile: another user's directory refused");
+	free(err), err = NULL;
+	unlink(lock), rmdir(a.token_dir), rmdir(dir);
+	free(lock), free(path), free(a.token_dir);
+}
+
 static void test_presets(void)
 {
 	struct config cf;
@@ -274,6 +309,7 @@ int main(void)
 	test_hostile_tokens();
 	test_query();
 	test_store();
+	test_store_hostile();
 	test_presets();
 	test_sha256();
 	test_pkce();
