@@ -4,9 +4,12 @@ listener is hostile.  The listener must still take the real browser's
 redirect within its deadline; hostile replies must not reach the terminal,
 the token file or a login unescaped."""
 
+import json
 import socket
+import subprocess
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -108,3 +111,113 @@ def test_garbage_and_huge_requests_are_ignored(popsift, config, oauthd, dovecot,
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+class Hostile:
+    """An HTTP server on 127.0.0.1 that answers every request to a path
+    with what the test scripted: {path: (status, headers, body bytes)}."""
+
+    def __init__(self, script):
+        self.script = script
+        self.requests = []
+        srv = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                srv.requests.append((self.path, self.rfile.read(n).decode()))
+                status, headers, body = srv.script[self.path]
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def hostile():
+    made = []
+
+    def make(script):
+        made.append(Hostile(script))
+        return made[-1]
+    yield make
+    for h in made:
+        h.stop()
+
+
+JSON = {"Content-Type": "application/json"}
+EVIL = "\x1b]8;;http://evil/\x07click\x1b]8;;\x07\x1b[2J\r\nfetch: all mail deleted"
+
+
+def expired_tokens(tmp, refresh="rt-secret-refresh"):
+    d = tmp / "oauth"
+    d.mkdir(mode=0o700, exist_ok=True)
+    f = d / "test.pop3"
+    f.write_text(f"access_token at-old\nexpires_at 1\nrefresh_token {refresh}\n")
+    f.chmod(0o600)
+    return f
+
+
+def run_refresh(run, config, dovecot, tmp, url):
+    cfg = config(password=None, auth="xoauth2", oauth_client_id="popsift-test",
+                 oauth_token_url=url)
+    expired_tokens(tmp)
+    return run("-f", cfg, "-vv", "run", timeout=120)
+
+
+@pytest.mark.parametrize("reply", [
+    (400, JSON, json.dumps({"error": "invalid_request" + EVIL,
+                            "error_description": EVIL}).encode()),
+    (200, JSON, json.dumps({"access_token": "at" + EVIL, "expires_in": 3600}).encode()),
+    (200, JSON, b'{"access_token": "", "refresh_token": "rt-new"}'),
+    (200, {}, b"<html>" + EVIL.encode() + b"</html>"),
+    (200, JSON, b'{"access_token": "' + b"a" * (1 << 20) + b'"}'),
+    (302, {"Location": "REDIRECT"}, b""),
+], ids=["error", "control-chars", "empty", "not-json", "huge", "redirect"])
+def test_hostile_token_endpoint(run, config, dovecot, tmp, oauthd, hostile, reply):
+    """A refresh answered with hostile bytes: the run fails,
+    nothing of it reaches the terminal raw, a redirect is not followed,
+    and the token file keeps its refresh token."""
+    status, headers, body = reply
+    if "Location" in headers:
+        headers = {"Location": oauthd.url("/token")}
+    h = hostile({"/token": (status, headers, body)})
+    r = run_refresh(run, config, dovecot, tmp, h.url("/token"))
+    # an OAuth2 error is the provider's word on the grant (77); the rest, 75
+    assert r.returncode == (77 if status == 400 else 75), r.stderr
+    assert "\x1b" not in r.stdout + r.stderr and "\r\nfetch" not in r.stderr, r.stderr
+    assert "rt-secret-refresh" not in r.stdout + r.stderr
+    assert oauthd.calls == {}, "a redirect was followed"
+    assert len(h.requests) == 1
+    assert "refresh_token rt-secret-refresh\n" in (tmp / "oauth" / "test.pop3").read_text()
+
+
+def test_hostile_device_endpoint(popsift, config, dovecot, tmp, hostile):
+    """What the device endpoint asks the user to open and enter goes to
+    the terminal escaped: no escape sequence of the server's reaches it."""
+    h = hostile({"/device": (200, JSON, json.dumps({
+        "device_code": "dc", "user_code": "CODE" + EVIL, "verification_uri": "https://x/" + EVIL,
+        "expires_in": 1, "interval": 5}).encode())})
+    cfg = config(password=None, auth="xoauth2", oauth_client_id="popsift-test",
+                 oauth_token_url=h.url("/token"), oauth_device_url=h.url("/device"))
+    r = subprocess.run([str(popsift), "-f", str(cfg), "authorize", "test"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "enter the code" in r.stdout
+    assert "\x1b" not in r.stdout + r.stderr and "\r" not in r.stdout, repr(r.stdout)
