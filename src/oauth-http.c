@@ -1,6 +1,6 @@
 /* oauth-http.c — HTTP for OAuth2 through libcurl (the only file besides
  * the connection files that uses it).  Bodies carry secrets: they are
- * never traced, only the method and URL are at -vv. */
+ * never traced; the caller logs the URL at -vv under the account's name. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -119,7 +119,6 @@ int http_request(const char *url, const char *form, int timeout, struct http_rep
 	char detail[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
 	setup(h, url, form, timeout, r, hdrs);
-	log_debug(NULL, "oauth: %s %s", form ? "POST" : "GET", url);
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_cleanup(h);

@@ -96,6 +96,7 @@ int oauth_post(const struct account *a, enum side side, const char *url, char *f
 	if (secret)
 		memset(secret, 0, strlen(secret));
 	free(secret);
+	log_debug(a->name, "oauth: POST %s", url);
 	int rc = http_request(url, form, HTTP_TIMEOUT, r, err);
 	memset(form, 0, strlen(form));
 	free(form);

@@ -203,6 +203,7 @@ def test_hostile_token_endpoint(run, config, dovecot, tmp, oauthd, hostile, repl
     assert r.returncode == (77 if status == 400 else 75), r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "\r\nfetch" not in r.stderr, r.stderr
     assert "rt-secret-refresh" not in r.stdout + r.stderr
+    assert "\ntest: oauth: POST http://127.0.0.1:" in r.stderr   # lines name the account
     assert oauthd.calls == {}, "a redirect was followed"
     assert len(h.requests) == 1
     assert "refresh_token rt-secret-refresh\n" in (tmp / "oauth" / "test.pop3").read_text()
