@@ -191,13 +191,6 @@ static int code_flow(const struct account *a, enum side side, struct token *t, c
 
 /* ------------------------------------------------------------ the command */
 
-static int same_client(const struct oauth_conf *x, const struct oauth_conf *y)
-{
-#define EQ(f) ((x->f == NULL && y->f == NULL) || (x->f && y->f && !strcmp(x->f, y->f)))
-	return EQ(client_id) && EQ(token_url) && EQ(scope);
-#undef EQ
-}
-
 static int store(const struct account *a, enum side side, const struct token *t, char **err)
 {
 	char *path = token_path(a, side);
@@ -230,24 +223,20 @@ static int authorize_side(const struct account *a, enum side side, struct token 
 
 static int authorize(const struct account *a, int *code, char **err)
 {
-	struct token t[3] = { 0 };
-	int done[3] = { 0 }, any = 0, rc = 0;
+	int any = 0, rc = 0;
 	for (int s = SIDE_POP3; rc == 0 && s <= SIDE_IMAP; s++) {
-		if (!account_oauth(a, (enum side)s))
+		enum side side = (enum side)s, owner = oauth_token_side(a, side);
+		if (!account_oauth(a, side))
 			continue;
 		any = 1;
-		int prev = -1;
-		for (int p = 0; p < s; p++)
-			if (done[p] && same_client(oauth_conf(a, (enum side)p), oauth_conf(a, (enum side)s)))
-				prev = p;
-		if (prev >= 0)
-			rc = store(a, (enum side)s, &t[prev], err);   /* one consent for both */
-		else if ((rc = authorize_side(a, (enum side)s, &t[s], code, err)) == 0)
-			rc = store(a, (enum side)s, &t[s], err);
-		done[s] = rc == 0;
+		struct token t = { 0 };
+		if (owner != side)   /* one consent, one token file for both */
+			printf("%s: the %s side uses the %s side's OAuth2 tokens\n", a->name,
+			       side_name(side), side_name(owner));
+		else if ((rc = authorize_side(a, side, &t, code, err)) == 0)
+			rc = store(a, side, &t, err);
+		token_free(&t);
 	}
-	for (int s = 0; s < 3; s++)
-		token_free(&t[s]);
 	if (!any)
 		*code = EX_CONFIG;
 	if (!any)

@@ -18,7 +18,8 @@
 
 char *token_path(const struct account *a, enum side side)
 {
-	return xasprintf("%s/%s.%s", a->token_dir ? a->token_dir : ".", a->name, side_name(side));
+	return xasprintf("%s/%s.%s", a->token_dir ? a->token_dir : ".", a->name,
+			 side_name(oauth_token_side(a, side)));
 }
 
 void token_free(struct token *t)

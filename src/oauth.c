@@ -49,6 +49,24 @@ int oauth_side_on(const struct account *a, enum side side)
 	return 1;
 }
 
+static int same_client(const struct oauth_conf *x, const struct oauth_conf *y)
+{
+#define EQ(f) ((x->f == NULL && y->f == NULL) || (x->f && y->f && !strcmp(x->f, y->f)))
+	return EQ(client_id) && EQ(token_url) && EQ(scope);
+#undef EQ
+}
+
+/* Sides with one client share one grant: with refresh token rotation, a
+ * copy per side would die when another side refreshes. */
+enum side oauth_token_side(const struct account *a, enum side side)
+{
+	for (int s = SIDE_POP3; s < (int)side; s++)
+		if (oauth_side_on(a, (enum side)s) &&
+		    same_client(oauth_conf(a, (enum side)s), oauth_conf(a, side)))
+			return (enum side)s;
+	return side;
+}
+
 static int check_side(const struct oauth_conf *o, const char *pre, char **err)
 {
 	const char *urls[] = { o->auth_url, o->token_url, o->device_url };

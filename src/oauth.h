@@ -19,6 +19,9 @@ const char *side_name(enum side side);               /* "pop3" "smtp" "imap" */
 const struct oauth_conf *oauth_conf(const struct account *a, enum side side);
 /* 1 when the side logs in with an access token popsift gets itself. */
 int  oauth_side_on(const struct account *a, enum side side);
+/* The side whose token file this side uses: an earlier side with the
+ * same client id, token URL and scope, else itself. */
+enum side oauth_token_side(const struct account *a, enum side side);
 /* conf.c: the settings make sense (URLs, one client secret). */
 int  oauth_check(const struct account *a, char **err);
 char *oauth_token_dir(const char *state_path);
@@ -36,7 +39,7 @@ int  oauth_post(const struct account *a, enum side side, const char *url, char *
  * OAuth2 error, its code ("invalid_grant", "authorization_pending") in *ecode. */
 int  oauth_parse_tokens(const struct http_reply *r, struct token *t, char **ecode, char **err);
 
-/* oauth-store.c: one file per account and side, mode 0600 */
+/* oauth-store.c: one file per account and side (oauth_token_side), mode 0600 */
 char *token_path(const struct account *a, enum side side);
 /* 0 read, 1 no file, -1 refused or unreadable (*err). */
 int  token_read(const char *path, struct token *t, char **err);

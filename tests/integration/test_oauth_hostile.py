@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from oauthd import OAuthServer
-from test_oauth import oconfig, play_browser, start_authorize
+from test_oauth import authorize_pkce, mkmsg, oconfig, play_browser, start_authorize
 
 
 @pytest.fixture
@@ -222,3 +222,36 @@ def test_hostile_device_endpoint(popsift, config, dovecot, tmp, hostile):
     assert r.returncode != 0
     assert "enter the code" in r.stdout
     assert "\x1b" not in r.stdout + r.stderr and "\r" not in r.stdout, repr(r.stdout)
+
+
+def test_sides_with_one_client_share_rotating_tokens(popsift, run, config, make_dovecot, tmp):
+    """POP3 and SMTP with the same client get one consent; with a provider
+    that rotates refresh tokens, the refresh of one side must not leave
+    the other with a dead refresh token (77, "run popsift authorize")."""
+    from smtpd import Recorder
+    srv = OAuthServer(rotate=True).start()
+    dc = make_dovecot(users={"alice": "secret"}, oauth2_introspect=srv.url("/introspect"))
+    rec = Recorder(users={}, tokens=lambda user, tok: tok in srv.live_tokens())
+    rec.start()
+    try:
+        cfg = oconfig(config, srv, dc, tmp, smtp_host="127.0.0.1", smtp_port=rec.port,
+                      received_header="no", deliver="forward bob@example.org",
+                      smtp_user="fwd@example.org", smtp_auth="xoauth2",
+                      smtp_oauth_client_id=srv.client_id, smtp_oauth_token_url=srv.url("/token"),
+                      smtp_oauth_auth_url=srv.url("/authorize"))
+        rc, out, err, _ = authorize_pkce(popsift, cfg)
+        assert rc == 0, out + err
+        assert srv.calls == {"authorization_code": 1}
+        srv.expire_access()
+        dc.add_message("alice", mkmsg("rot1"))
+        r = run("-f", cfg, "run")
+        assert r.returncode == 0, r.stderr
+        assert len(rec.messages) == 1
+        srv.expire_access()
+        dc.add_message("alice", mkmsg("rot2"))
+        r = run("-f", cfg, "run")
+        assert r.returncode == 0, r.stderr
+        assert len(rec.messages) == 2
+    finally:
+        rec.stop()
+        srv.stop()

@@ -19,7 +19,8 @@ Endpoints, on 127.0.0.1 and a free port:
                     "username": ...} for a live access token, else active false.
 
 Knobs: access_ttl (expires_in of access tokens), client_secret (checked when
-set), srv.expire_access() makes every access token issued so far dead for
+set), rotate (each refresh gives a new refresh token and kills the old one,
+as providers with refresh token rotation do), srv.expire_access() makes every access token issued so far dead for
 introspection (popsift still believes it fresh), srv.revoke() kills the
 refresh tokens.  Counters: srv.calls[grant_type], srv.polls (times of the
 device_code polls), srv.errors (what the server refused and why).
@@ -45,13 +46,15 @@ def s256(verifier: str) -> str:
 class OAuthServer:
     def __init__(self, client_id: str = "popsift-test", client_secret: str | None = None,
                  username: str = "alice", access_ttl: int = 3600, device_interval: int = 1,
-                 device_script: tuple = ("authorization_pending", "slow_down")):
+                 device_script: tuple = ("authorization_pending", "slow_down"),
+                 rotate: bool = False):
         self.client_id = client_id
         self.client_secret = client_secret
         self.username = username
         self.access_ttl = access_ttl
         self.device_interval = device_interval
         self.device_script = list(device_script)
+        self.rotate = rotate
         self.lock = threading.Lock()
         self.codes: dict[str, dict] = {}
         self.access: dict[str, float] = {}      # token -> expiry (time.time())
@@ -221,9 +224,13 @@ class OAuthServer:
         if grant == "authorization_code":
             return self._code_grant(h, form)
         if grant == "refresh_token":
-            if form.get("refresh_token") not in self.refresh:
+            with self.lock:
+                known = form.get("refresh_token") in self.refresh
+                if known and self.rotate:
+                    self.refresh.discard(form["refresh_token"])
+            if not known:
                 return self._refuse(h, 400, "invalid_grant", "refresh token revoked")
-            return self._issue(h, with_refresh=False)
+            return self._issue(h, with_refresh=self.rotate)
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             return self._device_grant(h, form)
         self._refuse(h, 400, "unsupported_grant_type", grant)
