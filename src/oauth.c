@@ -186,6 +186,14 @@ static int revoked(const struct account *a, int *code, char **err)
 		      "authorize %s", a->name);
 }
 
+/* An OAuth2 error that the user must act on (77, which pauses a daemon's
+ * account), not a provider's outage that the next poll may not see. */
+static int refused(long status, const char *ecode)
+{
+	return ecode && status < 500 && strcmp(ecode, "server_error") != 0 &&
+	       strcmp(ecode, "temporarily_unavailable") != 0;
+}
+
 /* The refresh_token grant; the provider may send a new refresh token
  * (Microsoft rotates them), else the old one stays. */
 static int refresh_tokens(const struct account *a, enum side side, struct token *t, int *code,
@@ -202,13 +210,14 @@ static int refresh_tokens(const struct account *a, enum side side, struct token 
 		return -1;
 	}
 	int rc = oauth_parse_tokens(&r, &n, &ecode, err);
+	long status = r.status;
 	http_reply_free(&r);
 	if (rc < 0 && ecode && !strcmp(ecode, "invalid_grant")) {
 		free(*err);
 		*err = NULL;
 		rc = revoked(a, code, err);
 	} else if (rc < 0) {
-		*code = ecode ? EX_NOPERM : EX_TEMPFAIL;
+		*code = refused(status, ecode) ? EX_NOPERM : EX_TEMPFAIL;
 	} else {
 		free(t->access);
 		t->access = n.access;

@@ -181,26 +181,32 @@ def run_refresh(run, config, dovecot, tmp, url):
     return run("-f", cfg, "-vv", "run", timeout=120)
 
 
-@pytest.mark.parametrize("reply", [
-    (400, JSON, json.dumps({"error": "invalid_request" + EVIL,
-                            "error_description": EVIL}).encode()),
-    (200, JSON, json.dumps({"access_token": "at" + EVIL, "expires_in": 3600}).encode()),
-    (200, JSON, b'{"access_token": "", "refresh_token": "rt-new"}'),
-    (200, {}, b"<html>" + EVIL.encode() + b"</html>"),
-    (200, JSON, b'{"access_token": "' + b"a" * (1 << 20) + b'"}'),
-    (302, {"Location": "REDIRECT"}, b""),
-], ids=["error", "control-chars", "empty", "not-json", "huge", "redirect"])
-def test_hostile_token_endpoint(run, config, dovecot, tmp, oauthd, hostile, reply):
-    """A refresh answered with hostile bytes: the run fails,
-    nothing of it reaches the terminal raw, a redirect is not followed,
-    and the token file keeps its refresh token."""
+@pytest.mark.parametrize("reply,code", [
+    ((400, JSON, json.dumps({"error": "invalid_request" + EVIL,
+                             "error_description": EVIL}).encode()), 77),
+    ((503, JSON, b'{"error": "temporarily_unavailable"}'), 75),
+    ((500, JSON, b'{"error": "server_error"}'), 75),
+    ((502, JSON, b'{"error": "bad_gateway"}'), 75),
+    ((400, JSON, b'{"error": "server_error"}'), 75),
+    ((200, JSON, json.dumps({"access_token": "at" + EVIL, "expires_in": 3600}).encode()), 75),
+    ((200, JSON, b'{"access_token": "", "refresh_token": "rt-new"}'), 75),
+    ((200, {}, b"<html>" + EVIL.encode() + b"</html>"), 75),
+    ((200, JSON, b'{"access_token": "' + b"a" * (1 << 20) + b'"}'), 75),
+    ((302, {"Location": "REDIRECT"}, b""), 75),
+], ids=["error", "503", "500", "502", "server_error", "control-chars", "empty", "not-json",
+        "huge", "redirect"])
+def test_hostile_token_endpoint(run, config, dovecot, tmp, oauthd, hostile, reply, code):
+    """A refresh answered with hostile bytes: the run fails, nothing of it
+    reaches the terminal raw, a redirect is not followed, and the token
+    file keeps its refresh token.  Only an OAuth2 error the user must act
+    on exits 77 (which pauses a daemon's account); a provider's outage is
+    temporary (75)."""
     status, headers, body = reply
     if "Location" in headers:
         headers = {"Location": oauthd.url("/token")}
     h = hostile({"/token": (status, headers, body)})
     r = run_refresh(run, config, dovecot, tmp, h.url("/token"))
-    # an OAuth2 error is the provider's word on the grant (77); the rest, 75
-    assert r.returncode == (77 if status == 400 else 75), r.stderr
+    assert r.returncode == code, r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "\r\nfetch" not in r.stderr, r.stderr
     assert "rt-secret-refresh" not in r.stdout + r.stderr
     assert "\ntest: oauth: POST http://127.0.0.1:" in r.stderr   # lines name the account
