@@ -185,6 +185,18 @@ static void test_store_hostile(void)
 	int fd = token_lock(path, &err);
 	CHECK(fd >= 0, "store hostile: private dir locked");
 	close(fd);
+	struct token t = { .access = "at-1", .refresh = "rt-1", .expires = 1 };
+	CHECK(token_write(path, &t, &err) == 0 && chown(path, 1, 1) == 0 &&
+	      token_read(path, &r, &err) == -1 && strstr(err, "another user"),
+	      "store hostile: another user's token file refused");
+	free(err), err = NULL;
+	int tfd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(tfd >= 0 && write(tfd, "access_token x\nrefresh", 22) == 22 && chown(path, geteuid(), getegid()) == 0 &&
+	      token_read(path, &r, &err) == -1 && strstr(err, "damaged"),
+	      "store hostile: a truncated file is damaged, not half read");
+	close(tfd);
+	free(err), err = NULL;
+	unlink(path);
 	CHECK(mkfifo(path, 0600) == 0, "store hostile: fifo planted");
 	alarm(10);   /* a blocking open kills the test instead of hanging it */
 	CHECK(token_read(path, &r, &err) == -1 && strstr(err, "regular"),
