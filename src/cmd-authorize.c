@@ -15,13 +15,14 @@
 #include "oauth.h"
 #include "pkce.h"
 
-#define WAIT_DEFAULT 300      /* seconds for the user to answer in the browser */
+#define WAIT_BROWSER 300      /* seconds for the user to answer in the browser */
+#define WAIT_DEVICE 900       /* and to enter a device code (Microsoft's last that long) */
 
-static int wait_limit(void)
+static int wait_limit(int dflt)
 {
 	const char *s = getenv("POPSIFT_AUTHORIZE_TIMEOUT");
 	int n = s ? atoi(s) : 0;
-	return n > 0 ? n : WAIT_DEFAULT;
+	return n > 0 ? n : dflt;
 }
 
 /* Sleep s seconds unless a signal asks to stop: 0, or -1 when stopping. */
@@ -107,12 +108,15 @@ static int device_flow(const struct account *a, enum side side, struct token *t,
 	       "Waiting for the authorization...\n", a->name, side_name(side), uri, code);
 	fflush(stdout);
 	free(uri), free(code);
-	double end = now_sec() + (double)d.expires_in;
+	/* our own limit too: the provider's expires_in and interval are its word */
+	long long limit = wait_limit(WAIT_DEVICE);
+	limit = d.expires_in < limit ? d.expires_in : limit;
+	double end = now_sec() + (double)limit;
 	int rc = 0;
 	while (rc == 0) {
 		if (now_sec() + (double)d.interval > end) {
-			rc = seterr(err, "the code expired before it was entered: run popsift "
-				    "authorize %s again", a->name);
+			rc = seterr(err, "the code was not entered within %lld s: run popsift "
+				    "authorize %s again", limit, a->name);
 			break;
 		}
 		if (pause_s((double)d.interval) < 0)
@@ -174,7 +178,7 @@ static int code_flow(const struct account *a, enum side side, struct token *t, c
 	pkce_challenge(verifier, challenge);
 	char *redirect = xasprintf("http://127.0.0.1:%d/", port);
 	char *url = auth_url(o, redirect, state, challenge);
-	int limit = wait_limit();
+	int limit = wait_limit(WAIT_BROWSER);
 	printf("To authorize popsift for %s (%s), open this address in a browser:\n\n%s\n\n"
 	       "Waiting up to %d s for the browser to come back to %s\n", a->name,
 	       side_name(side), url, limit, redirect);

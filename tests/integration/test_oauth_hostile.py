@@ -5,6 +5,7 @@ redirect within its deadline; hostile replies must not reach the terminal,
 the token file or a login unescaped."""
 
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -261,3 +262,26 @@ def test_sides_with_one_client_share_rotating_tokens(popsift, run, config, make_
     finally:
         rec.stop()
         srv.stop()
+
+
+@pytest.mark.parametrize("interval,expires", [(10 ** 9, 10 ** 10), (1, 10 ** 10)],
+                         ids=["huge-interval", "never-expires"])
+def test_device_flow_has_a_deadline(popsift, config, dovecot, tmp, hostile, interval, expires):
+    """A device endpoint that asks for a wait of 30 years, or a token
+    endpoint that says authorization_pending for ever: authorize still
+    gives up at its own deadline."""
+    h = hostile({"/device": (200, JSON, json.dumps({
+        "device_code": "dc", "user_code": "C", "verification_uri": "https://x/",
+        "expires_in": expires, "interval": interval}).encode()),
+        "/token": (400, JSON, b'{"error": "authorization_pending"}')})
+    cfg = config(password=None, auth="xoauth2", oauth_client_id="popsift-test",
+                 oauth_token_url=h.url("/token"), oauth_device_url=h.url("/device"))
+    env = dict(os.environ, POPSIFT_AUTHORIZE_TIMEOUT="4")
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run([str(popsift), "-f", str(cfg), "authorize", "test"],
+                           capture_output=True, text=True, timeout=60, env=env)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("authorize waited past its deadline") from None
+    assert r.returncode != 0 and "not entered within 4 s" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 30
