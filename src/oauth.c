@@ -194,8 +194,24 @@ static int refused(long status, const char *ecode)
 	       strcmp(ecode, "temporarily_unavailable") != 0;
 }
 
-/* The refresh_token grant; the provider may send a new refresh token
- * (Microsoft rotates them), else the old one stays. */
+/* Take the new tokens (the old ones wiped by token_free); the provider
+ * may send a new refresh token (Microsoft rotates them), else the old
+ * one stays. */
+static void adopt(struct token *t, struct token *n)
+{
+	struct token old = { .access = t->access };
+	t->access = n->access;
+	t->expires = n->expires;
+	n->access = NULL;
+	if (n->refresh) {
+		old.refresh = t->refresh;
+		t->refresh = n->refresh;
+		n->refresh = NULL;
+	}
+	token_free(&old);
+}
+
+/* The refresh_token grant. */
 static int refresh_tokens(const struct account *a, enum side side, struct token *t, int *code,
 			  char **err)
 {
@@ -219,15 +235,7 @@ static int refresh_tokens(const struct account *a, enum side side, struct token 
 	} else if (rc < 0) {
 		*code = refused(status, ecode) ? EX_NOPERM : EX_TEMPFAIL;
 	} else {
-		free(t->access);
-		t->access = n.access;
-		t->expires = n.expires;
-		n.access = NULL;
-		if (n.refresh) {
-			free(t->refresh);
-			t->refresh = n.refresh;
-			n.refresh = NULL;
-		}
+		adopt(t, &n);
 	}
 	free(ecode);
 	token_free(&n);
