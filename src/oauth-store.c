@@ -140,8 +140,10 @@ int token_write(const char *path, const struct token *t, char **err)
 		return seterr(err, "the token endpoint sent a token with control characters");
 	if (mkdir_parent(path, 0700) < 0)
 		return seterr(err, "%s: cannot make its directory: %s", path, strerror(errno));
-	char *tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
-	unlink(tmp);   /* a crashed earlier write of this pid */
+	/* one name, not one per pid: writers hold token_lock, and the tokens
+	 * a killed writer left in it go with the next write */
+	char *tmp = xasprintf("%s.tmp", path);
+	unlink(tmp);
 	int rc = write_tmp(tmp, t, err);
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = seterr(err, "%s: %s", path, strerror(errno));

@@ -43,6 +43,7 @@ int  oauth_parse_tokens(const struct http_reply *r, struct token *t, char **ecod
 char *token_path(const struct account *a, enum side side);
 /* 0 read, 1 no file, -1 refused or unreadable (*err). */
 int  token_read(const char *path, struct token *t, char **err);
+/* Under token_lock(path). */
 int  token_write(const char *path, const struct token *t, char **err);
 /* An exclusive lock for the read-refresh-write of path: fd, or -1. */
 int  token_lock(const char *path, char **err);

@@ -5,7 +5,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -220,6 +223,36 @@ static void test_store_hostile(void)
 	free(lock), free(path), free(a.token_dir);
 }
 
+/* A writer killed between its temporary file and the rename leaves the
+ * tokens in that file: the next write must not leave it lying there. */
+static void test_store_killed_writer(void)
+{
+	char dir[] = "/tmp/popsift-oauth-unit-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL, "killed writer: temp dir");
+	struct account a = { .name = "acct" };
+	a.token_dir = xasprintf("%s/oauth", dir);
+	char *path = token_path(&a, SIDE_POP3), *err = NULL;
+	struct token t = { .access = "at-1", .refresh = "rt-1", .expires = 1 };
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (;;)
+			token_write(path, &t, &err);
+	}
+	usleep(300000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CHECK(token_write(path, &t, &err) == 0, "killed writer: written again");
+	DIR *d = opendir(a.token_dir);
+	int others = 0;
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+		others += e->d_name[0] != '.' && strcmp(e->d_name, "acct.pop3") != 0;
+	closedir(d);
+	CHECK(others == 0, "killed writer: no temporary token file left");
+	char *cmd = xasprintf("rm -rf %s", dir);
+	CHECK(system(cmd) == 0, "killed writer: cleaned");
+	free(cmd), free(path), free(a.token_dir);
+}
+
 static void test_presets(void)
 {
 	struct config cf;
@@ -322,6 +355,7 @@ int main(void)
 	test_query();
 	test_store();
 	test_store_hostile();
+	test_store_killed_writer();
 	test_presets();
 	test_sha256();
 	test_pkce();
