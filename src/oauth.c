@@ -211,6 +211,15 @@ static void adopt(struct token *t, struct token *n)
 	token_free(&old);
 }
 
+/* A provider may quote the refresh token in its error_description; the
+ * error goes to logs and `status`, where the token must never be. */
+static void mask(char *s, const char *secret)
+{
+	size_t n = secret ? strlen(secret) : 0;
+	for (char *p = s && n ? strstr(s, secret) : NULL; p; p = strstr(p + n, secret))
+		memset(p, '*', n);
+}
+
 /* The refresh_token grant. */
 static int refresh_tokens(const struct account *a, enum side side, struct token *t, int *code,
 			  char **err)
@@ -234,6 +243,7 @@ static int refresh_tokens(const struct account *a, enum side side, struct token 
 		rc = revoked(a, code, err);
 	} else if (rc < 0) {
 		*code = refused(status, ecode) ? EX_NOPERM : EX_TEMPFAIL;
+		mask(*err, t->refresh);
 	} else {
 		adopt(t, &n);
 	}

@@ -185,6 +185,8 @@ def run_refresh(run, config, dovecot, tmp, url):
 @pytest.mark.parametrize("reply,code", [
     ((400, JSON, json.dumps({"error": "invalid_request" + EVIL,
                              "error_description": EVIL}).encode()), 77),
+    ((400, JSON, b'{"error": "invalid_request", "error_description": "refresh token '
+                 b'rt-secret-refresh is malformed"}'), 77),
     ((503, JSON, b'{"error": "temporarily_unavailable"}'), 75),
     ((500, JSON, b'{"error": "server_error"}'), 75),
     ((502, JSON, b'{"error": "bad_gateway"}'), 75),
@@ -194,7 +196,7 @@ def run_refresh(run, config, dovecot, tmp, url):
     ((200, {}, b"<html>" + EVIL.encode() + b"</html>"), 75),
     ((200, JSON, b'{"access_token": "' + b"a" * (1 << 20) + b'"}'), 75),
     ((302, {"Location": "REDIRECT"}, b""), 75),
-], ids=["error", "503", "500", "502", "server_error", "control-chars", "empty", "not-json",
+], ids=["error", "echo", "503", "500", "502", "server_error", "control-chars", "empty", "not-json",
         "huge", "redirect"])
 def test_hostile_token_endpoint(run, config, dovecot, tmp, oauthd, hostile, reply, code):
     """A refresh answered with hostile bytes: the run fails, nothing of it
