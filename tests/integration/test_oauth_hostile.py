@@ -41,6 +41,19 @@ def connect(port):
     return s
 
 
+def listeners(port):
+    """Local addresses (hex, as /proc/net shows them) listening on port."""
+    found = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            for line in f.readlines()[1:]:
+                local, st = line.split()[1], line.split()[3]
+                addr, p = local.split(":")
+                if int(p, 16) == port and st == "0A":
+                    found.append(addr)
+    return found
+
+
 def test_slow_and_idle_clients_do_not_block_the_browser(popsift, config, oauthd, dovecot, tmp):
     """Another local process holds connections open (idle, or sending a
     byte now and then, never ending its headers): the browser's redirect
@@ -89,6 +102,7 @@ def test_garbage_and_huge_requests_are_ignored(popsift, config, oauthd, dovecot,
     a client that resets at once: answered or dropped, the wait goes on."""
     p, url, port = begin_authorize(popsift, config, oauthd, dovecot, tmp)
     try:
+        assert listeners(port) == ["0100007F"]      # 127.0.0.1 only, no IPv6
         for req in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)) * 4,
                     b"GET /?" + b"a" * 200000 + b" HTTP/1.1\r\n\r\n",
                     b"GET /?state=x HTTP/1.1\r\n" + b"X: " + b"b" * 100000 + b"\r\n\r\n",
@@ -98,6 +112,7 @@ def test_garbage_and_huge_requests_are_ignored(popsift, config, oauthd, dovecot,
             s = connect(port)
             try:
                 s.sendall(req)
+                s.shutdown(socket.SHUT_WR)
                 s.recv(4096)
             except OSError:
                 pass            # popsift may close on us before it all went
