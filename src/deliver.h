@@ -54,7 +54,8 @@ struct target {
 	void   *smtp;             /* deliver-smtp.c's state */
 };
 
-extern const struct deliverer deliver_mbox, deliver_maildir, deliver_mda, deliver_smtp;
+extern const struct deliverer deliver_mbox, deliver_maildir, deliver_mda, deliver_smtp,
+	deliver_imap;
 const struct deliverer *deliverer_for(enum dest_kind k);
 
 int  dest_same(const struct dest *a, const struct dest *b);
