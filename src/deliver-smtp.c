@@ -3,7 +3,7 @@
  * libcurl connects, does TLS or STARTTLS, EHLO and AUTH (CONNECT_ONLY);
  * smtp-tx.c runs each transaction over that connection, pipelined when
  * the server allows.  One connection, owned by the sending thread
- * (smtp-queue.c), carries every message of a run, across batches; it
+ * (dqueue.c), carries every message of a run, across batches; it
  * is opened again only for another server or after a failure.  The
  * message is streamed from memory or, when spilled, from its temp file
  * in chunks; smtp-tx.c turns every line end into CRLF and dot-stuffs.
@@ -29,9 +29,10 @@
 
 #include "deliver.h"
 #include "mime.h"
+#include "secret.h"
 #include "msg.h"
 #include "smtp.h"
-#include "smtp-queue.h"
+#include "dqueue.h"
 
 #define CHUNK (256u << 10)   /* a spilled message is read this much at a time */
 
@@ -65,8 +66,8 @@ struct down {
 	struct down *next;
 };
 
-/* The sending thread's (smtp-queue.c opens it before the thread starts
- * and closes it after the thread ends). */
+/* The sending thread's (set up on its first use, closed at exit after
+ * the thread ended). */
 static struct {
 	struct link link;
 	char  *key;                 /* the open connection's target key */
@@ -77,17 +78,6 @@ static struct {
 	char   detail[CURL_ERROR_SIZE];
 	struct down *downs;
 } conn;
-
-void smtp_conn_open(void)
-{
-	/* here, before smtp-queue.c's atexit: OpenSSL's exit handler must run
-	 * after the QUIT, so libcurl is set up before the first connection
-	 * (`popsift filter` has not done it yet) */
-	conn_global_init();
-	conn.link.d = &conn.dlg;
-	conn.link.spare = &conn.dlg2;
-	conn.link.c.sock = -1;
-}
 
 /* Whose lines the dialogue's log lines are. */
 static void name_dialogs(const char *acct)
@@ -104,8 +94,10 @@ static void hang_up(void)
 	conn.key = conn.acct = NULL;
 }
 
-void smtp_conn_close(void)
+static void smtp_shutdown(void)
 {
+	if (conn.link.d == NULL)
+		return;   /* nothing was sent */
 	name_dialogs(conn.acct);
 	smtp_quit(&conn.link);
 	hang_up();
@@ -237,10 +229,7 @@ static int get_secret(struct smtp *s, const char *host, char **err)
 	if (a->smtp_tls == TLS_OFF && !loopback(host) && a->smtp_auth != AUTH_CRAM_MD5)
 		return seterr(err, "refusing to send the SMTP password to %s in clear text: "
 			      "use smtp_tls starttls or on", host);
-	if (a->smtp_password_command)
-		return run_password_command(a->smtp_password_command, &s->secret, err);
-	s->secret = xstrdup(a->smtp_password ? a->smtp_password : "");
-	return 0;
+	return account_secret(a, SIDE_SMTP, 0, &s->secret, err) < 0 ? -1 : 0;
 }
 
 static void free_rcpt(char **v)
@@ -543,9 +532,11 @@ static void reader_start(const struct job *j)
  * server, one target, not given up on. */
 static const struct job *follower(const struct smtp *s, const struct job *j)
 {
-	const struct job *nx = sendq_peek(j);
-	if (nx == NULL || nx->nlegs != 1 || nx->legs[0]->key == NULL ||
-	    strcmp(nx->legs[0]->key, s->key) != 0 || down_for(nx->legs[0]->a))
+	const struct job *nx = dqueue_peek(j);
+	if (nx == NULL || nx->nlegs != 1 || nx->legs[0].ops != &deliver_smtp)
+		return NULL;
+	const struct smtp *ns = nx->legs[0].priv;
+	if (ns->key == NULL || strcmp(ns->key, s->key) != 0 || down_for(ns->a))
 		return NULL;
 	return nx;
 }
@@ -572,7 +563,8 @@ static int transfer(const struct smtp *s, const struct job *j, int last, struct 
 			return -1;
 		reader_start(j);
 		const struct job *nx = last ? follower(s, j) : NULL;
-		struct tx_msg next = { .from = nx ? nx->from : NULL, .rcpt = nx ? nx->legs[0]->rcpt : NULL };
+		const struct smtp *ns = nx ? nx->legs[0].priv : NULL;
+		struct tx_msg next = { .from = nx ? nx->from : NULL, .rcpt = ns ? ns->rcpt : NULL };
 		int rc = smtp_tx(&conn.link, &m, nx ? &next : NULL, &end, &err);
 		conn.ahead_job = conn.link.ahead ? nx : NULL;
 		if (conn.link.broken)
@@ -598,81 +590,31 @@ static int send_leg(const struct smtp *s, const struct job *j, int last, struct 
 	return transfer(s, j, last, o);
 }
 
-void smtp_send(struct job *j)
+static int smtp_send(struct job *j, size_t i, struct outcome *o)
 {
-	j->out.rc = 0;
-	for (size_t i = 0; j->out.rc == 0 && i < j->nlegs; i++)
-		j->out.rc = send_leg(j->legs[i], j, i + 1 == j->nlegs, &j->out);
+	if (conn.link.d == NULL) {   /* the sending thread's first forward */
+		conn.link.d = &conn.dlg;
+		conn.link.spare = &conn.dlg2;
+		conn.link.c.sock = -1;
+	}
+	o->rc = send_leg(j->legs[i].priv, j, i + 1 == j->nlegs, o);
+	return 0;
 }
 
 /* ------------------------------------------------------------ calling thread */
 
 /* The target's settings, made on its first message; -1 if it cannot work. */
-static int prepare(struct target *t, const struct envelope *e, char **err)
+static int smtp_prepare(struct target *t, struct job *j, const struct envelope *e, char **err)
 {
-	struct smtp *s = t->smtp;
-	t->rejected = 0;
-	t->fail_code = 0;
+	struct smtp *s = t->priv;
 	if (s->a == NULL && start(s, t, e, &s->bad) < 0 && s->bad == NULL)
 		s->bad = xstrdup("forward: cannot start");
 	if (s->bad) {   /* a bad address or password command: no use trying */
 		t->fail_code = EX_CONFIG;
 		return seterr(err, "%s", s->bad);
 	}
-	return 0;
-}
-
-static struct job *job_new(struct target **ts, size_t n, struct msg *m, const struct envelope *e)
-{
-	struct job *j = xcalloc(1, sizeof *j);
-	j->legs = xcalloc(n, sizeof *j->legs);
-	for (size_t i = 0; i < n; i++)
-		j->legs[i] = ts[i]->smtp;
-	j->nlegs = n;
-	j->from = envelope_from(j->legs[0]->a, m, e);
-	j->m = m;
-	j->pre = e->prepend;
-	j->prelen = e->prependlen;
-	msg_init(&j->copy);
-	return j;
-}
-
-/* The job's own message: the caller reuses its buffers for the next one.
- * A spilled message's unlinked temp file lives on through the dup. */
-static int keep_msg(struct job *j, const struct msg *m, const struct envelope *e, char **err)
-{
-	struct msg *c = &j->copy;
-	if (m->fd >= 0 && (c->fd = fcntl(m->fd, F_DUPFD_CLOEXEC, 0)) < 0)
-		return seterr(err, "cannot keep the message's temp file: %s", strerror(errno));
-	if (m->fd < 0 && m->memlen > 0) {
-		c->mem = xmalloc(m->memlen);
-		memcpy(c->mem, m->mem, m->memlen);
-		c->memlen = c->memcap = m->memlen;
-	}
-	c->size = m->size;
-	j->m = c;
-	j->precopy = xmalloc(e->prependlen + 1);
-	memcpy(j->precopy, e->prepend, e->prependlen);
-	j->pre = j->precopy;
-	/* a spilled message costs disk rather than memory: bounded all the same */
-	j->charge = e->prependlen + m->size;
-	return 0;
-}
-
-int forward_later(struct target **ts, size_t n, struct msg *m, const struct envelope *e,
-		  void *arg, char **err)
-{
-	for (size_t i = 0; i < n; i++)
-		if (prepare(ts[i], e, err) < 0)
-			return -1;
-	struct job *j = job_new(ts, n, m, e);
-	if (keep_msg(j, m, e, err) < 0) {
-		ts[0]->fail_code = EX_TEMPFAIL;
-		job_free(j);
-		return -1;
-	}
-	j->out.arg = arg;
-	sendq_put(j);
+	if (j->from == NULL)
+		j->from = envelope_from(s->a, (struct msg *)j->m, e);
 	return 0;
 }
 
@@ -680,37 +622,22 @@ int forward_later(struct target **ts, size_t n, struct msg *m, const struct enve
  * `popsift filter`: queued behind the background ones and waited for. */
 static int smtp_write(struct target *t, struct msg *m, const struct envelope *e, char **err)
 {
-	if (prepare(t, e, err) < 0)
-		return -1;
-	struct job *j = job_new(&t, 1, m, e);
-	j->waited = 1;
-	sendq_put(j);
-	sendq_wait(j);
-	int rc = j->out.rc;
-	t->rejected = j->out.rejected;
-	t->fail_code = j->out.fail_code;
-	if (rc < 0) {
-		free(*err);
-		*err = j->out.err;
-		j->out.err = NULL;
-	}
-	job_free(j);
-	return rc;
+	return dqueue_write(t, m, e, err);
 }
 
 static int smtp_open(struct target *t, char **err)
 {
 	(void)err;   /* nothing to do before the first message names the account */
-	t->smtp = xcalloc(1, sizeof(struct smtp));
+	t->priv = xcalloc(1, sizeof(struct smtp));
 	return 0;
 }
 
 static void smtp_close(struct target *t)
 {
-	struct smtp *s = t->smtp;
+	struct smtp *s = t->priv;
 	if (s == NULL)
 		return;
-	sendq_idle();   /* no job may still read these settings */
+	dqueue_idle();   /* no job may still read these settings */
 	if (s->secret)
 		memset(s->secret, 0, strlen(s->secret));
 	free(s->secret);
@@ -720,13 +647,19 @@ static void smtp_close(struct target *t)
 	free(s->key);
 	free_rcpt(s->rcpt);
 	free(s);
-	t->smtp = NULL;
+	t->priv = NULL;
 }
 
 static void smtp_undo(struct target *t) { (void)t; }
 /* Each message was accepted with its own 250: nothing more to make durable. */
 static int smtp_commit(struct target *t, char **err) { (void)t; (void)err; return 0; }
 static int smtp_recover(const struct journal *j, char **err) { (void)j; (void)err; return 0; }
+
+static const struct async_ops smtp_async = {
+	.prepare = smtp_prepare,
+	.send = smtp_send,
+	.shutdown = smtp_shutdown,
+};
 
 const struct deliverer deliver_smtp = {
 	.name = "forward",
@@ -737,4 +670,5 @@ const struct deliverer deliver_smtp = {
 	.commit = smtp_commit,
 	.close = smtp_close,
 	.recover = smtp_recover,
+	.async = &smtp_async,
 };

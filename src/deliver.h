@@ -13,6 +13,7 @@
 
 struct msg;
 struct target;
+struct async_ops;
 
 /* What goes with one message: lines to put before its header (Received:,
  * add-header) and the envelope sender for mbox "From " lines. */
@@ -21,18 +22,23 @@ struct envelope {
 	size_t      prependlen;
 	const char *sender;
 	time_t      when;
+	const char *uidl;                /* the POP3 UIDL; NULL in `popsift filter` */
 	const struct account *account;   /* forward: SMTP settings; NULL in `popsift filter` */
 };
 
 struct deliverer {
 	const char *name;
 	int  undoable;    /* local: the last write can be taken back, journaled */
+	int  journaled;   /* not undoable, but journaled all the same (IMAP checks
+	                   * after a crash what landed) */
 	int  (*open)(struct target *t, char **err);
 	int  (*write)(struct target *t, struct msg *m, const struct envelope *e, char **err);
 	void (*undo)(struct target *t);          /* take back the last write */
 	int  (*commit)(struct target *t, char **err);
 	void (*close)(struct target *t);
 	int  (*recover)(const struct journal *j, char **err);
+	/* asynchronous (dqueue.h): the sending thread runs these; NULL: local */
+	const struct async_ops *async;
 };
 
 /* An open destination. */
@@ -48,10 +54,10 @@ struct target {
 	size_t  npending;
 	unsigned long seq;
 	int     temp_fail;        /* MDA said 75: try later */
-	/* forward: what the last failed write means (cleared by the caller) */
-	int     rejected;         /* the SMTP server refused it (5xx): do not retry */
+	/* asynchronous: what the last failed write means (cleared by the caller) */
+	int     rejected;         /* the server refused it for good (5xx): do not retry */
 	int     fail_code;        /* the exit code it implies (EX_TEMPFAIL, EX_NOPERM...) */
-	void   *smtp;             /* deliver-smtp.c's state */
+	void   *priv;             /* an asynchronous deliverer's settings */
 };
 
 extern const struct deliverer deliver_mbox, deliver_maildir, deliver_mda, deliver_smtp,
@@ -66,26 +72,28 @@ void target_close(struct target *t);
 int  deliver_to(struct target **ts, size_t n, struct msg *m, const struct envelope *e, char **err);
 /* One message, open to close: for `popsift filter`. */
 int  deliver_message(const struct dest *dests, size_t n, struct msg *m, char **err);
-/* Forwarding in the background (deliver-smtp.c, smtp-queue.c): one
- * sending thread owns the SMTP connection, so a run fetches the next
- * messages while the server answers for the last ones.  The outcome of
- * one forward of one message: */
+/* Asynchronous deliveries (forward, imap: dqueue.c): one sending thread
+ * owns their connections, so a run fetches the next messages while the
+ * servers answer for the last ones.  The outcome of one message: */
 struct outcome {
-	void *arg;        /* as given to forward_later() */
+	void *arg;        /* as given to deliver_later() */
 	int   rc;         /* 0 accepted by every target, -1 not */
-	int   rejected;   /* refused with 5xx: do not retry */
+	int   rejected;   /* refused for good (5xx): do not retry */
 	int   fail_code;  /* the exit code it implies (EX_TEMPFAIL, EX_NOPERM...) */
 	char *err;        /* done() may take it */
 };
-/* Queue m for the forward targets ts (tried in order, like deliver_to(),
- * until one fails); the message is copied or, spilled, its temp file
- * kept open, so the caller may reuse m at once.  Blocks while the queue
- * is full.  -1 (err, the targets' fail_code) when it cannot be queued. */
-int  forward_later(struct target **ts, size_t n, struct msg *m, const struct envelope *e,
+/* Every target of ts is asynchronous. */
+int  deliver_async_only(struct target **ts, size_t n);
+/* Queue m for the asynchronous targets ts (tried in order, like
+ * deliver_to(), until one fails); the message is copied or, spilled, its
+ * temp file kept open, so the caller may reuse m at once.  Blocks while
+ * the queue is full.  -1 (err, the targets' fail_code) when it cannot be
+ * queued. */
+int  deliver_later(struct target **ts, size_t n, struct msg *m, const struct envelope *e,
 		   void *arg, char **err);
-/* Wait until every queued forward is done; done() gets each outcome, in
+/* Wait until every queued message is done; done() gets each outcome, in
  * queue order, on the calling thread.  One thread queues and waits. */
-void forward_wait(void (*done)(void *ctx, struct outcome *o), void *ctx);
+void deliver_wait(void (*done)(void *ctx, struct outcome *o), void *ctx);
 /* Take back everything the batch wrote to t, before target_close (so
  * under t's lock); -1 and err if that failed. */
 int  target_rollback(struct target *t, char **err);

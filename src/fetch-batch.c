@@ -69,7 +69,7 @@ static struct target *target_for(struct fetch *f, const struct dest *d, char **e
 	struct target *t = target_open(d, err);
 	if (t == NULL)
 		return NULL;
-	if (t->ops->undoable && state_journal_add(f->st, f->a->name, &t->journal, err) < 0) {
+	if ((t->ops->undoable || t->ops->journaled) && state_journal_add(f->st, f->a->name, &t->journal, err) < 0) {
 		target_close(t);
 		return NULL;
 	}
@@ -215,16 +215,6 @@ static void forwarded(void *ctx, struct outcome *o)
 	o->err = NULL;
 }
 
-/* Forwards alone go to the sending thread, settled at the batch commit; a
- * local copy alongside needs deliver_to()'s order and undo, so waits. */
-static int forward_only(struct target **ts, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ts[i]->ops != &deliver_smtp)
-			return 0;
-	return n > 0;
-}
-
 /* The failure the targets of a failed delivery report, and reset. */
 static void failure_of(struct target **ts, size_t n, int *code, int *rejected)
 {
@@ -254,10 +244,13 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	sender_of(hdr, hl, &sender);
 	char *pre = build_prepend(f, sm, d);
 	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender,
-			      .account = f->a };
-	int later = rc == 0 && forward_only(ts, n);
+			      .uidl = sm->uidl, .account = f->a };
+	/* asynchronous deliveries alone go to the sending thread, settled at
+	 * the batch commit; a local copy alongside needs deliver_to()'s order
+	 * and undo, so waits */
+	int later = rc == 0 && deliver_async_only(ts, n);
 	if (later)
-		rc = forward_later(ts, n, f->cur, &e, sm, &err);
+		rc = deliver_later(ts, n, f->cur, &e, sm, &err);
 	else if (rc == 0)
 		rc = deliver_to(ts, n, f->cur, &e, &err);
 	if (!later || rc < 0) {
@@ -413,7 +406,7 @@ static void count_batch(struct fetch *f, int ok, const char *why)
  * server. */
 int batch_commit(struct fetch *f)
 {
-	forward_wait(forwarded, f);
+	deliver_wait(forwarded, f);
 	if (f->nbatch == 0 && f->ntargets == 0)
 		return 0;   /* nothing to make durable: no fsync for an empty poll */
 	if (f->opts->dry_run) {
@@ -435,7 +428,7 @@ int batch_commit(struct fetch *f)
 void batch_abort(struct fetch *f)
 {
 	/* never recorded: those messages stay on the server */
-	forward_wait(NULL, NULL);
+	deliver_wait(NULL, NULL);
 	if (f->ntargets > 0)
 		close_targets(f, 1);
 }

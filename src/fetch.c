@@ -16,6 +16,7 @@
 #include "msg.h"
 #include "pop3.h"
 #include "rules.h"
+#include "secret.h"
 #include "state.h"
 
 #define WINDOW   256         /* commands in flight: ~1 MB of small mail per round trip */
@@ -294,17 +295,13 @@ static int on_quit(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 
 static int get_secret(struct fetch *f)
 {
-	const struct account *a = f->a;
 	char *err = NULL;
-	if (a->password_command) {
-		if (run_password_command(a->password_command, &f->secret, &err) < 0) {
-			fail(f, EX_CONFIG, "%s", err);
-			free(err);
-			return -1;
-		}
-		return 0;
+	int rc = account_secret(f->a, SIDE_POP3, 0, &f->secret, &err);
+	if (rc < 0) {
+		fail(f, SECRET_CODE(rc), "%s", err);
+		free(err);
+		return -1;
 	}
-	f->secret = xstrdup(a->password ? a->password : "");
 	return 0;
 }
 

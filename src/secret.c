@@ -1,0 +1,46 @@
+/* secret.c — the credentials of each side of an account. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "secret.h"
+
+static int from_config(const char *password, const char *command, char **secret, char **err)
+{
+	if (command)
+		return run_password_command(command, secret, err);
+	*secret = xstrdup(password ? password : "");
+	return 0;
+}
+
+int account_secret(const struct account *a, enum side side, int refresh,
+		   char **secret, char **err)
+{
+	(void)refresh;
+	*secret = NULL;
+	switch (side) {
+	case SIDE_POP3:
+		return from_config(a->password, a->password_command, secret, err);
+	case SIDE_SMTP:
+		if (a->smtp_user == NULL)
+			return 0;
+		return from_config(a->smtp_password, a->smtp_password_command, secret, err);
+	case SIDE_IMAP:
+		return 0;
+	}
+	return 0;
+}
+
+int account_oauth(const struct account *a, enum side side)
+{
+	(void)a;
+	(void)side;
+	return 0;
+}
+
+void secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	memset(s, 0, strlen(s));
+	free(s);
+}
