@@ -134,7 +134,9 @@ static int next_resp(struct imap_ses *s, char **err)
 			return -1;
 		}
 		if (r > 0) {
-			log_proto(s->c.acct, 'S', s->resp.text, s->resp.tlen);
+			if (log_level >= 1)
+				log_debug(s->c.acct, "S: %s %.200s", s->resp.kind == IR_TAGGED ?
+					  s->resp.tag : s->resp.kind == IR_CONT ? "+" : "*", s->resp.text);
 			return 0;
 		}
 		if (more(s, err) < 0)
