@@ -57,6 +57,9 @@ class DovecotImap(pt.Dovecot):
         super()._write_conf()
         conf = self.conf_path.read_text()
         conf = conf.replace("protocols = pop3\n", "protocols = pop3 imap\n", 1)
+        # folders as directories: "." may be part of a name, as on Gmail
+        conf = conf.replace("mail_location = maildir:~/Maildir\n",
+                            "mail_location = maildir:~/Maildir:LAYOUT=fs\n", 1)
         conf += (f"service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n"
                  f"    port = {self.imap_port}\n  }}\n  inet_listener imaps {{\n"
                  f"    port = 0\n  }}\n}}\n"
