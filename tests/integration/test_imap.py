@@ -11,6 +11,7 @@ server; a refused login exits 77; a SIGKILL in the middle of a run leaves
 each message in the IMAP folder exactly once after the rerun.
 """
 
+import base64
 import collections
 import datetime
 import os
@@ -219,6 +220,36 @@ def test_appendlimit_rejects_big_message(imap_dovecot, fake_imap, popsift, tmp):
     assert "APPENDLIMIT" in r.stderr and "rejected" in r.stderr, r.stderr
     assert len(srv.appended) == 1 and dc.count("alice") == 1
     assert all("\\Seen" not in c for c in srv.commands)
+
+
+def test_starttls_and_certificate_check(imap_dovecot, popsift, tmp):
+    dc = imap_dovecot()
+    dc.add_messages("alice", [msg(1)])
+    other = pt.make_certs(tmp / "other")["ca"]   # a CA that did not sign the server's
+    cfg = imap_config(tmp, dc, imap_tls="starttls", imap_tls_ca_file=other)
+    r = pt.run_popsift(["-f", cfg, "run"], binary=popsift)
+    assert r.returncode == 69, r.stderr
+    assert "TLS with IMAP server" in r.stderr and dc.count("alice") == 1
+    cfg = imap_config(tmp, dc, imap_tls="starttls", imap_tls_ca_file=dc.cafile)
+    r = pt.run_popsift(["-v", "-f", cfg, "run"], binary=popsift)
+    assert r.returncode == 0, r.stderr
+    assert "STARTTLS" in r.stderr and dc.count("alice") == 0
+    assert len(dc.imap_messages("bob")) == 1
+
+
+def test_xoauth2_login(imap_dovecot, fake_imap, popsift, tmp):
+    dc = imap_dovecot()
+    dc.add_messages("alice", [msg(1)])
+    srv = fake_imap()
+    cfg = imap_config(tmp, dc, target=srv, imap_auth="xoauth2", imap_password="TOKEN123")
+    r = pt.run_popsift(["-v", "-f", cfg, "run"], binary=popsift)
+    assert r.returncode == 0, r.stderr
+    auth = [c for c in srv.commands if c.upper().startswith("AUTHENTICATE")]
+    assert auth and auth[0].split()[1] == "XOAUTH2", srv.commands
+    blob = auth[0].split()[2] if len(auth[0].split()) > 2 else srv.commands[srv.commands.index(auth[0]) + 1]
+    assert base64.b64decode(blob) == b"user=bob\x01auth=Bearer TOKEN123\x01\x01"
+    assert "TOKEN123" not in r.stderr and blob not in r.stderr   # never in the trace
+    assert len(srv.appended) == 1 and dc.count("alice") == 0
 
 
 def imap_ids(dc, folder="INBOX"):

@@ -140,6 +140,7 @@ class FakeImap:
         self.port = self._sock.getsockname()[1]
         self._sock.listen(5)
         self._stop = threading.Event()
+        self._conn: socket.socket | None = None
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def start(self) -> "FakeImap":
@@ -148,11 +149,17 @@ class FakeImap:
 
     def stop(self) -> None:
         self._stop.set()
-        self._sock.close()
+        for s in (self._sock, self._conn):
+            if s is not None:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         self._thread.join(timeout=10)
+        self._sock.close()
 
     def caps(self) -> str:
-        c = "IMAP4rev1 AUTH=PLAIN UIDPLUS"
+        c = "IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 UIDPLUS"
         if self.literal_plus:
             c += " LITERAL+"
         if self.appendlimit:
@@ -165,6 +172,7 @@ class FakeImap:
                 c, _ = self._sock.accept()
             except OSError:
                 return
+            self._conn = c
             try:
                 with c:
                     self._session(c)
@@ -181,25 +189,27 @@ class FakeImap:
             line = f.readline()
             if not line:
                 return
-            self.commands.append(line.decode(errors="replace").rstrip())
             tag, _, rest = line.decode(errors="replace").rstrip("\r\n").partition(" ")
             verb = rest.split(" ", 1)[0].upper()
             if verb == "CAPABILITY":
                 c.sendall(f"* CAPABILITY {self.caps()}\r\n{tag} OK done\r\n".encode())
             elif verb in ("LOGIN", "AUTHENTICATE"):
-                if verb == "AUTHENTICATE" and not rest.upper().startswith("AUTHENTICATE PLAIN "):
+                self.commands.append(rest)
+                if verb == "AUTHENTICATE" and len(rest.split()) < 3:
                     c.sendall(b"+ \r\n")
-                    f.readline()
+                    self.commands.append(f.readline().decode(errors="replace").rstrip())
                 ok = "NO [AUTHENTICATIONFAILED] nope" if self.refuse_login else \
                     f"OK [CAPABILITY {self.caps()}] logged in"
                 c.sendall(f"{tag} {ok}\r\n".encode())
             elif verb == "APPEND":
+                self.commands.append(rest)
                 if not self._append(c, f, tag, rest):
                     return
             elif verb == "LOGOUT":
                 c.sendall(f"* BYE bye\r\n{tag} OK bye\r\n".encode())
                 return
             else:
+                self.commands.append(rest)
                 c.sendall(f"{tag} OK {verb} done\r\n".encode())
 
     def _append(self, c, f, tag: str, rest: str) -> bool:
