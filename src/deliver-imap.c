@@ -171,11 +171,13 @@ static void judge(const struct imapt *t, const struct imap_reply *r, struct outc
 	}
 	struct imap_resp code = { 0 };
 	snprintf(code.code, sizeof code.code, "%s", r->code);
+	/* on_reject discard is forward's: what no server stored is never deleted */
+	int reject = !t->a->on_reject_discard;
 	if (imap_code_is(&code, "TRYCREATE"))
 		outcome(o, 0, "IMAP folder \"%s\" of account %s does not exist at %s (%s): create "
 			"it, or say imap_create yes", t->folder, acct, t->where, r->text);
 	else if (imap_code_is(&code, "TOOBIG"))
-		outcome(o, 1, "%s refused the message for folder \"%s\" as too big: %s", t->where,
+		outcome(o, reject, "%s refused the message for folder \"%s\" as too big: %s", t->where,
 			t->folder, r->text);
 	else
 		outcome(o, 0, "%s refused the append to folder \"%s\": %s", t->where, t->folder,
@@ -536,8 +538,8 @@ static int append(const struct imapt *t, struct job *j, struct outcome *o)
 	if (n < 0)
 		return outcome(o, 0, "cannot read the message: %s", strerror(errno));
 	if (conn.s.appendlimit > 0 && (unsigned long long)n > conn.s.appendlimit)
-		return outcome(o, 1, "the message (%lld bytes) is larger than %s's APPENDLIMIT "
-			       "(%llu bytes)", n, t->where, conn.s.appendlimit);
+		return outcome(o, !t->a->on_reject_discard, "the message (%lld bytes) is larger "
+			       "than %s's APPENDLIMIT (%llu bytes)", n, t->where, conn.s.appendlimit);
 	size_t hl;
 	const char *hdr = msg_header(j->m, &hl);
 	char date[32];

@@ -210,14 +210,17 @@ def test_faults_leave_mail_on_the_server(imap_dovecot, fake_imap, popsift, tmp, 
     assert dc.count("alice") == 4 - len(srv.appended), (r.stderr, len(srv.appended))
 
 
-def test_appendlimit_rejects_big_message(imap_dovecot, fake_imap, popsift, tmp):
+@pytest.mark.parametrize("on_reject", ["keep", "discard"])
+def test_appendlimit_rejects_big_message(imap_dovecot, fake_imap, popsift, tmp, on_reject):
     dc = imap_dovecot()
     dc.add_messages("alice", [msg(1), msg(2, body=b"y" * 5000 + b"\n")])
     srv = fake_imap(appendlimit=2000)
-    cfg = imap_config(tmp, dc, target=srv)
+    cfg = imap_config(tmp, dc, target=srv, on_reject=on_reject)
     r = pt.run_popsift(["-f", cfg, "run"], binary=popsift)
     assert r.returncode != 0
-    assert "APPENDLIMIT" in r.stderr and "rejected" in r.stderr, r.stderr
+    # on_reject discard is forward's: never a deletion of what nobody stored
+    assert "APPENDLIMIT" in r.stderr, r.stderr
+    assert ("rejected" if on_reject == "keep" else "deferred") in r.stderr, r.stderr
     assert len(srv.appended) == 1 and dc.count("alice") == 1
     assert all("\\Seen" not in c for c in srv.commands)
 
