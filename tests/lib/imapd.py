@@ -16,7 +16,8 @@
         APPEND answered with NO [OVERQUOTA] (overquota=True), BYE in the
         middle of an APPEND (bye_after=N appends), no answer at all after
         N appends (stall_after=N), no LITERAL+ (literal_plus=False).  It
-        accepts any LOGIN, records what was appended in .appended.
+        accepts any LOGIN, records what was appended in .appended, and answers
+    UID SEARCH by looking for its quoted strings in what was appended.
 """
 
 from __future__ import annotations
@@ -205,6 +206,12 @@ class FakeImap:
                 self.commands.append(rest)
                 if not self._append(c, f, tag, rest):
                     return
+            elif verb == "UID" and rest.upper().startswith("UID SEARCH"):
+                self.commands.append(rest)
+                keys = [k.replace('\\"', '"') for k in re.findall(r'"((?:[^"\\]|\\.)*)"', rest)]
+                hits = [str(i + 1) for i, m in enumerate(self.appended)
+                        if all(k.encode() in m for k in keys)]
+                c.sendall(f"* SEARCH {' '.join(hits)}\r\n{tag} OK search done\r\n".encode())
             elif verb == "LOGOUT":
                 c.sendall(f"* BYE bye\r\n{tag} OK bye\r\n".encode())
                 return
