@@ -396,7 +396,7 @@ static void flush_all(void);
  * else a new one. */
 static int connection(const struct imapt *t, struct outcome *o)
 {
-	if (conn.s.c.curl && !conn.s.broken && !strcmp(conn.key, t->key))
+	if (conn.s.c.curl && !strcmp(conn.key, t->key) && imap_alive(&conn.s))
 		return 0;
 	if (conn.s.c.curl) {
 		flush_all();
@@ -647,8 +647,7 @@ static int start(struct imapt *t, const struct target *tg, const struct envelope
 	t->where = xasprintf("%s:%d", h, a->imap_port);
 	t->key = xasprintf("%s\n%d\n%s\n%s\n%d", t->url, (int)a->imap_tls,
 			   ca_file(a) ? ca_file(a) : "", a->imap_user, (int)a->imap_auth);
-	if (a->imap_tls == TLS_OFF && !loopback(h) && a->imap_auth != AUTH_CRAM_MD5 &&
-	    a->imap_auth != AUTH_XOAUTH2 && a->imap_auth != AUTH_OAUTHBEARER)
+	if (a->imap_tls == TLS_OFF && !loopback(h) && a->imap_auth != AUTH_CRAM_MD5)
 		return bad(t, EX_CONFIG, "refusing to send the IMAP password to %s in clear text: "
 			   "use imap_tls starttls or on", h);
 	char *err = NULL;

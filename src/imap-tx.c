@@ -346,6 +346,27 @@ int imap_append(struct imap_ses *s, const char *qfolder, const char *date, size_
 	return send_data(s, src, n, err) < 0 ? -1 : 1;
 }
 
+int imap_alive(struct imap_ses *s)
+{
+	if (s->c.curl == NULL || s->broken)
+		return 0;
+	if (s->nfly > 0 || conn_wait_ms(&s->c, 0, 0) <= 0)
+		return 1;   /* replies are due, or the server has said nothing */
+	/* unsolicited: an untagged "* BYE" (autologout) or the end of the stream */
+	char *err = NULL;
+	while (s->ioff < s->ilen || more(s, &err) == 0) {
+		if (next_resp(s, &err) < 0)
+			break;
+		if (s->resp.kind != IR_UNTAGGED)
+			s->broken = 1;
+		untagged(s);
+		if (s->broken || (s->ioff == s->ilen && conn_wait_ms(&s->c, 0, 0) <= 0))
+			break;
+	}
+	free(err);
+	return !s->broken;
+}
+
 void imap_logout(struct imap_ses *s)
 {
 	if (s->c.curl && !s->broken) {

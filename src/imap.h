@@ -125,6 +125,9 @@ int  imap_simple(struct imap_ses *s, struct imap_reply *rep, char **err, const c
 	__attribute__((format(printf, 4, 5)));
 /* Commands still in flight. */
 size_t imap_pending(const struct imap_ses *s);
+/* A kept connection is still usable: no BYE, no end of stream came
+ * while it was idle (0: hang up and dial again). */
+int  imap_alive(struct imap_ses *s);
 /* LOGOUT unless broken, then close. */
 void imap_logout(struct imap_ses *s);
 

@@ -212,6 +212,25 @@ def test_faults_leave_mail_on_the_server(imap_dovecot, fake_imap, popsift, tmp, 
     assert dc.count("alice") >= 4 - (0 if "overquota" in fault else fault.get("bye_after", 1))
 
 
+def test_kept_connection_closed_by_the_server_is_dialled_again(imap_dovecot, fake_imap,
+                                                               popsift, tmp):
+    """Two accounts in one run share the IMAP connection; the server logs
+    out the idle connection in between (* BYE): the second account's
+    message goes over a new one instead of failing."""
+    dc = imap_dovecot()
+    dc.add_messages("alice", [msg(1)])
+    dc.add_messages("bob", [msg(2)])
+    srv = fake_imap(autologout=True)
+    imap = dict(deliver="imap", imap_host="127.0.0.1", imap_port=srv.port, imap_tls="off",
+                imap_user="carol", imap_password="secret")
+    text = pt.account_config(dc, "alice", name="one", state=tmp / "state.db", **imap)
+    text += "\n" + pt.account_config(dc, "bob", name="two", **imap)
+    cfg = pt.write_config(tmp / "config", text, 0o600)
+    r = pt.run_popsift(["-v", "-f", cfg, "run"], binary=popsift)
+    assert r.returncode == 0, r.stderr
+    assert len(srv.appended) == 2 and dc.count("alice") == 0 and dc.count("bob") == 0
+
+
 def test_append_in_doubt_is_searched_for_next_run(imap_dovecot, fake_imap, popsift, tmp):
     """BYE after the data of the second APPEND: it may have landed.  The
     next run looks for each message before appending; once a run ends

@@ -15,7 +15,8 @@
         a scripted IMAP server for faults Dovecot will not produce: every
         APPEND answered with NO [OVERQUOTA] (overquota=True), BYE in the
         middle of an APPEND (bye_after=N appends), no answer at all after
-        N appends (stall_after=N), no LITERAL+ (literal_plus=False).  It
+        N appends (stall_after=N), no LITERAL+ (literal_plus=False), an
+        unsolicited BYE and close after each APPEND (autologout=True).  It
         accepts any LOGIN, records what was appended in .appended, and answers
     UID SEARCH by looking for its quoted strings in what was appended.
 """
@@ -124,13 +125,15 @@ class FakeImap:
 
     def __init__(self, *, literal_plus: bool = True, overquota: bool = False,
                  bye_after: int | None = None, stall_after: int | None = None,
-                 appendlimit: int | None = None, refuse_login: bool = False):
+                 appendlimit: int | None = None, refuse_login: bool = False,
+                 autologout: bool = False):
         self.literal_plus = literal_plus
         self.overquota = overquota
         self.bye_after = bye_after
         self.stall_after = stall_after
         self.appendlimit = appendlimit
         self.refuse_login = refuse_login
+        self.autologout = autologout
         self.appended: list[bytes] = []
         self.commands: list[str] = []
         self.errors: list[BaseException] = []
@@ -237,5 +240,6 @@ class FakeImap:
             c.sendall(f"{tag} NO [OVERQUOTA] Quota exceeded\r\n".encode())
             return True
         self.appended.append(data)
-        c.sendall(f"{tag} OK [APPENDUID 1 {k + 1}] done\r\n".encode())
-        return True
+        c.sendall(f"{tag} OK [APPENDUID 1 {k + 1}] done\r\n".encode()
+                  + (b"* BYE Autologout; idle for too long\r\n" if self.autologout else b""))
+        return not self.autologout
