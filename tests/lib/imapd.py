@@ -99,6 +99,15 @@ class DovecotImap(pt.Dovecot):
         finally:
             m.logout()
 
+    def imap_count(self, user: str, folder: str = "INBOX") -> int:
+        """Messages in folder (0 if it does not exist), one cheap STATUS."""
+        m = self.imap(user)
+        try:
+            typ, data = m.status('"%s"' % folder, "(MESSAGES)")
+            return int(re.search(rb"MESSAGES (\d+)", data[0]).group(1)) if typ == "OK" else 0
+        finally:
+            m.logout()
+
     def imap_messages(self, user: str, folder: str = "INBOX") -> list[tuple[str, str, bytes]]:
         """(flags, internal date, message) of each message in folder."""
         m = self.imap(user)
