@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "popsift.h"
+#include "oauth.h"
 #include "provider.h"
 #include "state.h"
 
@@ -219,15 +220,24 @@ static void dest_copy(struct dest *dst, const struct dest *src)
 }
 
 #define DUP(f) (a->f = src->f ? xstrdup(src->f) : NULL)
+static void oauth_copy(struct oauth_conf *a, const struct oauth_conf *src)
+{
+	DUP(client_id); DUP(client_secret); DUP(client_secret_command);
+	DUP(scope); DUP(auth_url); DUP(token_url); DUP(device_url);
+}
+
 static void account_copy(struct account *a, const struct account *src)
 {
 	*a = *src;
 	DUP(name); DUP(file); DUP(host); DUP(user); DUP(password);
 	DUP(password_command); DUP(tls_ca_file); DUP(tls_fingerprint); DUP(rules);
 	DUP(smtp_host); DUP(smtp_user); DUP(smtp_password); DUP(smtp_password_command);
-	DUP(smtp_from); DUP(smtp_helo); DUP(smtp_tls_ca_file);
 	DUP(imap_host); DUP(imap_user); DUP(imap_password); DUP(imap_password_command);
 	DUP(imap_folder); DUP(imap_tls_ca_file);
+	DUP(smtp_from); DUP(smtp_helo); DUP(smtp_tls_ca_file); DUP(token_dir);
+	oauth_copy(&a->oauth, &src->oauth);
+	oauth_copy(&a->smtp_oauth, &src->smtp_oauth);
+	oauth_copy(&a->imap_oauth, &src->imap_oauth);
 	a->dests = src->ndests ? xcalloc(src->ndests, sizeof *a->dests) : NULL;
 	for (size_t i = 0; i < src->ndests; i++)
 		dest_copy(&a->dests[i], &src->dests[i]);
@@ -235,14 +245,28 @@ static void account_copy(struct account *a, const struct account *src)
 }
 #undef DUP
 
+static void oauth_clear(struct oauth_conf *o)
+{
+	char **strs[] = { &o->client_id, &o->client_secret, &o->client_secret_command,
+		&o->scope, &o->auth_url, &o->token_url, &o->device_url };
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+		if (*strs[i] && strs[i] == &o->client_secret)
+			memset(*strs[i], 0, strlen(*strs[i]));
+		free(*strs[i]);
+	}
+}
+
 static void account_clear(struct account *a)
 {
 	char **strs[] = { &a->name, &a->file, &a->host, &a->user, &a->password,
 		&a->password_command, &a->tls_ca_file, &a->tls_fingerprint, &a->rules,
 		&a->smtp_host, &a->smtp_user, &a->smtp_password, &a->smtp_password_command,
-		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file,
+		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file, &a->token_dir,
 		&a->imap_host, &a->imap_user, &a->imap_password, &a->imap_password_command,
 		&a->imap_folder, &a->imap_tls_ca_file };
+	oauth_clear(&a->oauth);
+	oauth_clear(&a->smtp_oauth);
+	oauth_clear(&a->imap_oauth);
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
 		if (*strs[i] && (strs[i] == &a->password || strs[i] == &a->smtp_password ||
 				 strs[i] == &a->imap_password))
@@ -270,6 +294,7 @@ static void account_defaults(struct account *a)
 	a->max_size = 100LL << 20;
 	a->smtp_tls = TLS_OFF;
 	a->imap_tls = TLS_ON;
+	a->imap_sasl_ir = 1;
 }
 
 enum ktype { K_STR, K_PATH, K_INT, K_BOOL, K_TLS, K_AUTH, K_PORT, K_KEEP, K_AGE, K_SIZE,
@@ -295,6 +320,13 @@ static const struct key keys[] = {
 	K(imap_tls_ca_file, K_PATH), K(imap_folder, K_STR), K(imap_create, K_BOOL),
 	{ "on_reject", K_ONREJECT, offsetof(struct account, on_reject_discard) },
 	{ "on_partial", K_ONPARTIAL, offsetof(struct account, on_partial_accept) },
+	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL),
+#define O3(f) { "oauth_" #f, K_STR, offsetof(struct account, oauth.f) }, \
+	{ "smtp_oauth_" #f, K_STR, offsetof(struct account, smtp_oauth.f) }, \
+	{ "imap_oauth_" #f, K_STR, offsetof(struct account, imap_oauth.f) }
+	O3(client_id), O3(client_secret), O3(client_secret_command), O3(scope),
+	O3(auth_url), O3(token_url), O3(device_url),
+#undef O3
 };
 #undef K
 
@@ -412,7 +444,8 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		if (strcmp(keys[i].name, key) != 0)
 			continue;
 		if (!strcmp(key, "password") || !strcmp(key, "smtp_password") ||
-		    !strcmp(key, "imap_password"))
+		    !strcmp(key, "imap_password") ||
+		    (strlen(key) >= 19 && !strcmp(key + strlen(key) - 19, "oauth_client_secret")))
 			c->cf->has_password = 1;
 		if (!strcmp(key, "tls"))
 			a->tls_explicit = 1;
@@ -509,6 +542,11 @@ static int check_account(struct pctx *c, struct account *a)
 		return perr(c, "account \"%s\" has no deliver line and no rules", a->name);
 	if (a->password && a->password_command)
 		return perr(c, "account \"%s\" has both password and password_command", a->name);
+	if (oauth_check(a, &e) < 0) {
+		perr(c, "account \"%s\": %s", a->name, e);
+		free(e);
+		return -1;
+	}
 	if (a->port == 0)
 		a->port = a->tls == TLS_ON ? 995 : 110;
 	if (a->smtp_port == 0)   /* local MTA, submission, SMTPS */
@@ -548,6 +586,8 @@ int conf_parse(const char *path, const char *text, struct config *cf, char **err
 		rc = check_account(&c, a);
 	if (rc == 0 && cf->state == NULL)
 		cf->state = expand_tilde("~/.local/state/popsift/state.db");
+	for (struct account *a = cf->accounts; rc == 0 && a; a = a->next)
+		a->token_dir = oauth_token_dir(cf->state);
 	account_clear(&c.tmpl);
 	free(buf);
 	if (rc < 0)

@@ -151,6 +151,8 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 			curl_easy_setopt(h, CURLOPT_PASSWORD, secret);
 		if (login_option(a->auth))
 			curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, login_option(a->auth));
+		/* off by default, as libcurl: Microsoft wants XOAUTH2 in two steps */
+		curl_easy_setopt(h, CURLOPT_SASL_IR, a->sasl_ir ? 1L : 0L);
 	}
 	c->need_login = a->auth == AUTH_USER;
 	/* always on: the dialogue also tells a refused login from a missing method */

@@ -298,7 +298,8 @@ static void setup(const struct imapt *t, CURL *h, const char *secret)
 		curl_easy_setopt(h, CURLOPT_PASSWORD, secret ? secret : "");
 	if (mechanism(a->imap_auth))
 		curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, mechanism(a->imap_auth));
-	curl_easy_setopt(h, CURLOPT_SASL_IR, 1L);
+	/* Microsoft's IMAP wants XOAUTH2 in two steps (imap_sasl_ir no) */
+	curl_easy_setopt(h, CURLOPT_SASL_IR, a->imap_sasl_ir ? 1L : 0L);
 	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);   /* the trace shows the capabilities */
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);

@@ -55,6 +55,7 @@ struct smtp {
 	char   *key;                /* what a connection must match to be reused */
 	char   *secret;
 	char   *bad;            /* why this target cannot work (set up once) */
+	int     bad_code;       /* and the exit code it implies */
 	char  **rcpt;
 };
 
@@ -229,7 +230,9 @@ static int get_secret(struct smtp *s, const char *host, char **err)
 	if (a->smtp_tls == TLS_OFF && !loopback(host) && a->smtp_auth != AUTH_CRAM_MD5)
 		return seterr(err, "refusing to send the SMTP password to %s in clear text: "
 			      "use smtp_tls starttls or on", host);
-	return account_secret(a, SIDE_SMTP, 0, &s->secret, err) < 0 ? -1 : 0;
+	int rc = account_secret(a, SIDE_SMTP, 0, &s->secret, err);
+	s->bad_code = rc < 0 ? SECRET_CODE(rc) : 0;
+	return rc < 0 ? -1 : 0;
 }
 
 static void free_rcpt(char **v)
@@ -280,7 +283,7 @@ static int start(struct smtp *s, struct target *t, const struct envelope *e, cha
 }
 
 /* libcurl's part: connect, TLS, EHLO, AUTH; smtp-tx.c does the rest. */
-static void setup(const struct smtp *s, CURL *h)
+static void setup(const struct smtp *s, CURL *h, const char *secret)
 {
 	const struct account *a = s->a;
 	long secs = a->timeout > 0 ? a->timeout : 60;
@@ -295,9 +298,9 @@ static void setup(const struct smtp *s, CURL *h)
 	if (a->smtp_user) {
 		curl_easy_setopt(h, CURLOPT_USERNAME, a->smtp_user);
 		if (a->smtp_auth == AUTH_XOAUTH2 || a->smtp_auth == AUTH_OAUTHBEARER)
-			curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, s->secret);
+			curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, secret);
 		else
-			curl_easy_setopt(h, CURLOPT_PASSWORD, s->secret);
+			curl_easy_setopt(h, CURLOPT_PASSWORD, secret);
 		if (mechanism(a->smtp_auth))
 			curl_easy_setopt(h, CURLOPT_LOGIN_OPTIONS, mechanism(a->smtp_auth));
 		curl_easy_setopt(h, CURLOPT_SASL_IR, 1L);
@@ -467,24 +470,66 @@ static int judge(const struct smtp *s, const struct tx_end *end, const char *err
 
 /* ------------------------------------------------------------ sending thread */
 
-static int dial(const struct smtp *s, struct outcome *o)
+/* Connect and log in with secret: CURLE_OK with *hp and *sock. */
+static CURLcode dial_once(const struct smtp *s, const char *secret, CURL **hp,
+			  curl_socket_t *sock)
 {
 	CURL *h = curl_easy_init();
-	if (h == NULL) {
-		o->fail_code = EX_TEMPFAIL;
-		return seterr(&o->err, "libcurl initialisation failed");
-	}
+	*hp = NULL;
+	*sock = CURL_SOCKET_BAD;
+	if (h == NULL)
+		return CURLE_FAILED_INIT;
 	conn.detail[0] = '\0';
 	dialog_reset(&conn.dlg);
 	name_dialogs(s->a->name);
-	setup(s, h);
+	setup(s, h, secret);
 	CURLcode rc = curl_easy_perform(h);
-	curl_socket_t sock = CURL_SOCKET_BAD;
 	if (rc == CURLE_OK)
-		rc = curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &sock);
-	if (rc != CURLE_OK || sock == CURL_SOCKET_BAD) {
+		rc = curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, sock);
+	if (rc == CURLE_OK && *sock == CURL_SOCKET_BAD)
+		rc = CURLE_COULDNT_CONNECT;
+	if (rc != CURLE_OK)
 		curl_easy_cleanup(h);
-		return unreachable(s, rc != CURLE_OK ? rc : CURLE_COULDNT_CONNECT, o);
+	else
+		*hp = h;
+	return rc;
+}
+
+/* An OAuth2 side reads its token at each connection (a run may outlast
+ * it) and, when the server refuses it, refreshes it once. */
+static int oauth_token(const struct smtp *s, int refresh, char **tok, struct outcome *o)
+{
+	int rc = account_secret(s->a, SIDE_SMTP, refresh, tok, &o->err);
+	if (rc == 0)
+		return 0;
+	o->fail_code = SECRET_CODE(rc);
+	mark_down(s->a, o->fail_code, o->err);
+	return -1;
+}
+
+static int dial(const struct smtp *s, struct outcome *o)
+{
+	int oauth = account_oauth(s->a, SIDE_SMTP);
+	char *tok = NULL;
+	CURL *h;
+	curl_socket_t sock;
+	if (oauth && oauth_token(s, 0, &tok, o) < 0)
+		return -1;
+	CURLcode rc = dial_once(s, oauth ? tok : s->secret, &h, &sock);
+	if (rc == CURLE_LOGIN_DENIED && oauth) {
+		log_info(s->a->name, "%s refused the OAuth2 access token: getting a new one",
+			 s->where);
+		secret_free(tok);
+		tok = NULL;
+		if (oauth_token(s, 1, &tok, o) < 0)
+			return -1;
+		rc = dial_once(s, tok, &h, &sock);
+	}
+	secret_free(tok);
+	if (rc != CURLE_OK) {
+		o->fail_code = EX_TEMPFAIL;
+		return rc == CURLE_FAILED_INIT ? seterr(&o->err, "libcurl initialisation failed")
+					       : unreachable(s, rc, o);
 	}
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 0L);   /* smtp-tx.c logs from here on */
 	struct link *l = &conn.link;
@@ -609,8 +654,8 @@ static int smtp_prepare(struct target *t, struct job *j, const struct envelope *
 	struct smtp *s = t->priv;
 	if (s->a == NULL && start(s, t, e, &s->bad) < 0 && s->bad == NULL)
 		s->bad = xstrdup("forward: cannot start");
-	if (s->bad) {   /* a bad address or password command: no use trying */
-		t->fail_code = EX_CONFIG;
+	if (s->bad) {   /* a bad address, password command or OAuth2 grant: no use trying */
+		t->fail_code = s->bad_code ? s->bad_code : EX_CONFIG;
 		return seterr(err, "%s", s->bad);
 	}
 	if (j->from == NULL)

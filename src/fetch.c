@@ -293,16 +293,44 @@ static int on_quit(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 	return 0;
 }
 
-static int get_secret(struct fetch *f)
+/* The password, password_command's output or an OAuth2 access token
+ * (refresh: the server refused the last one). */
+static int get_secret(struct fetch *f, int refresh)
 {
 	char *err = NULL;
-	int rc = account_secret(f->a, SIDE_POP3, 0, &f->secret, &err);
+	secret_free(f->secret);
+	f->secret = NULL;
+	int rc = account_secret(f->a, SIDE_POP3, refresh, &f->secret, &err);
 	if (rc < 0) {
 		fail(f, SECRET_CODE(rc), "%s", err);
 		free(err);
 		return -1;
 	}
+	if (f->secret == NULL)
+		f->secret = xstrdup("");
 	return 0;
+}
+
+/* An OAuth2 access token can be refused before it expires (revoked, or
+ * the clock is off): one new token, one more login. */
+static int open_session(struct fetch *f, struct conn *c)
+{
+	int code = 0;
+	char *err = NULL;
+	int rc = conn_open(c, f->a, f->secret, &code, &err);
+	if (rc < 0 && code == EX_NOPERM && account_oauth(f->a, SIDE_POP3)) {
+		log_info(f->a->name, "%s: getting a new OAuth2 access token", err);
+		free(err);
+		err = NULL;
+		if (get_secret(f, 1) < 0)
+			return -1;
+		rc = conn_open(c, f->a, f->secret, &code, &err);
+	}
+	if (rc < 0) {
+		fail(f, code, "%s", err);
+		free(err);
+	}
+	return rc;
 }
 
 static void drop_msgs(struct fetch *f)
@@ -706,13 +734,9 @@ static void remember(struct fetch *f, const struct snapshot *old, int fast)
 
 static int session(struct fetch *f, struct conn *c, struct snapshot *snap)
 {
-	int code = 0, fast = fast_eligible(f, snap);
-	char *err = NULL;
-	if (conn_open(c, f->a, f->secret, &code, &err) < 0) {
-		fail(f, code, "%s", err);
-		free(err);
+	int fast = fast_eligible(f, snap);
+	if (open_session(f, c) < 0)
 		return -1;
-	}
 	f->p = pop3_new(c, f->a->name, WINDOW);
 	pop3_stoppable(f->p, 1);
 	if (c->need_login) {
@@ -796,7 +820,7 @@ int fetch_account(const struct account *a, struct state *st, const struct runopt
 	uidmap_init(&f.known);
 	struct snapshot snap = { 0 };
 	/* recovery needs the rules: it touches only their destinations */
-	if (load_rules(&f) == 0 && fetch_recover(&f) == 0 && get_secret(&f) == 0)
+	if (load_rules(&f) == 0 && fetch_recover(&f) == 0 && get_secret(&f, 0) == 0)
 		session(&f, &c, &snap);
 	snapshot_free(&snap);
 	batch_abort(&f);

@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "fetch.h"
 #include "import.h"
+#include "oauth.h"
 #include "provider.h"
 #include "sched.h"
 #include "rules.h"
@@ -37,7 +38,8 @@ static void usage(void)
 	      "       popsift import fetchmailrc [FILE]\n"
 	      "       popsift [-f CONFIG] [--dry-run] import fetchids|mpop-uidls|getmail-oldmail\n"
 	      "               FILE [ACCOUNT]\n"
-	      "       popsift providers [NAME]\n", stderr);
+	      "       popsift providers [NAME]\n"
+	      "       popsift [-f CONFIG] authorize ACCOUNT\n", stderr);
 }
 
 static int parse_cli(int argc, char **argv, struct cli *c)
@@ -264,6 +266,21 @@ static int cmd_import_cli(const struct cli *c)
 	return code;
 }
 
+static int cmd_authorize_cli(const struct cli *c)
+{
+	if (c->nargs != 1) {
+		usage();
+		return EX_USAGE;
+	}
+	struct config cf;
+	int code = load_config(c, &cf);
+	if (code)
+		return code;
+	code = cmd_authorize(&cf, c->args[0]);
+	conf_free(&cf);
+	return code;
+}
+
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -301,6 +318,8 @@ int main(int argc, char **argv)
 		code = cmd_providers(c.nargs, c.args);
 	else if (!strcmp(c.cmd, "import"))
 		code = cmd_import_cli(&c);
+	else if (!strcmp(c.cmd, "authorize"))
+		code = cmd_authorize_cli(&c);
 	else {
 		usage();
 		code = EX_USAGE;

@@ -22,6 +22,13 @@ struct dest {
 	char **argv;    /* MDA command or forward addresses, NULL-terminated */
 };
 
+/* OAuth2 for one side (POP3, SMTP or IMAP) of an account: the client
+ * popsift is registered as and the provider's endpoints (oauth.c). */
+struct oauth_conf {
+	char   *client_id, *client_secret, *client_secret_command;
+	char   *scope, *auth_url, *token_url, *device_url;
+};
+
 struct account {
 	char   *name;
 	char   *file;           /* config file and line of the `account` line */
@@ -66,6 +73,10 @@ struct account {
 	enum auth_mode imap_auth;       /* any | plain | login | cram-md5 | xoauth2 | oauthbearer */
 	int     imap_create;            /* create a missing folder (NO [TRYCREATE]) */
 	int     imap_provider;          /* `imap_provider NAME`: as provider, for the IMAP keys */
+	struct oauth_conf oauth, smtp_oauth, imap_oauth;   /* oauth_*, smtp_oauth_*, imap_oauth_* */
+	int     sasl_ir;            /* POP3 SASL initial response: 0 two steps (Microsoft), 1 one */
+	int     imap_sasl_ir;       /* the same for IMAP (default 1; 0 for Microsoft) */
+	char   *token_dir;          /* OAuth2 token files: oauth/ next to the state database */
 	int     provider;           /* `provider NAME`: 1 + its row in provider.c's table, 0 none */
 	unsigned keys_set;          /* PRESET_* bits (provider.h) of keys the config wrote */
 	struct account *next;

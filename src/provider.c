@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "provider.h"
+#include "secret.h"
 
 #define CODE   "authorization code (授权码) made in the web settings, not the web password"
 #define ENABLE "enable POP3/SMTP in the web mail settings first"
@@ -57,6 +58,70 @@ static const struct {
 	{ "office365", "outlook.office365.com", 993, TLS_ON },
 };
 #define NIMAP (sizeof imap_table / sizeof *imap_table)
+/* OAuth2 presets, by provider name: everything but the client id, which
+ * users register themselves.  Google offers no device flow for the mail
+ * scope: `popsift authorize` uses PKCE over a loopback redirect there;
+ * Microsoft offers the device flow.  Microsoft's POP3 and IMAP want
+ * XOAUTH2 in two steps (sasl_ir no). */
+#define MS "https://login.microsoftonline.com/"
+#define MS_SCOPE "https://outlook.office.com/"
+struct oauth_preset {
+	const char *name, *auth_url, *token_url, *device_url;
+	const char *scope[3];      /* POP3, SMTP, IMAP */
+	int two_step;
+};
+static const struct oauth_preset oauth_presets[] = {
+	{ "gmail", "https://accounts.google.com/o/oauth2/v2/auth",
+	  "https://oauth2.googleapis.com/token", NULL,
+	  { "https://mail.google.com/", "https://mail.google.com/", "https://mail.google.com/" },
+	  0 },
+	{ "outlook", MS "consumers/oauth2/v2.0/authorize", MS "consumers/oauth2/v2.0/token",
+	  MS "consumers/oauth2/v2.0/devicecode",
+	  { MS_SCOPE "POP.AccessAsUser.All offline_access", MS_SCOPE "SMTP.Send offline_access",
+	    MS_SCOPE "IMAP.AccessAsUser.All offline_access" }, 1 },
+	{ "office365", MS "organizations/oauth2/v2.0/authorize",
+	  MS "organizations/oauth2/v2.0/token", MS "organizations/oauth2/v2.0/devicecode",
+	  { MS_SCOPE "POP.AccessAsUser.All offline_access", MS_SCOPE "SMTP.Send offline_access",
+	    MS_SCOPE "IMAP.AccessAsUser.All offline_access" }, 1 },
+};
+
+static const struct oauth_preset *oauth_preset(const struct provider *p)
+{
+	for (size_t i = 0; p && i < sizeof oauth_presets / sizeof *oauth_presets; i++)
+		if (!strcmp(oauth_presets[i].name, p->name))
+			return &oauth_presets[i];
+	return NULL;
+}
+
+static void fill(char **dst, const char *v)
+{
+	if (*dst == NULL && v)
+		*dst = xstrdup(v);
+}
+
+void provider_oauth_fill(struct oauth_conf *o, const struct provider *p, int side)
+{
+	const struct oauth_preset *op = oauth_preset(p);
+	if (op == NULL)
+		return;
+	fill(&o->auth_url, op->auth_url);
+	fill(&o->token_url, op->token_url);
+	fill(&o->device_url, op->device_url);
+	fill(&o->scope, op->scope[side]);
+}
+
+void provider_imap_oauth(struct account *a, const struct provider *p)
+{
+	provider_oauth_fill(&a->imap_oauth, p, SIDE_IMAP);
+	if (provider_two_step(p) && !(a->keys_set & PRESET_IMAP_SASL_IR))
+		a->imap_sasl_ir = 0;
+}
+
+int provider_two_step(const struct provider *p)
+{
+	const struct oauth_preset *op = oauth_preset(p);
+	return op && op->two_step;
+}
 
 const struct provider *provider_at(size_t i)
 {
@@ -100,6 +165,7 @@ unsigned provider_key_bit(const char *key)
 		{ "smtp_tls", PRESET_SMTP_TLS },
 		{ "imap_host", PRESET_IMAP_HOST }, { "imap_port", PRESET_IMAP_PORT },
 		{ "imap_tls", PRESET_IMAP_TLS },
+		{ "sasl_ir", PRESET_SASL_IR }, { "imap_sasl_ir", PRESET_IMAP_SASL_IR },
 	};
 	for (size_t i = 0; i < sizeof bits / sizeof *bits; i++)
 		if (strcmp(bits[i].key, key) == 0)
@@ -145,6 +211,7 @@ static void apply_imap(struct account *a)
 		a->imap_tls = imap_table[i].tls;
 	if (!(set & (PRESET_IMAP_PORT | PRESET_IMAP_TLS)))
 		a->imap_port = imap_table[i].port;
+	provider_imap_oauth(a, provider_find(imap_table[i].name));
 }
 
 int provider_apply(struct account *a, char **err)
@@ -167,6 +234,10 @@ int provider_apply(struct account *a, char **err)
 	if (!(set & (PRESET_PORT | PRESET_TLS)))
 		a->port = p->port;
 	apply_smtp(a, p);
+	provider_oauth_fill(&a->oauth, p, SIDE_POP3);
+	provider_oauth_fill(&a->smtp_oauth, p, SIDE_SMTP);
+	if (provider_two_step(p) && !(set & PRESET_SASL_IR))
+		a->sasl_ir = 0;
 	return 0;
 }
 

@@ -12,6 +12,7 @@ enum {
 	PRESET_HOST = 1, PRESET_PORT = 2, PRESET_TLS = 4,
 	PRESET_SMTP_HOST = 8, PRESET_SMTP_PORT = 16, PRESET_SMTP_TLS = 32,
 	PRESET_IMAP_HOST = 64, PRESET_IMAP_PORT = 128, PRESET_IMAP_TLS = 256,
+	PRESET_SASL_IR = 1 << 20, PRESET_IMAP_SASL_IR = 1 << 21,   /* OAuth2 presets */
 };
 
 struct provider {
@@ -39,6 +40,17 @@ int      provider_set(struct account *a, const char *name);
 int      provider_set_imap(struct account *a, const char *name);
 unsigned provider_key_bit(const char *key);
 int      provider_apply(struct account *a, char **err);
+
+/* OAuth2 presets of a provider (provider.c, oauth_presets): endpoints and
+ * the scope of each side; the client id is the user's own. */
+struct oauth_conf;
+/* Fill the unset OAuth2 keys of one side from provider p's preset. */
+void provider_oauth_fill(struct oauth_conf *o, const struct provider *p, int side);
+/* The IMAP side's OAuth2 preset and imap_sasl_ir, for imap_provider. */
+void provider_imap_oauth(struct account *a, const struct provider *p);
+/* The provider's login needs XOAUTH2 in two steps (no SASL initial
+ * response): Microsoft's POP3 and IMAP. */
+int  provider_two_step(const struct provider *p);
 
 /* `popsift check -v`: where an account fetches from and forwards to. */
 void provider_describe(const struct account *a, FILE *out);

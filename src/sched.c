@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fetch.h"
+#include "oauth.h"
 #include "sched.h"
 #include "state.h"
 
@@ -125,11 +127,33 @@ static double rnd(void)
 	return (double)random() / (double)RAND_MAX;
 }
 
+/* `popsift authorize` after a revoked grant writes new token files: a
+ * login change as much as a new password. */
+static char *oauth_ident(const struct account *a)
+{
+	char *id = xstrdup("");
+	for (int side = SIDE_POP3; side <= SIDE_IMAP; side++) {
+		struct stat st = { 0 };
+		char *path = account_oauth(a, (enum side)side) ? token_path(a, (enum side)side) : NULL;
+		if (path && stat(path, &st) < 0)
+			memset(&st, 0, sizeof st);
+		char *n = xasprintf("%s\n%llu.%lld.%ld", id, (unsigned long long)st.st_ino,
+				    (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+		free(id);
+		free(path);
+		id = n;
+	}
+	return id;
+}
+
 static char *ident_of(const struct account *a)
 {
-	return xasprintf("%s\n%d\n%s\n%s\n%s\n%d", a->host, a->port, a->user,
-			 a->password ? a->password : "", a->password_command ? a->password_command : "",
-			 (int)a->auth);
+	char *oauth = oauth_ident(a);
+	char *id = xasprintf("%s\n%d\n%s\n%s\n%s\n%d%s", a->host, a->port, a->user,
+			     a->password ? a->password : "",
+			     a->password_command ? a->password_command : "", (int)a->auth, oauth);
+	free(oauth);
+	return id;
 }
 
 struct sched {

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oauth.h"
 #include "secret.h"
 
 static int from_config(const char *password, const char *command, char **secret, char **err)
@@ -12,11 +13,22 @@ static int from_config(const char *password, const char *command, char **secret,
 	return 0;
 }
 
+/* oauth.c gives the exit code; the contract here is minus it. */
+static int from_oauth(const struct account *a, enum side side, int refresh, char **secret,
+		      char **err)
+{
+	int code = 0;
+	if (oauth_access_token(a, side, refresh, secret, &code, err) == 0)
+		return 0;
+	return code > 0 && code != EX_CONFIG ? -code : -1;
+}
+
 int account_secret(const struct account *a, enum side side, int refresh,
 		   char **secret, char **err)
 {
-	(void)refresh;
 	*secret = NULL;
+	if (account_oauth(a, side))
+		return from_oauth(a, side, refresh, secret, err);
 	switch (side) {
 	case SIDE_POP3:
 		return from_config(a->password, a->password_command, secret, err);
@@ -34,9 +46,7 @@ int account_secret(const struct account *a, enum side side, int refresh,
 
 int account_oauth(const struct account *a, enum side side)
 {
-	(void)a;
-	(void)side;
-	return 0;
+	return oauth_side_on(a, side);
 }
 
 void secret_free(char *s)

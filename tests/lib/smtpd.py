@@ -23,6 +23,7 @@ Behaviour, settable before or between runs (the handler reads them live):
                                                   # ".", then hang up
 
 Recorder(users={"u": "pw"}, tokens={"u": "tok"}) offers AUTH PLAIN LOGIN
+(tokens may be a function (user, token) -> bool, e.g. an OAuth2 server's check)
 CRAM-MD5 XOAUTH2 and requires it; tls="starttls" (STARTTLS required) or
 "on" (SMTPS) with certs=popsift_test.make_certs(dir); raw=True keeps the
 bytes of each connection as the server read them (srv.raw[n]).
@@ -147,7 +148,10 @@ class _Handler:
                 return AuthResult(success=False, handled=False)
         parts = dict(p.split("=", 1) for p in blob.decode(errors="replace").split("\x01") if "=" in p)
         user, auth = parts.get("user", ""), parts.get("auth", "")
-        ok = self.rec.tokens.get(user) is not None and auth == f"Bearer {self.rec.tokens[user]}"
+        if callable(self.rec.tokens):   # tokens(user, token) -> bool: a live check
+            ok = auth.startswith("Bearer ") and self.rec.tokens(user, auth[7:])
+        else:
+            ok = self.rec.tokens.get(user) is not None and auth == f"Bearer {self.rec.tokens[user]}"
         return AuthResult(success=ok, handled=False,
                           auth_data=LoginPassword(user.encode(), b""))
 
@@ -216,7 +220,7 @@ class Recorder:
         self.port = port or pt.free_port()
         self.host = "127.0.0.1"
         self.users = dict(users or {})
-        self.tokens = dict(tokens or {})
+        self.tokens = tokens if callable(tokens) else dict(tokens or {})
         self.lock = threading.Lock()
         self.serial = itertools.count(1)
         self.messages: list[Message] = []
