@@ -250,7 +250,9 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
 		char line[64];
 		int cmd = w < size && w < 16 && verb[0] >= 'A' && verb[0] <= 'Z';
 		size_t vl = cmd ? strcspn(verb, " \r\n") : 0;
-		snprintf(line, sizeof line, "%.*s%s****", cmd ? (int)(w + 1 + (vl < 20 ? vl : 20)) : 0,
+		if (cmd && !strncasecmp(verb, "AUTHENTICATE ", 13))   /* and its mechanism */
+			vl = 13 + strcspn(verb + 13, " \r\n");
+		snprintf(line, sizeof line, "%.*s%s****", cmd ? (int)(w + 1 + (vl < 40 ? vl : 40)) : 0,
 			 data, cmd ? " " : "");
 		if (shown)
 			log_proto(acct, 'C', data, size);

@@ -347,3 +347,41 @@ def test_sigkill_mid_run_then_rerun_appends_each_once(imap_dovecot, popsift, tmp
     r = pt.run_popsift(["-v", "-f", cfg, "run"], binary=popsift)
     assert r.returncode == 0 and "SEARCH" not in r.stderr, r.stderr[-2000:]
     assert imap_ids(dc, "Inbox2")[f"<m1000.{os.getpid()}@popsift.test>"] == 1
+
+
+def test_imap_oauth2_login_refreshed_once_then_revoked(imap_dovecot, popsift, tmp):
+    """IMAP delivery logged in with popsift's own OAuth2 token (Dovecot's
+    oauth2 passdb checks it): `popsift authorize` stores the imap token; a
+    refused token is refreshed once and the message still lands; a
+    revoked grant exits 77 and the message stays on the POP3 server."""
+    from oauthd import OAuthServer
+    from test_oauth import authorize_pkce, assert_no_secret
+    srv = OAuthServer(username="bob").start()
+    try:
+        dc = imap_dovecot(oauth2_introspect=srv.url("/introspect"))
+        cfg = imap_config(tmp, dc, imap_auth="xoauth2", imap_password=None,
+                          imap_oauth_client_id=srv.client_id,
+                          imap_oauth_token_url=srv.url("/token"),
+                          imap_oauth_auth_url=srv.url("/authorize"))
+        rc, out, err, _ = authorize_pkce(popsift, cfg)
+        assert rc == 0 and "stored the imap OAuth2 tokens" in out, out + err
+        dc.add_messages("alice", [msg(1)])
+        r = pt.run_popsift(["-vv", "-f", cfg, "run"], binary=popsift)
+        assert r.returncode == 0, r.stderr
+        assert "AUTHENTICATE XOAUTH2 ****" in r.stderr
+        assert_no_secret(r.stderr, srv, "bob")
+        srv.expire_access()
+        dc.add_messages("alice", [msg(2)])
+        r = pt.run_popsift(["-v", "-f", cfg, "run"], binary=popsift)
+        assert r.returncode == 0, r.stderr
+        assert srv.calls.get("refresh_token") == 1
+        assert len(dc.imap_messages("bob")) == 2 and dc.count("alice") == 0
+        srv.expire_access()
+        srv.revoke()
+        dc.add_messages("alice", [msg(3)])
+        r = pt.run_popsift(["-f", cfg, "run"], binary=popsift)
+        assert r.returncode == 77, r.stderr
+        assert "run popsift authorize test" in r.stderr
+        assert dc.count("alice") == 1 and len(dc.imap_messages("bob")) == 2
+    finally:
+        srv.stop()
