@@ -251,6 +251,8 @@ void provider_describe(const struct account *a, FILE *out)
 	fprintf(out, "account %s: %s:%d tls %s; smtp %s:%d tls %s", a->name, a->host, a->port,
 		tls_name(a->tls), a->smtp_host ? a->smtp_host : "localhost", a->smtp_port,
 		tls_name(a->smtp_tls));
+	if (a->imap_host)
+		fprintf(out, "; imap %s:%d tls %s", a->imap_host, a->imap_port, tls_name(a->imap_tls));
 	const struct provider *p = a->provider > 0 ? provider_at((size_t)a->provider - 1) : NULL;
 	if (p)
 		fprintf(out, "; provider %s (login: %s)", p->name, p->login);

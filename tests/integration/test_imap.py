@@ -155,6 +155,15 @@ def test_missing_folder_without_imap_create_defers(imap_dovecot, popsift, tmp):
     assert "Nowhere" not in dc.imap_folders("bob")
 
 
+def test_check_shows_imap_provider(popsift, tmp):
+    cfg = pt.write_config(tmp / "config", "account a\nhost pop.example.org\nuser u\n"
+                          "password p\ndeliver imap Lists\nimap_provider gmail\n"
+                          "imap_user me@gmail.com\nimap_auth xoauth2\n", 0o600)
+    r = pt.run_popsift(["-v", "-f", cfg, "check"], binary=popsift)
+    assert r.returncode == 0, r.stderr
+    assert "imap imap.gmail.com:993 tls on" in r.stdout + r.stderr
+
+
 def test_refused_login_exits_77(imap_dovecot, popsift, tmp):
     dc = imap_dovecot()
     dc.add_messages("alice", [msg(1)])
