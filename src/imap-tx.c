@@ -350,18 +350,38 @@ int imap_alive(struct imap_ses *s)
 {
 	if (s->c.curl == NULL || s->broken)
 		return 0;
-	if (s->nfly > 0 || conn_wait_ms(&s->c, 0, 0) <= 0)
-		return 1;   /* replies are due, or the server has said nothing */
-	/* unsolicited: an untagged "* BYE" (autologout) or the end of the stream */
+	if (s->nfly > 0)
+		return 1;   /* replies are due */
+	/* what came while idle, without waiting: an untagged "* BYE"
+	 * (autologout), the end of the stream, or nothing (TLS records such
+	 * as session tickets give no bytes) */
 	char *err = NULL;
-	while (s->ioff < s->ilen || more(s, &err) == 0) {
-		if (next_resp(s, &err) < 0)
+	for (;;) {
+		if (s->ioff > 0) {
+			memmove(s->in, s->in + s->ioff, s->ilen - s->ioff);
+			s->ilen -= s->ioff;
+			s->ioff = 0;
+		}
+		if (s->ilen == sizeof s->in)
 			break;
+		ssize_t n = conn_recv(&s->c, s->in + s->ilen, sizeof s->in - s->ilen, &err);
+		if (n < 0)
+			s->broken = 1;
+		if (n <= 0)
+			break;
+		s->ilen += (size_t)n;
+	}
+	while (!s->broken && s->ioff < s->ilen) {
+		size_t used = 0;
+		int r = imap_parse(&s->rd, &s->resp, s->in + s->ioff, s->ilen - s->ioff, &used, &err);
+		s->ioff += used;
+		if (r <= 0) {
+			s->broken |= r < 0;
+			break;
+		}
 		if (s->resp.kind != IR_UNTAGGED)
 			s->broken = 1;
 		untagged(s);
-		if (s->broken || (s->ioff == s->ilen && conn_wait_ms(&s->c, 0, 0) <= 0))
-			break;
 	}
 	free(err);
 	return !s->broken;

@@ -240,6 +240,26 @@ def test_kept_connection_closed_by_the_server_is_dialled_again(imap_dovecot, fak
     assert len(srv.appended) == 2 and dc.count("alice") == 0 and dc.count("bob") == 0
 
 
+def test_connection_kept_across_accounts_under_starttls(imap_dovecot, popsift, tmp):
+    """Two accounts, one IMAP connection (STARTTLS): the second account's
+    message goes over the kept connection at once, not after a timeout."""
+    dc = imap_dovecot()
+    dc.add_messages("alice", [msg(1)])
+    dc.add_messages("bob", [msg(2)])
+    imap = dict(deliver="imap", imap_host="127.0.0.1", imap_port=dc.imap_port,
+                imap_tls="starttls", imap_tls_ca_file=dc.cafile, imap_user="bob",
+                imap_password="secret", timeout=30)
+    text = pt.account_config(dc, "alice", name="one", state=tmp / "state.db", **imap)
+    text += "\n" + pt.account_config(dc, "bob", name="two", **imap)
+    cfg = pt.write_config(tmp / "config", text, 0o600)
+    t = time.monotonic()
+    r = pt.run_popsift(["-v", "-f", cfg, "run"], binary=popsift)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t < 15, r.stderr
+    assert r.stderr.count("AUTHENTICATE") == 1, r.stderr    # one login: one connection
+    assert len(dc.imap_messages("bob")) == 2
+
+
 def test_append_in_doubt_is_searched_for_next_run(imap_dovecot, fake_imap, popsift, tmp):
     """BYE after the data of the second APPEND: it may have landed.  The
     next run looks for each message before appending; once a run ends
