@@ -16,16 +16,11 @@
 # /var/cache/popsift-test/popa3d, ...), with PKG/.unpacked naming the
 # version; nothing of them is configured or started (the compatibility
 # tests start them: tests/lib/servers.py, doc/compat.md).  Their libraries
-# are ordinary packages, in PKGS.  dovecot-imapd (the IMAP side of the
-# test Dovecot, tests/lib/imapd.py) is unpacked the same way when it is not
-# installed: the tests point Dovecot's imap services at its binaries, and an
-# install would start a system-wide IMAP server.
+# are ordinary packages, in PKGS.
 set -eu
 
 CACHE=${POPSIFT_DEB_CACHE:-/var/cache/popsift-test}
 UNPACK="popa3d solid-pop3d courier-pop courier-base cyrus-pop3d cyrus-common"
-dpkg-query -W -f='${Status}\n' dovecot-imapd 2>/dev/null | grep -q '^install ok installed$' ||
-	UNPACK="$UNPACK dovecot-imapd"
 
 PKGS="gcc make pkg-config libcurl4-openssl-dev libpcre2-dev libsqlite3-dev
 dovecot-pop3d dovecot-imapd dovecot-lmtpd python3-aiosmtpd python3-pytest openssl procps exim4-daemon-light

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import popsift_test as pt
 
-# dovecot-imapd unpacked by tests/deps.sh when it is not installed
+# dovecot-imapd (tests/deps.sh installs it), or the package unpacked
+# (apt-get download, dpkg-deb -x) where it cannot be installed
 IMAPD_DIRS = [Path("/usr/lib/dovecot"),
               Path(os.environ.get("POPSIFT_DEB_CACHE", "/var/cache/popsift-test"))
               / "dovecot-imapd/usr/lib/dovecot"]
