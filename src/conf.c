@@ -525,6 +525,18 @@ static int check_imap(struct pctx *c, struct account *a)
 	return 0;
 }
 
+/* A side with an OAuth2 client id and `auth any` logs in with XOAUTH2:
+ * a token sent as a password would only be refused. */
+static void oauth_default_auth(struct account *a)
+{
+	if (a->oauth.client_id && a->auth == AUTH_ANY && a->password_command == NULL)
+		a->auth = AUTH_XOAUTH2;
+	if (a->smtp_oauth.client_id && a->smtp_auth == AUTH_ANY && a->smtp_password_command == NULL)
+		a->smtp_auth = AUTH_XOAUTH2;
+	if (a->imap_oauth.client_id && a->imap_auth == AUTH_ANY && a->imap_password_command == NULL)
+		a->imap_auth = AUTH_XOAUTH2;
+}
+
 static int check_account(struct pctx *c, struct account *a)
 {
 	c->line = a->line;
@@ -547,6 +559,7 @@ static int check_account(struct pctx *c, struct account *a)
 		free(e);
 		return -1;
 	}
+	oauth_default_auth(a);
 	if (a->port == 0)
 		a->port = a->tls == TLS_ON ? 995 : 110;
 	if (a->smtp_port == 0)   /* local MTA, submission, SMTPS */
