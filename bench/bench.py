@@ -16,6 +16,8 @@ Scenarios (numbers as in issue 7):
   5  ~10,000 messages through 17 rules: popsift filter vs fdm
   6  peak RSS fetching one 50 MB message
   7  1000 messages forwarded over SMTP vs delivered to an mbox
+  8  1000 messages appended into Dovecot IMAP over a 20 ms round trip vs
+     libcurl's IMAP upload (`curl -T`): bench/imap.py, run as a child
 
 Every tool keeps the mail on the server and writes one file: popsift, mpop
 and fdm an mbox, fetchmail a BSMTP file (its `bsmtp` option: no MTA and no
@@ -34,6 +36,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import json
 import os
 import platform
 import random
@@ -69,6 +72,8 @@ GOALS = {  # scenario -> (text, test on the measured value)
     5: ("fdm/popsift ≥ 20", lambda v: v >= 20),
     6: ("popsift peak RSS ≤ 16 MiB", lambda v: v <= 16 * 1024),
     7: ("popsift SMTP/mbox ≤ 2", lambda v: v <= 2),   # issue 4
+    8: ("popsift IMAP ≤ 1.5 RTT a message, curl -T/popsift ≥ 3",   # issue 14
+        lambda v: v[0] <= 1.5 and v[1] >= 3),
 }
 FLOOR_GOAL = 2.0  # popsift within 2x of the floor (scenarios 1-4)
 
@@ -526,6 +531,7 @@ def ratio(a: Result | None, b: Result | None):
 
 
 REPORT: dict = {}   # scenario number -> dict(title, results, notes, ...)
+IMAP_REPORT: dict = {}   # scenario 8: bench/imap.py's JSON
 
 
 def fetch_scenario(num, title, ep, expect, fresh, floor_n, tools=None, extra=None):
@@ -722,6 +728,52 @@ def scenario7(dc, msgs_n):
         REPORT[num]["results"] = res
 
 
+def scenario8():
+    """bench/imap.py in a child (its own Dovecot with IMAP): its JSON rows."""
+    num = 8
+    title = "1000 × ~3 KB messages appended into Dovecot IMAP over a 20 ms round trip"
+    log(f"scenario {num}: {title}")
+    env = dict(os.environ, POPSIFT=POPSIFT, BENCH_RUNS=str(RUNS))
+    r = subprocess.run(["/usr/bin/python3", str(BENCH / "imap.py"), "--json"], env=env,
+                       capture_output=True, text=True, timeout=3600)
+    if r.returncode != 0:
+        log(f"  bench/imap.py failed: {r.stderr[-1500:]}")
+        NOTES.append(f"Note: scenario 8 failed: {first_line(r.stderr[-300:])}")
+        return
+    IMAP_REPORT.update(json.loads(r.stdout))
+    IMAP_REPORT["title"] = title
+
+
+def imap_rows(w, verdicts_only=False):
+    """Scenario 8's summary numbers, or its details table."""
+    rows = IMAP_REPORT.get("rows", [])
+    pop = next((x for x in rows if x["tool"] == "popsift"), None)
+    one = next((x for x in rows if x["tool"].startswith("curl -T (one")), None)
+    if pop is None or one is None:
+        return None
+    if verdicts_only:
+        return pop["rtts_per_msg"], one["per_msg"] / pop["per_msg"]
+    w(f"### 8. {IMAP_REPORT['title']}")
+    w("")
+    w("bench/imap.py: a Dovecot with POP3 and IMAP (tests/lib/imapd.py); its IMAP port behind "
+      "bench/delayproxy.py (10 ms each way), the POP3 side on loopback. popsift fetches the "
+      "messages and appends them (`deliver imap`: LITERAL+, APPENDs in flight, no \\Seen); "
+      "once more against a Dovecot whose capabilities leave LITERAL+ out (a continuation per "
+      "message). libcurl's own IMAP upload for comparison: `curl -T \"{f1,…}\"` (one process, "
+      "one connection, each upload waits for its continuation and its tagged OK, and marks "
+      "the message \\Seen), and one `curl -T FILE` process per message on the first "
+      "messages (scaled per message). Fresh state, empty target folder, each run.")
+    w("")
+    w("| tool | messages | median | runs (s) | per message | round trips a message | ÷ popsift |")
+    w("|---|---|---|---|---|---|---|")
+    for x in rows:
+        runs = ", ".join(f"{t:.2f}" for t in x["runs"])
+        w(f"| {x['tool']} | {x['n']} | {x['median']:.2f} s | {runs} | "
+          f"{x['per_msg'] * 1000:.1f} ms | {x['rtts_per_msg']:.2f} | {x['x_popsift']:.2f} |")
+    w("")
+    return None
+
+
 # --------------------------------------------------------------------------
 # doc/bench.md
 
@@ -821,6 +873,13 @@ def write_doc(started, elapsed, mach, versions):
           f"SMTP {cell(fs)} | — | — | SMTP/mbox {'—' if rr is None else f'{rr:.2f}'} | — | "
           f"{gtext} | {met} |")
         verdicts.append((7, gtext, rr, met, None))
+    v8 = imap_rows(w, verdicts_only=True)
+    if v8:
+        gtext, gtest = GOALS[8]
+        met = "yes" if gtest(v8) else "**no**"
+        w(f"| 8 | 1000 msgs → IMAP at 20 ms RTT | {v8[0]:.2f} round trips a message | — | — | — | "
+          f"— | curl -T/popsift {v8[1]:.1f}x | — | {gtext} | {met} |")
+        verdicts.append((8, gtext, v8, met, None))
     w("")
     if (BENCH_DOC / "bench.png").exists() and CHART_OK:
         w("![median wall time per scenario, log scale](bench.png)")
@@ -862,6 +921,8 @@ def write_doc(started, elapsed, mach, versions):
             w(note)
             w("")
 
+    imap_rows(w)
+
     # goals
     w("## Goals")
     w("")
@@ -874,6 +935,8 @@ def write_doc(started, elapsed, mach, versions):
             mtext = f"{val:.1f}x"
         elif num == 6:
             mtext = f"{val:.1f} MiB"
+        elif num == 8:
+            mtext = f"{val[0]:.2f} round trips a message, curl -T/popsift {val[1]:.1f}x"
         else:
             mtext = f"{val:.2f}"
         w(f"| {num} | {gtext} | {mtext} | {met} |")
@@ -1116,6 +1179,8 @@ def main() -> int:
                     NOTES.append(f"Note: {msg}, twice: its numbers are incomplete.")
     finally:
         dc.stop()
+    if want(8):
+        scenario8()
     elapsed = time.monotonic() - t_start
     LOAD.append(os.getloadavg())
 

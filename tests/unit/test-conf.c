@@ -96,9 +96,27 @@ static void errors(void)
 	bad(buf, "both password and password_command", "password and command");
 }
 
+/* A client id is OAuth2: `auth any` on that side becomes XOAUTH2, a
+ * password_command (a token helper) keeps its side as it was. */
+static void oauth_auth_default(void)
+{
+	struct config cf;
+	int rc = parse("account a\nhost pop.example.com\nuser u\npassword_command echo x\n"
+		       "deliver imap\nimap_provider gmail\nimap_user me@gmail.com\n"
+		       "imap_oauth_client_id 123.apps.googleusercontent.com\n"
+		       "oauth_client_id abc\noauth_token_url https://t.example/token\n", &cf);
+	CHECK(rc == 0, "gmail IMAP side with a client id parses");
+	if (rc == 0) {
+		CHECK(cf.accounts->imap_auth == AUTH_XOAUTH2, "imap_auth any + client id is xoauth2");
+		CHECK(cf.accounts->auth == AUTH_ANY, "a POP3 password_command keeps auth any");
+		conf_free(&cf);
+	}
+}
+
 int main(void)
 {
 	good();
+	oauth_auth_default();
 	errors();
 	free(err);
 	return UNIT_DONE();
