@@ -110,7 +110,7 @@ static int device_flow(const struct account *a, enum side side, struct token *t,
 	free(uri), free(code);
 	/* our own limit too: the provider's expires_in and interval are its word */
 	long long limit = wait_limit(WAIT_DEVICE);
-	limit = d.expires_in < limit ? d.expires_in : limit;
+	limit = d.expires_in > 0 && d.expires_in < limit ? d.expires_in : limit;
 	double end = now_sec() + (double)limit;
 	int rc = 0;
 	while (rc == 0) {
