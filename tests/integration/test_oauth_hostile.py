@@ -281,8 +281,8 @@ def test_sides_with_one_client_share_rotating_tokens(popsift, run, config, make_
         srv.stop()
 
 
-@pytest.mark.parametrize("interval,expires", [(10 ** 9, 10 ** 10), (1, 10 ** 10)],
-                         ids=["huge-interval", "never-expires"])
+@pytest.mark.parametrize("interval,expires", [(10 ** 9, 10 ** 10), (1, 10 ** 10), (1, -5)],
+                         ids=["huge-interval", "never-expires", "negative-expiry"])
 def test_device_flow_has_a_deadline(popsift, config, dovecot, tmp, hostile, interval, expires):
     """A device endpoint that asks for a wait of 30 years, or a token
     endpoint that says authorization_pending for ever: authorize still
