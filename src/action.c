@@ -1,5 +1,5 @@
 /* action.c — what a matched rule does: deliver (mbox, maildir, mda,
- * forward), discard, skip, keep, add-header, continue.  Arguments are
+ * forward, lmtp), discard, skip, keep, add-header, continue.  Arguments are
  * templates: $1..$9 and ${header:Name} expand from the message, and
  * whatever comes from the message is sanitised so that a path built from
  * it can never leave its base directory nor smuggle in an option. */
@@ -208,6 +208,7 @@ static const struct {
 	{ "mbox", A_MBOX }, { "maildir", A_MAILDIR }, { "mda", A_MDA },
 	{ "forward", A_FORWARD }, { "discard", A_DISCARD }, { "skip", A_SKIP },
 	{ "keep", A_KEEP }, { "add-header", A_ADDHDR }, { "continue", A_CONTINUE },
+	{ "lmtp", A_LMTP },
 };
 
 #define NACT_NAMES (sizeof act_names / sizeof act_names[0])
@@ -433,6 +434,7 @@ static int parse_mda(struct parser *p, struct action *a)
 	return rc == 0 ? check_mda(p, at, a) : rc;
 }
 
+/* forward ADDRESS...; lmtp SERVER [RCPT...]: words up to the next action. */
 static int parse_forward(struct parser *p, struct action *a)
 {
 	for (;;) {
@@ -453,7 +455,9 @@ static int parse_forward(struct parser *p, struct action *a)
 		push_arg(a, t);
 	}
 	if (a->nargs == 0)
-		return lx_error(&p->lx, p->lx.pos, "expected an address after forward");
+		return lx_error(&p->lx, p->lx.pos, a->kind == A_LMTP
+				? "expected unix:/PATH or HOST:PORT after lmtp"
+				: "expected an address after forward");
 	return 0;
 }
 
@@ -496,6 +500,7 @@ static int parse_args(struct parser *p, struct action *a)
 	case A_MDA:
 		return parse_mda(p, a);
 	case A_FORWARD:
+	case A_LMTP:
 		return parse_forward(p, a);
 	case A_ADDHDR:
 		return parse_addhdr(p, a);
@@ -525,7 +530,7 @@ static int lookup(struct parser *p, struct action *a, size_t *at)
 
 static int is_delivery(enum act_kind k)
 {
-	return k == A_MBOX || k == A_MAILDIR || k == A_MDA || k == A_FORWARD;
+	return k == A_MBOX || k == A_MAILDIR || k == A_MDA || k == A_FORWARD || k == A_LMTP;
 }
 
 /* skip and discard say "deliver nothing", so they stand alone. */
@@ -653,7 +658,7 @@ static void text_add(char **text, const char *name, char **argv, size_t n)
 static enum dest_kind dest_kind_of(enum act_kind k)
 {
 	return k == A_MBOX ? DEST_MBOX : k == A_MAILDIR ? DEST_MAILDIR
-	     : k == A_MDA ? DEST_MDA : DEST_FORWARD;
+	     : k == A_MDA ? DEST_MDA : k == A_LMTP ? DEST_LMTP : DEST_FORWARD;
 }
 
 static int apply_delivery(const struct action *a, struct evalctx *x, struct decision *d,
@@ -677,7 +682,7 @@ int action_apply(const struct action *a, struct evalctx *x, struct decision *d, 
 {
 	char *h;
 	switch (a->kind) {
-	case A_MBOX: case A_MAILDIR: case A_MDA: case A_FORWARD:
+	case A_MBOX: case A_MAILDIR: case A_MDA: case A_FORWARD: case A_LMTP:
 		return apply_delivery(a, x, d, text);
 	case A_ADDHDR:
 		if (expand(a->args[0], x, &h) < 0)

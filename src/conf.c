@@ -161,8 +161,10 @@ int dest_parse(const char *text, struct dest *d, char **err)
 		d->kind = DEST_MDA;
 	else if (!strncmp(text, "forward", kw) && kw == 7)
 		d->kind = DEST_FORWARD;
+	else if (!strncmp(text, "lmtp", kw) && kw == 4)
+		d->kind = DEST_LMTP;
 	else
-		return seterr(err, "unknown delivery \"%.*s\" (mbox, maildir, mda or forward)",
+		return seterr(err, "unknown delivery \"%.*s\" (mbox, maildir, mda, forward or lmtp)",
 			      (int)kw, text);
 	if (d->kind == DEST_MBOX || d->kind == DEST_MAILDIR) {
 		char **w = split_args(arg, err);
@@ -218,6 +220,7 @@ static void account_copy(struct account *a, const struct account *src)
 	DUP(password_command); DUP(tls_ca_file); DUP(tls_fingerprint); DUP(rules);
 	DUP(smtp_host); DUP(smtp_user); DUP(smtp_password); DUP(smtp_password_command);
 	DUP(smtp_from); DUP(smtp_helo); DUP(smtp_tls_ca_file); DUP(token_dir);
+	DUP(lmtp_rcpt);
 	oauth_copy(&a->oauth, &src->oauth);
 	oauth_copy(&a->smtp_oauth, &src->smtp_oauth);
 	oauth_copy(&a->imap_oauth, &src->imap_oauth);
@@ -244,7 +247,8 @@ static void account_clear(struct account *a)
 	char **strs[] = { &a->name, &a->file, &a->host, &a->user, &a->password,
 		&a->password_command, &a->tls_ca_file, &a->tls_fingerprint, &a->rules,
 		&a->smtp_host, &a->smtp_user, &a->smtp_password, &a->smtp_password_command,
-		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file, &a->token_dir };
+		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file, &a->token_dir,
+		&a->lmtp_rcpt };
 	oauth_clear(&a->oauth);
 	oauth_clear(&a->smtp_oauth);
 	oauth_clear(&a->imap_oauth);
@@ -296,7 +300,7 @@ static const struct key keys[] = {
 	K(smtp_helo, K_STR), K(smtp_auth, K_AUTH), K(smtp_tls_ca_file, K_PATH),
 	{ "on_reject", K_ONREJECT, offsetof(struct account, on_reject_discard) },
 	{ "on_partial", K_ONPARTIAL, offsetof(struct account, on_partial_accept) },
-	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL),
+	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL), K(lmtp_rcpt, K_STR),
 #define O3(f) { "oauth_" #f, K_STR, offsetof(struct account, oauth.f) }, \
 	{ "smtp_oauth_" #f, K_STR, offsetof(struct account, smtp_oauth.f) }, \
 	{ "imap_oauth_" #f, K_STR, offsetof(struct account, imap_oauth.f) }

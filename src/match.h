@@ -65,7 +65,7 @@ struct cond {
 	int   needs_body;               /* some leaf below needs the body */
 };
 
-enum act_kind { A_MBOX, A_MAILDIR, A_MDA, A_FORWARD, A_DISCARD, A_SKIP,
+enum act_kind { A_MBOX, A_MAILDIR, A_MDA, A_FORWARD, A_LMTP, A_DISCARD, A_SKIP,
                 A_KEEP, A_ADDHDR, A_CONTINUE };
 
 struct tmpl;

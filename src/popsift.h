@@ -14,11 +14,13 @@ enum auth_mode { AUTH_ANY, AUTH_USER, AUTH_APOP, AUTH_PLAIN, AUTH_LOGIN,
                  AUTH_CRAM_MD5, AUTH_XOAUTH2, AUTH_OAUTHBEARER };
 
 /* Where a message goes: an account's `deliver` line or a rule action. */
-enum dest_kind { DEST_MBOX, DEST_MAILDIR, DEST_MDA, DEST_FORWARD };
+enum dest_kind { DEST_MBOX, DEST_MAILDIR, DEST_MDA, DEST_FORWARD,
+		 DEST_LMTP };
 struct dest {
 	enum dest_kind kind;
 	char  *path;    /* mbox file or Maildir directory, ~ expanded */
-	char **argv;    /* MDA command or forward addresses, NULL-terminated */
+	char **argv;    /* MDA command, forward addresses, or the LMTP server and
+	                 * its recipients; NULL-terminated */
 };
 
 /* OAuth2 for one side (POP3, SMTP or IMAP) of an account: the client
@@ -64,6 +66,7 @@ struct account {
 	char   *smtp_tls_ca_file;       /* else tls_ca_file */
 	int     on_reject_discard;      /* on_reject discard: delete what the MTA refused (5xx) */
 	int     on_partial_accept;      /* on_partial accept: some recipients refused is delivered */
+	char   *lmtp_rcpt;              /* lmtp without recipients: this one, else user */
 	struct oauth_conf oauth, smtp_oauth, imap_oauth;   /* oauth_*, smtp_oauth_*, imap_oauth_* */
 	int     sasl_ir;            /* POP3 SASL initial response: 0 two steps (Microsoft), 1 one */
 	int     imap_sasl_ir;       /* the same for IMAP (default 1; 0 for Microsoft) */
