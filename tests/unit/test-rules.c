@@ -725,7 +725,8 @@ static void test_prefetch(void)
  * download is the decision made after it. */
 static void test_identity(void)
 {
-	static const char *const rules[] = { "spam", "lists", "invoices", "big", "forward", "example" };
+	static const char *const rules[] = { "spam", "lists", "invoices", "big", "forward", "example",
+					       "lmtp" };
 	static const char *const files[] = {
 		"spam.eml", "list-debian.eml", "invoice-zh.eml", "invoice-en.eml",
 		"invoice-zh-body.eml", "boss.eml", "newsletter-corp.eml", "plain.eml",
