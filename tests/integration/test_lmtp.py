@@ -216,3 +216,21 @@ def test_lmtp_rule_action(lmtp_dovecot, config, run, tmp):
     assert sorted(undovecot(m) for m in dc.messages("carol")) == sorted(reports)
     assert sorted(undovecot(m) for m in dc.messages("bob")) == \
         sorted(m for m in msgs if m not in reports)
+
+
+def test_lmtp_unreachable_and_bad_address(dovecot, config, run, tmp):
+    """No server at the socket: every message stays for the next run (75),
+    with one try for the run; a malformed server address is a
+    configuration error (78) and delivers nothing."""
+    msgs = [b"From: s%d@example.org\nSubject: m%d\n\nbody\n" % (i, i) for i in range(3)]
+    dovecot.add_messages("alice", msgs)
+    sock = tmp / "nobody.sock"
+    r = run("-f", config(**keys(f"unix:{sock}", tls="on")), "run")
+    assert r.returncode == 75, r.stderr
+    assert f"cannot deliver through LMTP at unix:{sock}" in r.stderr
+    assert dovecot.count("alice") == 3
+    assert {s for s, _ in states(tmp).values()} == {"deferred"}
+    r = run("-f", config(**keys("localhost", tls="on", deliver="lmtp localhost bob")), "run")
+    assert r.returncode == 78, r.stderr
+    assert "neither unix:/PATH nor HOST:PORT" in r.stderr
+    assert dovecot.count("alice") == 3
