@@ -155,6 +155,9 @@ static char *who(const struct dialog *d, const char *cmd, int ok)
 		char *prev = out;
 		if (ok)
 			out = xasprintf("%s%s%s", prev ? prev : "", prev ? ", " : "", e->arg ? e->arg : "?");
+		else if (e->code == 0)   /* the connection ended first */
+			out = xasprintf("%s%s%s (no reply)", prev ? prev : "", prev ? ", " : "",
+					e->arg ? e->arg : "?");
 		else
 			out = xasprintf("%s%s%s (%d %s)", prev ? prev : "", prev ? ", " : "",
 					e->arg ? e->arg : "?", e->code, e->text ? e->text : "");
