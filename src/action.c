@@ -453,6 +453,9 @@ static int parse_forward(struct parser *p, struct action *a)
 		if (t == NULL)
 			return -1;
 		push_arg(a, t);
+		/* the message must not choose where it is sent */
+		if (a->kind == A_LMTP && a->nargs == 1 && has_expansion(t))
+			return lx_error(&p->lx, at, "lmtp: the server cannot come from the message");
 	}
 	if (a->nargs == 0)
 		return lx_error(&p->lx, p->lx.pos, a->kind == A_LMTP
