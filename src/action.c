@@ -1,6 +1,6 @@
 /* action.c — what a matched rule does: deliver (mbox, maildir, mda,
- * forward, lmtp), discard, skip, keep, add-header, continue.  Arguments are
- * templates: $1..$9 and ${header:Name} expand from the message, and
+ * forward, imap, lmtp), discard, skip, keep, add-header, continue.
+ * Arguments are templates: $1..$9 and ${header:Name} expand from the message, and
  * whatever comes from the message is sanitised so that a path built from
  * it can never leave its base directory nor smuggle in an option. */
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #define MAX_EXPANSION 200       /* bytes of one expansion: below NAME_MAX */
 
 enum tseg_kind { TS_LIT, TS_CAP, TS_HDR };
-enum tmode { M_PATH, M_ARG, M_HEADER };
+enum tmode { M_PATH, M_ARG, M_HEADER, M_FOLDER };
 
 struct tseg {
 	enum tseg_kind kind;
@@ -118,7 +118,7 @@ static struct tmpl *tmpl_parse(struct parser *p, const char *s, size_t at, enum 
 	t->mode = mode;
 	const char *start = s;
 	/* ~ comes from the rules file, never from the message: expand it now */
-	if (mode != M_HEADER && s[0] == '~' && (s[1] == '/' || s[1] == '\0')) {
+	if (mode != M_HEADER && mode != M_FOLDER && s[0] == '~' && (s[1] == '/' || s[1] == '\0')) {
 		add_seg(t, TS_LIT, expand_tilde("~"), 0);
 		s++;
 	}
@@ -150,7 +150,9 @@ static size_t utf8_cut(const char *s, size_t n, size_t max)
 }
 
 /* Message data in a path: no "/", no leading ".", no "..", no control
- * characters; in an argument also no leading "-" (an option). */
+ * characters; in an argument also no leading "-" (an option); in an IMAP
+ * folder name as in a path (no new level of the hierarchy, no ".."),
+ * and no LIST wildcard ("%", "*"). */
 static void put_value(struct sbuf *b, const char *s, size_t n, enum tmode mode)
 {
 	n = utf8_cut(s, n, MAX_EXPANSION);
@@ -168,6 +170,8 @@ static void put_value(struct sbuf *b, const char *s, size_t n, enum tmode mode)
 		else if (mode != M_HEADER && c == '.' && (i == 0 || s[i - 1] == '.'))
 			c = '_';
 		else if (mode == M_ARG && c == '-' && i == 0 && first)
+			c = '_';
+		else if (mode == M_FOLDER && (c == '%' || c == '*'))
 			c = '_';
 		sb_put(b, &c, 1);
 	}
@@ -208,7 +212,7 @@ static const struct {
 	{ "mbox", A_MBOX }, { "maildir", A_MAILDIR }, { "mda", A_MDA },
 	{ "forward", A_FORWARD }, { "discard", A_DISCARD }, { "skip", A_SKIP },
 	{ "keep", A_KEEP }, { "add-header", A_ADDHDR }, { "continue", A_CONTINUE },
-	{ "lmtp", A_LMTP },
+	{ "imap", A_IMAP }, { "lmtp", A_LMTP },
 };
 
 #define NACT_NAMES (sizeof act_names / sizeof act_names[0])
@@ -244,9 +248,10 @@ static int parse_path(struct parser *p, struct action *a)
 		return -1;
 	if (rc == 0 || w[0] == '\0') {
 		free(w);
-		return lx_error(&p->lx, at, "expected a path after %s", act_name(a->kind));
+		return lx_error(&p->lx, at, "expected a %s after %s",
+				a->kind == A_IMAP ? "folder" : "path", act_name(a->kind));
 	}
-	struct tmpl *t = tmpl_parse(p, w, at, M_PATH);
+	struct tmpl *t = tmpl_parse(p, w, at, a->kind == A_IMAP ? M_FOLDER : M_PATH);
 	free(w);
 	if (t == NULL)
 		return -1;
@@ -499,6 +504,7 @@ static int parse_args(struct parser *p, struct action *a)
 	switch (a->kind) {
 	case A_MBOX:
 	case A_MAILDIR:
+	case A_IMAP:
 		return parse_path(p, a);
 	case A_MDA:
 		return parse_mda(p, a);
@@ -533,7 +539,8 @@ static int lookup(struct parser *p, struct action *a, size_t *at)
 
 static int is_delivery(enum act_kind k)
 {
-	return k == A_MBOX || k == A_MAILDIR || k == A_MDA || k == A_FORWARD || k == A_LMTP;
+	return k == A_MBOX || k == A_MAILDIR || k == A_MDA || k == A_FORWARD || k == A_IMAP ||
+	       k == A_LMTP;
 }
 
 /* skip and discard say "deliver nothing", so they stand alone. */
@@ -661,7 +668,8 @@ static void text_add(char **text, const char *name, char **argv, size_t n)
 static enum dest_kind dest_kind_of(enum act_kind k)
 {
 	return k == A_MBOX ? DEST_MBOX : k == A_MAILDIR ? DEST_MAILDIR
-	     : k == A_MDA ? DEST_MDA : k == A_LMTP ? DEST_LMTP : DEST_FORWARD;
+	     : k == A_MDA ? DEST_MDA : k == A_IMAP ? DEST_IMAP : k == A_LMTP ? DEST_LMTP
+	     : DEST_FORWARD;
 }
 
 static int apply_delivery(const struct action *a, struct evalctx *x, struct decision *d,
@@ -672,7 +680,7 @@ static int apply_delivery(const struct action *a, struct evalctx *x, struct deci
 		return -1;
 	text_add(text, act_name(a->kind), argv, a->nargs);
 	struct dest *dst = new_dest(d, dest_kind_of(a->kind));
-	if (a->kind == A_MBOX || a->kind == A_MAILDIR) {
+	if (a->kind == A_MBOX || a->kind == A_MAILDIR || a->kind == A_IMAP) {
 		dst->path = argv[0];
 		free(argv);
 	} else {
@@ -685,7 +693,7 @@ int action_apply(const struct action *a, struct evalctx *x, struct decision *d, 
 {
 	char *h;
 	switch (a->kind) {
-	case A_MBOX: case A_MAILDIR: case A_MDA: case A_FORWARD: case A_LMTP:
+	case A_MBOX: case A_MAILDIR: case A_MDA: case A_FORWARD: case A_IMAP: case A_LMTP:
 		return apply_delivery(a, x, d, text);
 	case A_ADDHDR:
 		if (expand(a->args[0], x, &h) < 0)

@@ -146,11 +146,26 @@ static int parse_auth(struct pctx *c, const char *v, enum auth_mode *out)
 	return perr(c, "unknown auth method \"%s\"", v);
 }
 
+/* `imap [FOLDER]`: no folder means the account's imap_folder. */
+static int imap_dest(const char *arg, struct dest *d, char **err)
+{
+	d->kind = DEST_IMAP;
+	char **w = split_args(arg, err);
+	if (w == NULL)
+		return -1;
+	int bad = w[0] && (w[1] || w[0][0] == '\0' || strpbrk(w[0], "\r\n"));
+	d->path = w[0] && !bad ? xstrdup(w[0]) : NULL;
+	free_argv(w);
+	return bad ? seterr(err, "imap takes at most one folder name") : 0;
+}
+
 int dest_parse(const char *text, struct dest *d, char **err)
 {
 	memset(d, 0, sizeof *d);
 	size_t kw = strcspn(text, " \t");
 	const char *arg = text + kw + strspn(text + kw, " \t");
+	if (kw == 4 && !strncmp(text, "imap", kw))
+		return imap_dest(arg, d, err);
 	if (*arg == '\0')
 		return seterr(err, "\"%.*s\" needs an argument", (int)kw, text);
 	if (!strncmp(text, "mbox", kw) && kw == 4)
@@ -164,7 +179,7 @@ int dest_parse(const char *text, struct dest *d, char **err)
 	else if (!strncmp(text, "lmtp", kw) && kw == 4)
 		d->kind = DEST_LMTP;
 	else
-		return seterr(err, "unknown delivery \"%.*s\" (mbox, maildir, mda, forward or lmtp)",
+		return seterr(err, "unknown delivery \"%.*s\" (mbox, maildir, mda, forward, imap or lmtp)",
 			      (int)kw, text);
 	if (d->kind == DEST_MBOX || d->kind == DEST_MAILDIR) {
 		char **w = split_args(arg, err);
@@ -219,6 +234,8 @@ static void account_copy(struct account *a, const struct account *src)
 	DUP(name); DUP(file); DUP(host); DUP(user); DUP(password);
 	DUP(password_command); DUP(tls_ca_file); DUP(tls_fingerprint); DUP(rules);
 	DUP(smtp_host); DUP(smtp_user); DUP(smtp_password); DUP(smtp_password_command);
+	DUP(imap_host); DUP(imap_user); DUP(imap_password); DUP(imap_password_command);
+	DUP(imap_folder); DUP(imap_tls_ca_file);
 	DUP(smtp_from); DUP(smtp_helo); DUP(smtp_tls_ca_file); DUP(token_dir);
 	DUP(lmtp_rcpt);
 	oauth_copy(&a->oauth, &src->oauth);
@@ -248,12 +265,14 @@ static void account_clear(struct account *a)
 		&a->password_command, &a->tls_ca_file, &a->tls_fingerprint, &a->rules,
 		&a->smtp_host, &a->smtp_user, &a->smtp_password, &a->smtp_password_command,
 		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file, &a->token_dir,
-		&a->lmtp_rcpt };
+		&a->imap_host, &a->imap_user, &a->imap_password, &a->imap_password_command,
+		&a->imap_folder, &a->imap_tls_ca_file, &a->lmtp_rcpt };
 	oauth_clear(&a->oauth);
 	oauth_clear(&a->smtp_oauth);
 	oauth_clear(&a->imap_oauth);
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
-		if (*strs[i] && (strs[i] == &a->password || strs[i] == &a->smtp_password))
+		if (*strs[i] && (strs[i] == &a->password || strs[i] == &a->smtp_password ||
+				 strs[i] == &a->imap_password))
 			memset(*strs[i], 0, strlen(*strs[i]));
 		free(*strs[i]);
 	}
@@ -277,6 +296,7 @@ static void account_defaults(struct account *a)
 	a->batch = 500;
 	a->max_size = 100LL << 20;
 	a->smtp_tls = TLS_OFF;
+	a->imap_tls = TLS_ON;
 	a->imap_sasl_ir = 1;
 }
 
@@ -298,6 +318,9 @@ static const struct key keys[] = {
 	K(smtp_host, K_STR), K(smtp_port, K_PORT), K(smtp_tls, K_TLS), K(smtp_user, K_STR),
 	K(smtp_password, K_STR), K(smtp_password_command, K_STR), K(smtp_from, K_STR),
 	K(smtp_helo, K_STR), K(smtp_auth, K_AUTH), K(smtp_tls_ca_file, K_PATH),
+	K(imap_host, K_STR), K(imap_port, K_PORT), K(imap_tls, K_TLS), K(imap_user, K_STR),
+	K(imap_password, K_STR), K(imap_password_command, K_STR), K(imap_auth, K_AUTH),
+	K(imap_tls_ca_file, K_PATH), K(imap_folder, K_STR), K(imap_create, K_BOOL),
 	{ "on_reject", K_ONREJECT, offsetof(struct account, on_reject_discard) },
 	{ "on_partial", K_ONPARTIAL, offsetof(struct account, on_partial_accept) },
 	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL), K(lmtp_rcpt, K_STR),
@@ -406,6 +429,10 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 	if (strcmp(key, "provider") == 0)
 		return provider_set(a, v) == 0 ? 0 :
 			perr(c, "unknown provider \"%s\" (popsift providers lists them)", v);
+	if (strcmp(key, "imap_provider") == 0)
+		return provider_set_imap(a, v) == 0 ? 0 :
+			perr(c, "imap_provider: no IMAP preset for \"%s\" (gmail, outlook, "
+			     "office365)", v);
 	if (strcmp(key, "deliver") == 0) {
 		/* an account's own deliver lines replace what defaults gave it */
 		if (c->cur && !c->own_dests) {
@@ -420,6 +447,7 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		if (strcmp(keys[i].name, key) != 0)
 			continue;
 		if (!strcmp(key, "password") || !strcmp(key, "smtp_password") ||
+		    !strcmp(key, "imap_password") ||
 		    (strlen(key) >= 19 && !strcmp(key + strlen(key) - 19, "oauth_client_secret")))
 			c->cf->has_password = 1;
 		if (!strcmp(key, "tls"))
@@ -472,6 +500,34 @@ static int split_line(struct pctx *c, char *line, char **key, char **val)
 	return 0;
 }
 
+static int uses_imap(const struct account *a)
+{
+	for (size_t i = 0; i < a->ndests; i++)
+		if (a->dests[i].kind == DEST_IMAP)
+			return 1;
+	return 0;
+}
+
+/* The IMAP keys are checked whether or not a deliver line uses them: a
+ * rule may. */
+static int check_imap(struct pctx *c, struct account *a)
+{
+	if (a->imap_port == 0)
+		a->imap_port = a->imap_tls == TLS_ON ? 993 : 143;
+	if (a->imap_auth == AUTH_USER || a->imap_auth == AUTH_APOP)
+		return perr(c, "account \"%s\": imap_auth must be any, plain, login, cram-md5, "
+			    "xoauth2 or oauthbearer", a->name);
+	if (a->imap_password && a->imap_password_command)
+		return perr(c, "account \"%s\" has both imap_password and imap_password_command",
+			    a->name);
+	if (a->imap_folder && strpbrk(a->imap_folder, "\r\n") != NULL)
+		return perr(c, "account \"%s\": imap_folder has a line break", a->name);
+	if (uses_imap(a) && (a->imap_host == NULL || a->imap_user == NULL))
+		return perr(c, "account \"%s\": deliver imap needs imap_host (or imap_provider) "
+			    "and imap_user", a->name);
+	return 0;
+}
+
 static int check_account(struct pctx *c, struct account *a)
 {
 	c->line = a->line;
@@ -501,7 +557,7 @@ static int check_account(struct pctx *c, struct account *a)
 	if (a->smtp_auth == AUTH_USER || a->smtp_auth == AUTH_APOP)
 		return perr(c, "account \"%s\": smtp_auth must be any, plain, login, cram-md5, "
 			    "xoauth2 or oauthbearer", a->name);
-	return 0;
+	return check_imap(c, a);
 }
 
 int conf_parse(const char *path, const char *text, struct config *cf, char **err)

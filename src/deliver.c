@@ -15,6 +15,7 @@ const struct deliverer *deliverer_for(enum dest_kind k)
 	case DEST_MAILDIR: return &deliver_maildir;
 	case DEST_MDA:     return &deliver_mda;
 	case DEST_FORWARD: return &deliver_smtp;
+	case DEST_IMAP:    return &deliver_imap;
 	case DEST_LMTP:    return &deliver_lmtp;
 	}
 	return NULL;
@@ -38,6 +39,8 @@ int dest_same(const struct dest *a, const struct dest *b)
 		return 0;
 	if (a->path || b->path)
 		return a->path && b->path && strcmp(a->path, b->path) == 0;
+	if (a->argv == NULL || b->argv == NULL)   /* imap to the default folder */
+		return a->argv == b->argv;
 	size_t i = 0;
 	for (; a->argv[i] && b->argv[i]; i++)
 		if (strcmp(a->argv[i], b->argv[i]) != 0)

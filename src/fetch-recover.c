@@ -11,6 +11,7 @@
 
 #include "deliver.h"
 #include "fetch.h"
+#include "imap-once.h"
 #include "match.h"
 #include "state.h"
 
@@ -147,9 +148,16 @@ int fetch_recover(struct fetch *f)
 {
 	struct jlist l = { 0 };
 	char *err = NULL;
+	imap_run_start(f->a->name);
 	int rc = state_journal_each(f->st, f->a->name, collect, &l, &err);
-	for (size_t i = 0; rc == 0 && i < l.n; i++)
-		rc = recover_row(f, &l.v[i], &err);
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		/* an append cannot be undone: the row stays, and the folder is
+		 * searched before each append until a run ends in no doubt */
+		if (strcmp(l.v[i].kind, "imap") == 0)
+			imap_suspect(f->a->name, l.v[i].path ? l.v[i].path : "");
+		else
+			rc = recover_row(f, &l.v[i], &err);
+	}
 	jlist_free(&l);
 	if (rc < 0 && f->r.error == NULL) {
 		f->r.error = err;
@@ -158,4 +166,33 @@ int fetch_recover(struct fetch *f)
 	}
 	free(err);
 	return rc;
+}
+
+static int drop_imap(void *arg, const struct journal *j, char **err)
+{
+	(void)err;
+	if (strcmp(j->kind, "imap") == 0)
+		collect(arg, j, NULL);
+	return 0;
+}
+
+/* The run is over: its IMAP journal rows (and an earlier run's) go when
+ * every append of it was answered and the run ended without failures,
+ * so each message an earlier run may have appended came again and was
+ * looked for.  Otherwise they stay for the next run's search. */
+void fetch_recover_end(struct fetch *f)
+{
+	int full = f->r.code == 0 && f->r.failed == 0 &&
+		   (f->a->max_messages == 0 || f->r.nnew < f->a->max_messages);
+	if (!imap_run_clean(f->a->name) || !full || f->opts->dry_run)
+		return;
+	struct jlist l = { 0 };
+	char *err = NULL;
+	int rc = state_journal_each(f->st, f->a->name, drop_imap, &l, &err);
+	for (size_t i = 0; rc == 0 && i < l.n; i++)
+		rc = state_journal_del(f->st, l.v[i].id, &err);
+	if (rc < 0)
+		log_err(f->a->name, "%s", err);
+	free(err);
+	jlist_free(&l);
 }

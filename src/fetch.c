@@ -824,6 +824,7 @@ int fetch_account(const struct account *a, struct state *st, const struct runopt
 		session(&f, &c, &snap);
 	snapshot_free(&snap);
 	batch_abort(&f);
+	fetch_recover_end(&f);
 	conn_close(&c);
 	f.r.seconds = now_sec() - t0;
 	if (f.r.code == 0 && f.r.failed > 0)

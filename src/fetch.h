@@ -103,6 +103,8 @@ void dry_run_line(const struct fetch *f, const struct srvmsg *sm);
 
 /* fetch-recover.c: undo what a dead batch left, before anything else */
 int  fetch_recover(struct fetch *f);
+/* ...and at the end of the run: drop the IMAP rows once nothing is in doubt */
+void fetch_recover_end(struct fetch *f);
 
 /* fetch-top.c: decide what rules can from TOP n 0 before any RETR */
 int  prefetch(struct fetch *f);

@@ -65,8 +65,8 @@ struct cond {
 	int   needs_body;               /* some leaf below needs the body */
 };
 
-enum act_kind { A_MBOX, A_MAILDIR, A_MDA, A_FORWARD, A_LMTP, A_DISCARD, A_SKIP,
-                A_KEEP, A_ADDHDR, A_CONTINUE };
+enum act_kind { A_MBOX, A_MAILDIR, A_MDA, A_FORWARD, A_DISCARD, A_SKIP,
+                A_KEEP, A_ADDHDR, A_CONTINUE, A_IMAP, A_LMTP };
 
 struct tmpl;
 
@@ -82,7 +82,7 @@ struct rule {
 	struct action *acts;
 	size_t  nacts;
 	int     final;          /* no `continue` */
-	int     delivers;       /* mbox, maildir, mda or forward */
+	int     delivers;       /* mbox, maildir, mda, forward or imap */
 };
 
 struct regex_env;

@@ -14,11 +14,11 @@ enum auth_mode { AUTH_ANY, AUTH_USER, AUTH_APOP, AUTH_PLAIN, AUTH_LOGIN,
                  AUTH_CRAM_MD5, AUTH_XOAUTH2, AUTH_OAUTHBEARER };
 
 /* Where a message goes: an account's `deliver` line or a rule action. */
-enum dest_kind { DEST_MBOX, DEST_MAILDIR, DEST_MDA, DEST_FORWARD,
-		 DEST_LMTP };
+enum dest_kind { DEST_MBOX, DEST_MAILDIR, DEST_MDA, DEST_FORWARD, DEST_IMAP, DEST_LMTP };
 struct dest {
 	enum dest_kind kind;
-	char  *path;    /* mbox file or Maildir directory, ~ expanded */
+	char  *path;    /* mbox file or Maildir directory, ~ expanded; IMAP folder
+	                 * (UTF-8; NULL: the account's imap_folder) */
 	char **argv;    /* MDA command, forward addresses, or the LMTP server and
 	                 * its recipients; NULL-terminated */
 };
@@ -66,6 +66,14 @@ struct account {
 	char   *smtp_tls_ca_file;       /* else tls_ca_file */
 	int     on_reject_discard;      /* on_reject discard: delete what the MTA refused (5xx) */
 	int     on_partial_accept;      /* on_partial accept: some recipients refused is delivered */
+	char   *imap_host, *imap_user, *imap_password, *imap_password_command;
+	char   *imap_folder;            /* `deliver imap` without a folder: default INBOX */
+	char   *imap_tls_ca_file;       /* else tls_ca_file */
+	int     imap_port;              /* 0: 993 with imap_tls on, else 143 */
+	enum tls_mode imap_tls;
+	enum auth_mode imap_auth;       /* any | plain | login | cram-md5 | xoauth2 | oauthbearer */
+	int     imap_create;            /* create a missing folder (NO [TRYCREATE]) */
+	int     imap_provider;          /* `imap_provider NAME`: as provider, for the IMAP keys */
 	char   *lmtp_rcpt;              /* lmtp without recipients: this one, else user */
 	struct oauth_conf oauth, smtp_oauth, imap_oauth;   /* oauth_*, smtp_oauth_*, imap_oauth_* */
 	int     sasl_ir;            /* POP3 SASL initial response: 0 two steps (Microsoft), 1 one */

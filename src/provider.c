@@ -45,6 +45,19 @@ static const struct provider table[] = {
 };
 #define NPROVIDERS (sizeof table / sizeof *table)
 
+/* The IMAP half (imap_provider, for deliver imap), apart from the rows
+ * above: the services whose IMAP server popsift appends to. */
+static const struct {
+	const char *name;
+	const char *host;
+	int         port;
+	enum tls_mode tls;
+} imap_table[] = {
+	{ "gmail", "imap.gmail.com", 993, TLS_ON },
+	{ "outlook", "outlook.office365.com", 993, TLS_ON },
+	{ "office365", "outlook.office365.com", 993, TLS_ON },
+};
+#define NIMAP (sizeof imap_table / sizeof *imap_table)
 /* OAuth2 presets, by provider name: everything but the client id, which
  * users register themselves.  Google offers no device flow for the mail
  * scope: `popsift authorize` uses PKCE over a loopback redirect there;
@@ -133,12 +146,25 @@ int provider_set(struct account *a, const char *name)
 	return 0;
 }
 
+int provider_set_imap(struct account *a, const char *name)
+{
+	const struct provider *p = provider_find(name);
+	for (size_t i = 0; p && i < NIMAP; i++)
+		if (strcmp(imap_table[i].name, p->name) == 0) {
+			a->imap_provider = (int)i + 1;
+			return 0;
+		}
+	return -1;
+}
+
 unsigned provider_key_bit(const char *key)
 {
 	static const struct { const char *key; unsigned bit; } bits[] = {
 		{ "host", PRESET_HOST }, { "port", PRESET_PORT }, { "tls", PRESET_TLS },
 		{ "smtp_host", PRESET_SMTP_HOST }, { "smtp_port", PRESET_SMTP_PORT },
 		{ "smtp_tls", PRESET_SMTP_TLS },
+		{ "imap_host", PRESET_IMAP_HOST }, { "imap_port", PRESET_IMAP_PORT },
+		{ "imap_tls", PRESET_IMAP_TLS },
 		{ "sasl_ir", PRESET_SASL_IR }, { "imap_sasl_ir", PRESET_IMAP_SASL_IR },
 	};
 	for (size_t i = 0; i < sizeof bits / sizeof *bits; i++)
@@ -170,9 +196,28 @@ static void apply_smtp(struct account *a, const struct provider *p)
 						       : p->smtp_port;
 }
 
+/* imap_provider: the IMAP keys the config did not write. */
+static void apply_imap(struct account *a)
+{
+	unsigned set = a->keys_set;
+	if (a->imap_provider <= 0 || (size_t)a->imap_provider > NIMAP)
+		return;
+	size_t i = (size_t)a->imap_provider - 1;
+	if (!(set & PRESET_IMAP_HOST)) {
+		free(a->imap_host);
+		a->imap_host = xstrdup(imap_table[i].host);
+	}
+	if (!(set & PRESET_IMAP_TLS))
+		a->imap_tls = imap_table[i].tls;
+	if (!(set & (PRESET_IMAP_PORT | PRESET_IMAP_TLS)))
+		a->imap_port = imap_table[i].port;
+	provider_imap_oauth(a, provider_find(imap_table[i].name));
+}
+
 int provider_apply(struct account *a, char **err)
 {
 	const struct provider *p = a->provider > 0 ? provider_at((size_t)a->provider - 1) : NULL;
+	apply_imap(a);
 	if (p == NULL)
 		return 0;
 	unsigned set = a->keys_set;
@@ -206,6 +251,8 @@ void provider_describe(const struct account *a, FILE *out)
 	fprintf(out, "account %s: %s:%d tls %s; smtp %s:%d tls %s", a->name, a->host, a->port,
 		tls_name(a->tls), a->smtp_host ? a->smtp_host : "localhost", a->smtp_port,
 		tls_name(a->smtp_tls));
+	if (a->imap_host)
+		fprintf(out, "; imap %s:%d tls %s", a->imap_host, a->imap_port, tls_name(a->imap_tls));
 	const struct provider *p = a->provider > 0 ? provider_at((size_t)a->provider - 1) : NULL;
 	if (p)
 		fprintf(out, "; provider %s (login: %s)", p->name, p->login);
@@ -225,6 +272,10 @@ static void print_one(const struct provider *p, FILE *out)
 	fprintf(out, "%-10s login: %s\n", "", p->login);
 	if (p->note)
 		fprintf(out, "%-10s note: %s\n", "", p->note);
+	for (size_t i = 0; i < NIMAP; i++)
+		if (strcmp(imap_table[i].name, p->name) == 0)
+			fprintf(out, "%-10s imap_provider: %s:%d tls %s\n", "", imap_table[i].host,
+				imap_table[i].port, tls_name(imap_table[i].tls));
 }
 
 int cmd_providers(int nargs, char **args)

@@ -11,6 +11,7 @@
 enum {
 	PRESET_HOST = 1, PRESET_PORT = 2, PRESET_TLS = 4,
 	PRESET_SMTP_HOST = 8, PRESET_SMTP_PORT = 16, PRESET_SMTP_TLS = 32,
+	PRESET_IMAP_HOST = 64, PRESET_IMAP_PORT = 128, PRESET_IMAP_TLS = 256,
 	PRESET_SASL_IR = 1 << 20, PRESET_IMAP_SASL_IR = 1 << 21,   /* OAuth2 presets */
 };
 
@@ -35,6 +36,8 @@ const struct provider *provider_at(size_t i);
 /* conf.c: `provider NAME` records the preset (-1: unknown name); each
  * key line marks its bit; provider_apply fills what was not written. */
 int      provider_set(struct account *a, const char *name);
+/* `imap_provider NAME`: where `deliver imap` appends (-1: no IMAP preset). */
+int      provider_set_imap(struct account *a, const char *name);
 unsigned provider_key_bit(const char *key);
 int      provider_apply(struct account *a, char **err);
 

@@ -37,7 +37,9 @@ int account_secret(const struct account *a, enum side side, int refresh,
 			return 0;
 		return from_config(a->smtp_password, a->smtp_password_command, secret, err);
 	case SIDE_IMAP:
-		return 0;
+		if (a->imap_user == NULL)
+			return 0;
+		return from_config(a->imap_password, a->imap_password_command, secret, err);
 	}
 	return 0;
 }
