@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +171,9 @@ static int dial_tcp(const char *where, int ms, char **err)
 		return seterr(err, "%s", gai_strerror(rc));
 	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
 		fd = try_connect(ai->ai_family, ai->ai_addr, ai->ai_addrlen, ms);
+	int one = 1;   /* as libcurl does: a short write (a command) must not wait */
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (fd < 0)
 		seterr(err, "%s", strerror(errno));
 	freeaddrinfo(res);

@@ -74,6 +74,8 @@ class FakeLmtp:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            if not self.path:
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self.connections += 1
             threading.Thread(target=self._session, args=(c,), daemon=True).start()
