@@ -335,7 +335,9 @@ static int start(struct lmtp *s, struct target *t, const struct envelope *e, cha
 		return -1;
 	s->key = xasprintf("lmtp\n%s", s->where);
 	char *dflt[] = { s->a->lmtp_rcpt ? s->a->lmtp_rcpt : s->a->user, NULL };
-	s->rcpt = smtp_rcpts(argv[1] || dflt[0] == NULL ? argv + 1 : dflt, "lmtp", err);
+	if (argv[1] == NULL && dflt[0] == NULL)   /* popsift filter has no account */
+		return seterr(err, "lmtp: no recipient after %s (nor lmtp_rcpt, nor user)", s->where);
+	s->rcpt = smtp_rcpts(argv[1] ? argv + 1 : dflt, "lmtp", err);
 	return s->rcpt ? 0 : -1;
 }
 
