@@ -1,4 +1,4 @@
-/* smtp.h — the inside of `forward`.  deliver-smtp.c has libcurl open
+/* smtp.h — the inside of `forward` and `lmtp`.  deliver-smtp.c has libcurl open
  * the connection (TLS, STARTTLS, EHLO, AUTH) in CONNECT_ONLY mode;
  * smtp-tx.c then runs each mail transaction over it, pipelined when the
  * server offers PIPELINING.  smtp-dialog.c records every command with
@@ -6,7 +6,12 @@
  * from smtp-tx.c — so the outcome can name every refused recipient and
  * quote the server's words, and -v can show the dialogue with
  * credentials masked.  Only deliver-smtp.c and smtp-dialog.c (with
- * curlconn.c) use libcurl. */
+ * curlconn.c) use libcurl.
+ *
+ * The inside of `lmtp` too: deliver-lmtp.c opens a plain socket itself
+ * (libcurl has no LMTP) and smtp_greet() sends LHLO; the end of the data
+ * then gets a reply per accepted recipient (RFC 2033), one "." each in
+ * the dialog.  smtp-job.c holds what both deliverers share. */
 #ifndef SMTP_H
 #define SMTP_H
 
