@@ -1,6 +1,6 @@
 /* action.c — what a matched rule does: deliver (mbox, maildir, mda,
- * forward, imap), discard, skip, keep, add-header, continue.  Arguments are
- * templates: $1..$9 and ${header:Name} expand from the message, and
+ * forward, imap, lmtp), discard, skip, keep, add-header, continue.
+ * Arguments are templates: $1..$9 and ${header:Name} expand from the message, and
  * whatever comes from the message is sanitised so that a path built from
  * it can never leave its base directory nor smuggle in an option. */
 #include <stdlib.h>
@@ -212,7 +212,7 @@ static const struct {
 	{ "mbox", A_MBOX }, { "maildir", A_MAILDIR }, { "mda", A_MDA },
 	{ "forward", A_FORWARD }, { "discard", A_DISCARD }, { "skip", A_SKIP },
 	{ "keep", A_KEEP }, { "add-header", A_ADDHDR }, { "continue", A_CONTINUE },
-	{ "imap", A_IMAP },
+	{ "imap", A_IMAP }, { "lmtp", A_LMTP },
 };
 
 #define NACT_NAMES (sizeof act_names / sizeof act_names[0])
@@ -439,6 +439,7 @@ static int parse_mda(struct parser *p, struct action *a)
 	return rc == 0 ? check_mda(p, at, a) : rc;
 }
 
+/* forward ADDRESS...; lmtp SERVER [RCPT...]: words up to the next action. */
 static int parse_forward(struct parser *p, struct action *a)
 {
 	for (;;) {
@@ -457,9 +458,14 @@ static int parse_forward(struct parser *p, struct action *a)
 		if (t == NULL)
 			return -1;
 		push_arg(a, t);
+		/* the message must not choose where it is sent */
+		if (a->kind == A_LMTP && a->nargs == 1 && has_expansion(t))
+			return lx_error(&p->lx, at, "lmtp: the server cannot come from the message");
 	}
 	if (a->nargs == 0)
-		return lx_error(&p->lx, p->lx.pos, "expected an address after forward");
+		return lx_error(&p->lx, p->lx.pos, a->kind == A_LMTP
+				? "expected unix:/PATH or HOST:PORT after lmtp"
+				: "expected an address after forward");
 	return 0;
 }
 
@@ -503,6 +509,7 @@ static int parse_args(struct parser *p, struct action *a)
 	case A_MDA:
 		return parse_mda(p, a);
 	case A_FORWARD:
+	case A_LMTP:
 		return parse_forward(p, a);
 	case A_ADDHDR:
 		return parse_addhdr(p, a);
@@ -532,7 +539,8 @@ static int lookup(struct parser *p, struct action *a, size_t *at)
 
 static int is_delivery(enum act_kind k)
 {
-	return k == A_MBOX || k == A_MAILDIR || k == A_MDA || k == A_FORWARD || k == A_IMAP;
+	return k == A_MBOX || k == A_MAILDIR || k == A_MDA || k == A_FORWARD || k == A_IMAP ||
+	       k == A_LMTP;
 }
 
 /* skip and discard say "deliver nothing", so they stand alone. */
@@ -660,7 +668,8 @@ static void text_add(char **text, const char *name, char **argv, size_t n)
 static enum dest_kind dest_kind_of(enum act_kind k)
 {
 	return k == A_MBOX ? DEST_MBOX : k == A_MAILDIR ? DEST_MAILDIR
-	     : k == A_MDA ? DEST_MDA : k == A_IMAP ? DEST_IMAP : DEST_FORWARD;
+	     : k == A_MDA ? DEST_MDA : k == A_IMAP ? DEST_IMAP : k == A_LMTP ? DEST_LMTP
+	     : DEST_FORWARD;
 }
 
 static int apply_delivery(const struct action *a, struct evalctx *x, struct decision *d,
@@ -684,7 +693,7 @@ int action_apply(const struct action *a, struct evalctx *x, struct decision *d, 
 {
 	char *h;
 	switch (a->kind) {
-	case A_MBOX: case A_MAILDIR: case A_MDA: case A_FORWARD: case A_IMAP:
+	case A_MBOX: case A_MAILDIR: case A_MDA: case A_FORWARD: case A_IMAP: case A_LMTP:
 		return apply_delivery(a, x, d, text);
 	case A_ADDHDR:
 		if (expand(a->args[0], x, &h) < 0)

@@ -12,6 +12,7 @@ struct account;
 struct conn {
 	void   *curl;            /* CURL * */
 	int     sock;
+	int     raw;             /* sock is popsift's own (LMTP): no libcurl, no TLS */
 	int     timeout_ms;
 	double  session_end;     /* now_sec() when session_timeout ends it; 0 never */
 	int     session_s;
@@ -29,7 +30,7 @@ struct conn {
 /* 0, or -1 with *err and the exit code in *code. */
 int  conn_open(struct conn *c, const struct account *a, const char *secret,
 	       int *code, char **err);
-/* Bytes sent or received; 0 when nothing is ready (CURLE_AGAIN); -1
+/* Bytes sent or received (through libcurl, or on a raw socket); 0 when nothing is ready (CURLE_AGAIN); -1
  * on error (*err set); conn_recv returns -2 at end of stream. */
 ssize_t conn_send(struct conn *c, const char *buf, size_t len, char **err);
 ssize_t conn_recv(struct conn *c, char *buf, size_t len, char **err);

@@ -5,6 +5,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -279,8 +281,26 @@ int conn_open(struct conn *c, const struct account *a, const char *secret, int *
 	return open_once(c, &plain, secret, code, err);
 }
 
+/* A socket popsift connected itself (LMTP): no libcurl, no TLS. */
+static ssize_t raw_io(struct conn *c, char *buf, size_t len, int out, char **err)
+{
+	ssize_t n;
+	do
+		n = out ? send(c->sock, buf, len, MSG_NOSIGNAL) : recv(c->sock, buf, len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	if (n < 0) {
+		seterr(err, "%s: %s", out ? "send failed" : "connection lost", strerror(errno));
+		return -1;
+	}
+	return n == 0 && !out ? -2 : n;
+}
+
 ssize_t conn_send(struct conn *c, const char *buf, size_t len, char **err)
 {
+	if (c->raw)
+		return raw_io(c, (char *)buf, len, 1, err);
 	size_t n = 0;
 	CURLcode rc = curl_easy_send(c->curl, buf, len, &n);
 	if (rc == CURLE_AGAIN)
@@ -294,6 +314,8 @@ ssize_t conn_send(struct conn *c, const char *buf, size_t len, char **err)
 
 ssize_t conn_recv(struct conn *c, char *buf, size_t len, char **err)
 {
+	if (c->raw)
+		return raw_io(c, buf, len, 0, err);
 	size_t n = 0;
 	CURLcode rc = curl_easy_recv(c->curl, buf, len, &n);
 	if (rc == CURLE_AGAIN)
@@ -329,7 +351,10 @@ void conn_close(struct conn *c)
 {
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	else if (c->raw && c->sock >= 0)
+		close(c->sock);
 	c->curl = NULL;
+	c->raw = 0;
 	c->sock = -1;
 	free(c->greeting);
 	c->greeting = NULL;

@@ -17,7 +17,6 @@
  * retried); a refused login fails the run with EX_NOPERM.  What the MTA
  * accepted cannot be taken back: at-least-once. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,24 +27,10 @@
 #include <curl/curl.h>
 
 #include "deliver.h"
-#include "mime.h"
 #include "secret.h"
 #include "msg.h"
 #include "smtp.h"
 #include "dqueue.h"
-
-#define CHUNK (256u << 10)   /* a spilled message is read this much at a time */
-
-/* The message as the server must see it: the envelope's prepend lines,
- * then the message. */
-struct reader {
-	const char *pre;
-	size_t      prelen;
-	const struct msg *m;
-	size_t      off;            /* bytes of prepend + message consumed */
-	char       *buf;            /* CHUNK bytes of the spill file ... */
-	size_t      bufoff, buflen; /* ... starting at this message offset */
-};
 
 /* A forward target's settings: written on the calling thread before its
  * first job is queued, read-only to the sending thread after that. */
@@ -107,8 +92,7 @@ static void smtp_shutdown(void)
 	conn.link.ocap = conn.link.olen = 0;
 	dialog_free(&conn.dlg);
 	dialog_free(&conn.dlg2);
-	free(conn.rd.buf);
-	conn.rd.buf = NULL;
+	reader_free(&conn.rd);
 	while (conn.downs) {
 		struct down *d = conn.downs;
 		conn.downs = d->next;
@@ -136,60 +120,6 @@ static void mark_down(const struct account *a, int code, const char *why)
 	d->code = code;
 	d->next = conn.downs;
 	conn.downs = d;
-}
-
-/* ------------------------------------------------------------ reading */
-
-static int next_span(struct reader *r, const char **p, size_t *n)
-{
-	if (r->off < r->prelen) {
-		*p = r->pre + r->off;
-		*n = r->prelen - r->off;
-		return 0;
-	}
-	size_t mo = r->off - r->prelen;
-	if (r->m->fd < 0) {
-		*p = r->m->mem + mo;
-		*n = r->m->memlen > mo ? r->m->memlen - mo : 0;
-		return 0;
-	}
-	if (mo >= r->m->size) {
-		*n = 0;
-		return 0;
-	}
-	if (mo < r->bufoff || mo >= r->bufoff + r->buflen) {
-		ssize_t got;
-		while ((got = pread(r->m->fd, r->buf, CHUNK, (off_t)mo)) < 0 && errno == EINTR)
-			;
-		if (got <= 0)
-			return -1;
-		r->bufoff = mo;
-		r->buflen = (size_t)got;
-	}
-	*p = r->buf + (mo - r->bufoff);
-	*n = r->bufoff + r->buflen - mo;
-	return 0;
-}
-
-/* smtp-tx.c's tx_msg.fill: the bytes as stored; line ends are smtp-tx.c's */
-static ssize_t fill(char *out, size_t cap, void *arg)
-{
-	struct reader *r = arg;
-	size_t o = 0;
-	while (o < cap) {
-		const char *p;
-		size_t n;
-		if (next_span(r, &p, &n) < 0)
-			return -1;
-		if (n == 0)
-			break;
-		if (n > cap - o)
-			n = cap - o;
-		memcpy(out + o, p, n);
-		o += n;
-		r->off += n;
-	}
-	return (ssize_t)o;
 }
 
 /* ------------------------------------------------------------ setup */
@@ -235,34 +165,6 @@ static int get_secret(struct smtp *s, const char *host, char **err)
 	return rc < 0 ? -1 : 0;
 }
 
-static void free_rcpt(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-static char **recipients(char **argv, char **err)
-{
-	size_t n = 0;
-	while (argv && argv[n])
-		n++;
-	if (n == 0) {
-		seterr(err, "forward: no address");
-		return NULL;
-	}
-	char **v = xcalloc(n + 1, sizeof *v);
-	for (size_t i = 0; i < n; i++) {
-		if (argv[i][0] == '\0' || strpbrk(argv[i], "\r\n<> \t")) {
-			free_rcpt(v);
-			seterr(err, "forward: \"%s\" is not a mail address", argv[i]);
-			return NULL;
-		}
-		v[i] = xstrdup(argv[i]);
-	}
-	return v;
-}
-
 /* On the first message of a batch: the account is known only now. */
 static int start(struct smtp *s, struct target *t, const struct envelope *e, char **err)
 {
@@ -277,7 +179,7 @@ static int start(struct smtp *s, struct target *t, const struct envelope *e, cha
 	s->where = xasprintf("%s:%d", host, a->smtp_port);
 	s->key = xasprintf("%s\n%d\n%s\n%s", s->url, (int)a->smtp_tls,
 			   smtp_ca(a) ? smtp_ca(a) : "", a->smtp_user ? a->smtp_user : "");
-	if ((s->rcpt = recipients(t->dest.argv, err)) == NULL)
+	if ((s->rcpt = smtp_rcpts(t->dest.argv, "forward", err)) == NULL)
 		return -1;
 	return get_secret(s, host, err);
 }
@@ -316,15 +218,12 @@ static void setup(const struct smtp *s, CURL *h, const char *secret)
 /* Envelope sender: smtp_from, else the message's Return-Path ("<>" for
  * a bounce stays null), else the account's user if it is an address,
  * else the From address, else the null sender. */
-static char *envelope_from(const struct account *a, struct msg *m, const struct envelope *e)
+static char *envelope_from(const struct account *a, const struct msg *m,
+			   const struct envelope *e)
 {
 	if (a->smtp_from)
 		return xstrdup(a->smtp_from);
-	size_t hl;
-	const char *hdr = msg_header(m, &hl);
-	char *rp = mime_header_get(hdr, hl, "Return-Path", NULL);
-	char *addr = rp ? mime_address(rp, strlen(rp)) : NULL;
-	free(rp);
+	char *addr = return_path(m);
 	if (addr)
 		return addr;
 	if (a->user && strchr(a->user, '@'))
@@ -333,56 +232,6 @@ static char *envelope_from(const struct account *a, struct msg *m, const struct 
 }
 
 /* ------------------------------------------------------------ outcome */
-
-static int permanent(int code)
-{
-	return code >= 500 && code <= 599;
-}
-
-/* "a@x (550 no such user), b@y (451 try later)" for the recipients that
- * were (ok = 0) refused or (ok = 1) accepted. */
-static char *rcpt_list(const struct dialog *d, int ok)
-{
-	char *out = NULL;
-	for (size_t i = 0; i < d->nex; i++) {
-		const struct exch *e = &d->ex[i];
-		if (strcmp(e->cmd, "RCPT") != 0 || (e->code / 100 == 2) != ok)
-			continue;
-		char *prev = out;
-		if (ok)
-			out = xasprintf("%s%s%s", prev ? prev : "", prev ? ", " : "", e->arg ? e->arg : "?");
-		else
-			out = xasprintf("%s%s%s (%d %s)", prev ? prev : "", prev ? ", " : "",
-					e->arg ? e->arg : "?", e->code, e->text ? e->text : "");
-		free(prev);
-	}
-	return out ? out : xstrdup("nobody");
-}
-
-/* Refused recipients: rejected when every refusal is permanent. */
-static int all_refusals_permanent(const struct dialog *d)
-{
-	for (size_t i = 0; i < d->nex; i++)
-		if (!strcmp(d->ex[i].cmd, "RCPT") && d->ex[i].code >= 300 && !permanent(d->ex[i].code))
-			return 0;
-	return 1;
-}
-
-static int outcome(struct outcome *o, int rejected, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int outcome(struct outcome *o, int rejected, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	o->rejected = rejected;
-	o->fail_code = rejected ? EX_DATAERR : EX_TEMPFAIL;
-	seterr(&o->err, "%s%s", msg,
-	       rejected ? " (rejected: not retried)" : " (deferred: retried next run)");
-	free(msg);
-	return -1;
-}
 
 /* The connection, TLS or the login failed: nothing of the message was
  * said yet.  The rest of the run skips this server. */
@@ -407,65 +256,6 @@ static int unreachable(const struct smtp *s, CURLcode rc, struct outcome *o)
 	seterr(&o->err, "%s", msg);
 	free(msg);
 	return -1;
-}
-
-/* The first reply that refused the message, in SMTP order. */
-static const struct exch *refusal(const struct dialog *d)
-{
-	for (size_t i = 0; i < d->nex; i++) {
-		const struct exch *e = &d->ex[i];
-		if (!strcmp(e->cmd, "DATA") ? e->code != 0 && e->code != 354 :
-		    e->code >= 300 && (!strcmp(e->cmd, "MAIL") || !strcmp(e->cmd, ".")))
-			return e;
-	}
-	return NULL;
-}
-
-static int refused_rcpts(const struct smtp *s, const struct tx_end *end, struct outcome *o)
-{
-	const struct dialog *d = conn.link.d;
-	char *bad = rcpt_list(d, 0), *good = rcpt_list(d, 1);
-	int perm = all_refusals_permanent(d);
-	int r = end->aborted
-		? outcome(o, perm, "%s refused %s and accepted %s: sent to nobody (on_partial keep)",
-			  s->where, bad, good)
-		: outcome(o, perm, "%s refused %s", s->where, bad);
-	free(bad);
-	free(good);
-	return r;
-}
-
-static void partial_note(const struct smtp *s)
-{
-	char *bad = rcpt_list(conn.link.d, 0), *good = rcpt_list(conn.link.d, 1);
-	log_err(s->a->name, "forwarded to %s only: %s refused %s (on_partial accept)",
-		good, s->where, bad);
-	free(bad);
-	free(good);
-}
-
-static int judge(const struct smtp *s, const struct tx_end *end, const char *err,
-		 struct outcome *o)
-{
-	const struct dialog *d = conn.link.d;
-	const struct exch *dot = dialog_find(d, "."), *mail = dialog_find(d, "MAIL");
-	if (end->read_failed)
-		return outcome(o, 0, "%s", err);
-	if (dot && dot->code / 100 == 2) {
-		if (dialog_rcpts(d, 0) > 0)
-			partial_note(s);
-		return 0;
-	}
-	if (!(mail && mail->code >= 300) &&
-	    (end->aborted || (dialog_rcpts(d, 0) > 0 && dialog_rcpts(d, 1) == 0)))
-		return refused_rcpts(s, end, o);
-	const struct exch *e = refusal(d);
-	if (e)
-		return outcome(o, permanent(e->code), "%s answered %s%s%s: %d %s", s->where,
-			       e->cmd[0] == '.' ? "the end of the message" : e->cmd,
-			       e->arg ? " " : "", e->arg ? e->arg : "", e->code, e->text ? e->text : "");
-	return outcome(o, 0, "the connection to %s failed during the transfer: %s", s->where,
-		       err ? err : "no reply");
 }
 
 /* ------------------------------------------------------------ sending thread */
@@ -560,19 +350,6 @@ static int connection(const struct smtp *s, int *kept, struct outcome *o)
 	return dial(s, o);
 }
 
-static void reader_start(const struct job *j)
-{
-	struct reader *r = &conn.rd;
-	char *buf = r->buf;
-	memset(r, 0, sizeof *r);
-	r->buf = buf;
-	if (j->m->fd >= 0 && r->buf == NULL)
-		r->buf = xmalloc(CHUNK);
-	r->pre = j->pre;
-	r->prelen = j->prelen;
-	r->m = j->m;
-}
-
 /* The job after j, when its envelope may go out with j's end: the same
  * server, one target, not given up on. */
 static const struct job *follower(const struct smtp *s, const struct job *j)
@@ -597,7 +374,7 @@ static int transfer(const struct smtp *s, const struct job *j, int last, struct 
 {
 	name_dialogs(s->a->name);
 	struct tx_msg m = { .from = j->from, .rcpt = s->rcpt, .partial_ok = s->a->on_partial_accept,
-			    .fill = fill, .arg = &conn.rd };
+			    .fill = reader_fill, .arg = &conn.rd };
 	struct tx_end end;
 	char *err = NULL;
 	if (conn.link.ahead && conn.ahead_job != j)
@@ -606,7 +383,7 @@ static int transfer(const struct smtp *s, const struct job *j, int last, struct 
 		int kept;
 		if (connection(s, &kept, o) < 0)
 			return -1;
-		reader_start(j);
+		reader_start(&conn.rd, j);
 		const struct job *nx = last ? follower(s, j) : NULL;
 		const struct smtp *ns = nx ? nx->legs[0].priv : NULL;
 		struct tx_msg next = { .from = nx ? nx->from : NULL, .rcpt = ns ? ns->rcpt : NULL };
@@ -620,7 +397,9 @@ static int transfer(const struct smtp *s, const struct job *j, int last, struct 
 		free(err);
 		err = NULL;
 	}
-	int r = judge(s, &end, err, o);
+	struct verdict v = { .acct = s->a->name, .where = s->where, .done = "forwarded to",
+			     .partial_ok = s->a->on_partial_accept };
+	int r = smtp_judge(&v, conn.link.d, &end, err, o);
 	free(err);
 	return r;
 }
@@ -659,7 +438,7 @@ static int smtp_prepare(struct target *t, struct job *j, const struct envelope *
 		return seterr(err, "%s", s->bad);
 	}
 	if (j->from == NULL)
-		j->from = envelope_from(s->a, (struct msg *)j->m, e);
+		j->from = envelope_from(s->a, j->m, e);
 	return 0;
 }
 
@@ -690,7 +469,7 @@ static void smtp_close(struct target *t)
 	free(s->where);
 	free(s->bad);
 	free(s->key);
-	free_rcpt(s->rcpt);
+	smtp_rcpts_free(s->rcpt);
 	free(s);
 	t->priv = NULL;
 }

@@ -16,6 +16,7 @@ const struct deliverer *deliverer_for(enum dest_kind k)
 	case DEST_MDA:     return &deliver_mda;
 	case DEST_FORWARD: return &deliver_smtp;
 	case DEST_IMAP:    return &deliver_imap;
+	case DEST_LMTP:    return &deliver_lmtp;
 	}
 	return NULL;
 }

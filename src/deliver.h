@@ -61,7 +61,7 @@ struct target {
 };
 
 extern const struct deliverer deliver_mbox, deliver_maildir, deliver_mda, deliver_smtp,
-	deliver_imap;
+	deliver_imap, deliver_lmtp;
 const struct deliverer *deliverer_for(enum dest_kind k);
 
 int  dest_same(const struct dest *a, const struct dest *b);

@@ -66,7 +66,7 @@ struct cond {
 };
 
 enum act_kind { A_MBOX, A_MAILDIR, A_MDA, A_FORWARD, A_DISCARD, A_SKIP,
-                A_KEEP, A_ADDHDR, A_CONTINUE, A_IMAP };
+                A_KEEP, A_ADDHDR, A_CONTINUE, A_IMAP, A_LMTP };
 
 struct tmpl;
 

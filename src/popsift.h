@@ -14,12 +14,13 @@ enum auth_mode { AUTH_ANY, AUTH_USER, AUTH_APOP, AUTH_PLAIN, AUTH_LOGIN,
                  AUTH_CRAM_MD5, AUTH_XOAUTH2, AUTH_OAUTHBEARER };
 
 /* Where a message goes: an account's `deliver` line or a rule action. */
-enum dest_kind { DEST_MBOX, DEST_MAILDIR, DEST_MDA, DEST_FORWARD, DEST_IMAP };
+enum dest_kind { DEST_MBOX, DEST_MAILDIR, DEST_MDA, DEST_FORWARD, DEST_IMAP, DEST_LMTP };
 struct dest {
 	enum dest_kind kind;
 	char  *path;    /* mbox file or Maildir directory, ~ expanded; IMAP folder
 	                 * (UTF-8; NULL: the account's imap_folder) */
-	char **argv;    /* MDA command or forward addresses, NULL-terminated */
+	char **argv;    /* MDA command, forward addresses, or the LMTP server and
+	                 * its recipients; NULL-terminated */
 };
 
 /* OAuth2 for one side (POP3, SMTP or IMAP) of an account: the client
@@ -73,6 +74,7 @@ struct account {
 	enum auth_mode imap_auth;       /* any | plain | login | cram-md5 | xoauth2 | oauthbearer */
 	int     imap_create;            /* create a missing folder (NO [TRYCREATE]) */
 	int     imap_provider;          /* `imap_provider NAME`: as provider, for the IMAP keys */
+	char   *lmtp_rcpt;              /* lmtp without recipients: this one, else user */
 	struct oauth_conf oauth, smtp_oauth, imap_oauth;   /* oauth_*, smtp_oauth_*, imap_oauth_* */
 	int     sasl_ir;            /* POP3 SASL initial response: 0 two steps (Microsoft), 1 one */
 	int     imap_sasl_ir;       /* the same for IMAP (default 1; 0 for Microsoft) */

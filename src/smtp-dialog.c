@@ -100,6 +100,30 @@ void dialog_command(struct dialog *d, const char *p, size_t n)
 	log_proto(d->acct, 'C', p, n);
 }
 
+/* The end of the data.  LMTP (RFC 2033 4.2) answers it once for every
+ * recipient its RCPT accepted, in RCPT order: one "." each, named by
+ * that recipient, so the replies fall to them as any others do. */
+void dialog_dot(struct dialog *d, int lmtp)
+{
+	if (!lmtp) {
+		dialog_command(d, ".", 1);
+		return;
+	}
+	log_proto(d->acct, 'C', ".", 1);
+	for (size_t i = 0, n = d->nex; i < n; i++) {
+		if (strcmp(d->ex[i].cmd, "RCPT") != 0 || d->ex[i].code / 100 != 2)
+			continue;
+		char *who = d->ex[i].arg ? xstrdup(d->ex[i].arg) : NULL;
+		push(d, ".", 1)->arg = who;   /* push may move d->ex */
+	}
+}
+
+/* The greeting, awaited as if it answered a command. */
+void dialog_greeting(struct dialog *d)
+{
+	push(d, "", 0);
+}
+
 /* Add a reply line's text to the reply being assembled, " "-joined, in
  * amortised linear time and within DIALOG_MAX_*. */
 static void part_add(struct dialog *d, const char *s, size_t n)
@@ -223,6 +247,8 @@ const struct exch *dialog_last(const struct dialog *d)
 int dialog_ehlo_has(const struct dialog *d, const char *kw)
 {
 	const struct exch *e = dialog_find(d, "EHLO");
+	if (e == NULL)
+		e = dialog_find(d, "LHLO");
 	size_t k = strlen(kw);
 	for (const char *t = e && e->text ? e->text : ""; *t; t++)
 		if ((t == e->text || t[-1] == ' ') && strncasecmp(t, kw, k) == 0 &&

@@ -276,7 +276,7 @@ static int send_data(struct link *l, const struct tx_msg *m, const struct tx_msg
 	}
 	reserve(l, 5);
 	l->olen += stuffer_end(&l->st, l->out + l->olen);
-	dialog_command(l->d, ".", 1);
+	dialog_dot(l->d, l->lmtp);
 	if (next && l->pipelining) {
 		dialog_reset(l->spare);
 		envelope(l, l->spare, next);
@@ -291,7 +291,7 @@ static int send_data(struct link *l, const struct tx_msg *m, const struct tx_msg
 int smtp_alive(struct link *l)
 {
 	struct pollfd p = { .fd = l->c.sock, .events = POLLIN };
-	if (l->broken || l->c.curl == NULL)
+	if (l->broken || (l->c.curl == NULL && !l->c.raw))
 		return 0;
 	if (l->ahead)   /* mid-stream: its replies are expected */
 		return 1;
@@ -365,6 +365,33 @@ int smtp_tx(struct link *l, const struct tx_msg *m, const struct tx_msg *next,
 		return 0;
 	}
 	return send_data(l, m, next, end, err);
+}
+
+/* A connection opened without libcurl (LMTP): the greeting, then LHLO
+ * (or EHLO) with name.  0 when both were 2xx, with l->pipelining set;
+ * -1 with *err otherwise. */
+int smtp_greet(struct link *l, const char *name, char **err)
+{
+	const char *verb = l->lmtp ? "LHLO" : "EHLO";
+	l->garbled[0] = '\0';
+	dialog_reset(l->d);
+	dialog_greeting(l->d);
+	if (settle(l, err) < 0)
+		return -1;
+	const struct exch *e = dialog_last(l->d);
+	if (e->code / 100 == 2) {
+		char *line = xasprintf("%s %s", verb, name);
+		command(l, line, NULL);
+		free(line);
+		if (settle(l, err) < 0)
+			return -1;
+		e = dialog_last(l->d);
+	}
+	if (e->code / 100 != 2)
+		return fail(l, err, "%s: %d %s", e->cmd[0] ? verb : "the greeting", e->code,
+			    e->text ? e->text : "");
+	l->pipelining = dialog_ehlo_has(l->d, "PIPELINING");
+	return 0;
 }
 
 void smtp_quit(struct link *l)

@@ -1,4 +1,4 @@
-/* smtp.h — the inside of `forward`.  deliver-smtp.c has libcurl open
+/* smtp.h — the inside of `forward` and `lmtp`.  deliver-smtp.c has libcurl open
  * the connection (TLS, STARTTLS, EHLO, AUTH) in CONNECT_ONLY mode;
  * smtp-tx.c then runs each mail transaction over it, pipelined when the
  * server offers PIPELINING.  smtp-dialog.c records every command with
@@ -6,7 +6,12 @@
  * from smtp-tx.c — so the outcome can name every refused recipient and
  * quote the server's words, and -v can show the dialogue with
  * credentials masked.  Only deliver-smtp.c and smtp-dialog.c (with
- * curlconn.c) use libcurl. */
+ * curlconn.c) use libcurl.
+ *
+ * The inside of `lmtp` too: deliver-lmtp.c opens a plain socket itself
+ * (libcurl has no LMTP) and smtp_greet() sends LHLO; the end of the data
+ * then gets a reply per accepted recipient (RFC 2033), one "." each in
+ * the dialog.  smtp-job.c holds what both deliverers share. */
 #ifndef SMTP_H
 #define SMTP_H
 
@@ -52,12 +57,17 @@ int  dialog_trace(CURL *h, curl_infotype type, char *data, size_t size, void *ar
  * and a reply line received: 1 when the line completed a reply. */
 void dialog_command(struct dialog *d, const char *p, size_t n);
 int  dialog_reply(struct dialog *d, const char *p, size_t n);
+/* The end of the data sent: one "." to answer or, LMTP, one per
+ * recipient accepted (arg: the recipient), in RCPT order. */
+void dialog_dot(struct dialog *d, int lmtp);
+/* A greeting to wait for, before the first command. */
+void dialog_greeting(struct dialog *d);
 /* RCPTs answered 2xx (accepted 1), or refused with 3xx-5xx (accepted 0). */
 size_t dialog_rcpts(const struct dialog *d, int accepted);
 /* Commands still waiting for their reply. */
 size_t dialog_pending(const struct dialog *d);
 const struct exch *dialog_last(const struct dialog *d);
-/* The EHLO reply names the extension kw (a word of it, any case). */
+/* The EHLO (or LHLO) reply names the extension kw (a word of it, any case). */
 int  dialog_ehlo_has(const struct dialog *d, const char *kw);
 /* The last exchange for cmd, or NULL. */
 const struct exch *dialog_find(const struct dialog *d, const char *cmd);
@@ -83,6 +93,8 @@ struct link {
 	struct dialog *ahead;       /* the next one's envelope, sent with this one's dot */
 	struct dialog *spare;       /* the one to use for that */
 	int     pipelining;         /* the server offers PIPELINING */
+	int     lmtp;               /* LMTP (RFC 2033): LHLO, and a reply per
+	                             * recipient to the end of the data */
 	int     broken;             /* it went away, timed out or was left mid-DATA */
 	char    garbled[120];       /* a reply line without a 2xx-5xx code */
 	struct stuffer st;          /* the data's line ends and dots */
@@ -116,9 +128,50 @@ struct tx_end {
  * m's end (link->ahead); its smtp_tx must come next on this link. */
 int  smtp_tx(struct link *l, const struct tx_msg *m, const struct tx_msg *next,
 	     struct tx_end *end, char **err);
+/* On a connection that is not libcurl's (LMTP): the greeting, then
+ * LHLO (l->lmtp) or EHLO with name; sets l->pipelining.  0, or -1 with
+ * *err (l->broken). */
+int  smtp_greet(struct link *l, const char *name, char **err);
 /* A kept connection is still open and quiet (0: hang up and dial again). */
 int  smtp_alive(struct link *l);
 /* QUIT, unless the connection is broken. */
 void smtp_quit(struct link *l);
+
+/* ---- smtp-job.c: what forward and lmtp share about one message ---- */
+struct job;
+struct msg;
+struct outcome;
+
+/* The recipients as written (what: "forward", "lmtp" for the errors). */
+char **smtp_rcpts(char *const *argv, const char *what, char **err);
+void   smtp_rcpts_free(char **v);
+/* The address in the message's Return-Path ("" for <>), or NULL. */
+char  *return_path(const struct msg *m);
+
+/* A job's prepend lines, then its message, for tx_msg.fill. */
+struct reader {
+	const char *pre;
+	size_t      prelen;
+	const struct msg *m;
+	size_t      off;            /* bytes of prepend + message consumed */
+	char       *buf;            /* a chunk of the spill file ... */
+	size_t      bufoff, buflen; /* ... starting at this message offset */
+};
+void    reader_start(struct reader *r, const struct job *j);
+ssize_t reader_fill(char *out, size_t cap, void *arg);
+void    reader_free(struct reader *r);
+
+/* Who judges, and how. */
+struct verdict {
+	const char *acct;       /* log lines start with it */
+	const char *where;      /* "host:port" or the socket, for messages */
+	const char *done;       /* "forwarded to", "delivered to" */
+	int   lmtp;             /* a reply per recipient to the end of the data */
+	int   partial_ok;       /* on_partial accept */
+};
+/* The dialogue of one transaction into o: 0 delivered, -1 with o->err,
+ * o->rejected and o->fail_code. */
+int smtp_judge(const struct verdict *v, const struct dialog *d, const struct tx_end *end,
+	       const char *err, struct outcome *o);
 
 #endif

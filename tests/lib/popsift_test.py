@@ -185,6 +185,10 @@ class Dovecot:
     driver oauth2 (XOAUTH2 and OAUTHBEARER) that checks bearer tokens by
     POSTing token=... there (tests/lib/oauthd.py serves it); passwords
     keep working.
+
+    lmtp=True adds Dovecot's LMTP server (dovecot-lmtpd): on the unix
+    socket lmtp_socket (mode 0666) and on 127.0.0.1:lmtp_port; RCPT TO the
+    passwd-file user name delivers to that user's Maildir.
     """
 
     def __init__(self, users: dict[str, str] | None = None, extra_conf: str = "",
@@ -192,7 +196,7 @@ class Dovecot:
                  debug: bool = False, keep_dir: bool | None = None,
                  auth_failure_delay: int = 0, start: bool = True,
                  startup_timeout: float = 60.0, stop_grace: float = 0.3,
-                 oauth2_introspect: str | None = None):
+                 oauth2_introspect: str | None = None, lmtp: bool = False):
         if shutil.which("dovecot") is None and not Path("/usr/sbin/dovecot").exists():
             raise DovecotError("dovecot not installed (run: sh tests/deps.sh)")
         if os.geteuid() != 0:
@@ -201,6 +205,7 @@ class Dovecot:
         self.extra_conf = extra_conf
         self.mechanisms = mechanisms
         self.oauth2_introspect = oauth2_introspect
+        self.lmtp = lmtp
         self.ssl = ssl
         self.debug = debug
         self.auth_failure_delay = auth_failure_delay
@@ -225,6 +230,8 @@ class Dovecot:
         os.chmod(self.dir, 0o755)
         self.port = free_port()
         self.port_ssl = free_port() if ssl else None
+        self.lmtp_socket = self.dir / "lmtp.sock" if lmtp else None
+        self.lmtp_port = free_port() if lmtp else None
         self.log_path = self.dir / "dovecot.log"
         self.conf_path = self.dir / "dovecot.conf"
         self.passwd_path = self.dir / "passwd"
@@ -336,10 +343,19 @@ userdb {{
 }}
 service pop3-login {{
 {listeners}}}
-{self.extra_conf}
+{self._lmtp_conf()}{self.extra_conf}
 """
         self.conf_path.write_text(conf)
         os.chmod(self.conf_path, 0o644)
+
+    def _lmtp_conf(self) -> str:
+        if not self.lmtp:
+            return ""
+        return ("protocols = $protocols lmtp\n"
+                "service lmtp {\n"
+                f"  unix_listener {self.lmtp_socket} {{\n    mode = 0666\n  }}\n"
+                f"  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {self.lmtp_port}\n  }}\n"
+                "}\n")
 
     def _oauth2_passdb(self) -> tuple[str, str]:
         if not self.oauth2_introspect:

@@ -227,6 +227,11 @@ static const struct { const char *text, *want; } parse_errors[] = {
 	{ "match all mda procmail \"-d x", "t.rules:1:15: mda: unterminated quote" },
 	{ "match all forward", "t.rules:1:18: expected an address after forward" },
 	{ "match all forward discard", "t.rules:1:18: expected an address after forward" },
+	{ "match all lmtp", "t.rules:1:15: expected unix:/PATH or HOST:PORT after lmtp" },
+	{ "match header S =~ /(.*)/ lmtp ${header:X-To} bob",
+	  "t.rules:1:31: lmtp: the server cannot come from the message" },
+	{ "match header S =~ /(.*)/ lmtp h$1:24 bob",
+	  "t.rules:1:31: lmtp: the server cannot come from the message" },
 	{ "match all add-header", "t.rules:1:21: add-header needs \"Name: value\"" },
 	{ "match all add-header \"no colon\"", "t.rules:1:22: add-header needs \"Name: value\"" },
 	{ "match all add-header \": v\"", "t.rules:1:22: add-header needs \"Name: value\"" },
@@ -725,7 +730,8 @@ static void test_prefetch(void)
  * download is the decision made after it. */
 static void test_identity(void)
 {
-	static const char *const rules[] = { "spam", "lists", "invoices", "big", "forward", "example" };
+	static const char *const rules[] = { "spam", "lists", "invoices", "big", "forward", "example",
+					       "lmtp" };
 	static const char *const files[] = {
 		"spam.eml", "list-debian.eml", "invoice-zh.eml", "invoice-en.eml",
 		"invoice-zh-body.eml", "boss.eml", "newsletter-corp.eml", "plain.eml",

@@ -1,10 +1,16 @@
 /* Unit tests: SMTP replies matched to commands (smtp-dialog.c) — in
  * lockstep, pipelined, multi-line, through libcurl's debug stream — the
  * EHLO keyword check that decides pipelining, and the data's line ends
- * and dot-stuffing (smtp-tx.c's stuffer) across chunk boundaries. */
+ * and dot-stuffing (smtp-tx.c's stuffer) across chunk boundaries; LMTP's
+ * reply per recipient to the end of the data, through the dialog, a
+ * whole smtp_tx() on a socket and smtp-job.c's judgement. */
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "unit.h"
+#include "deliver.h"
+#include "msg.h"
 #include "smtp.h"
 
 static void cmd(struct dialog *d, const char *s) { dialog_command(d, s, strlen(s)); }
@@ -186,8 +192,143 @@ static void endless_reply(void)
 	dialog_free(&d);
 }
 
+/* MAIL, RCPT a b c, DATA answered with rcpt (b refused), then the dot. */
+static void lmtp_envelope(struct dialog *d, const char *b_reply)
+{
+	dialog_reset(d);
+	cmd(d, "MAIL FROM:<s@x>");
+	cmd(d, "RCPT TO:<a@x>");
+	cmd(d, "RCPT TO:<b@x>");
+	cmd(d, "RCPT TO:<c@x>");
+	cmd(d, "DATA");
+	reply(d, "250 ok\r\n");
+	reply(d, "250 ok\r\n");
+	reply(d, b_reply);
+	reply(d, "250 ok\r\n");
+	reply(d, "354 go\r\n");
+	dialog_dot(d, 1);
+}
+
+static int judged(const struct dialog *d, int partial_ok, struct outcome *o)
+{
+	struct verdict v = { .acct = "t", .where = "lmtp", .done = "delivered to", .lmtp = 1,
+			     .partial_ok = partial_ok };
+	struct tx_end end = { .data_out = 1 };
+	free(o->err);
+	memset(o, 0, sizeof *o);
+	return smtp_judge(&v, d, &end, NULL, o);
+}
+
+static void lmtp_dots(void)
+{
+	struct dialog d = { .acct = "t" };
+	struct outcome o = { 0 };
+	lmtp_envelope(&d, "550 5.1.1 no such user\r\n");
+	CHECK(dialog_pending(&d) == 2, "the end of the data awaits a reply per accepted recipient");
+	reply(&d, "250 2.0.0 <a@x> saved\r\n");
+	CHECK(dialog_pending(&d) == 1, "the first reply answers one of them");
+	reply(&d, "452 4.2.2 <c@x> over quota\r\n");
+	CHECK(d.nex == 7 && d.ex[5].arg && !strcmp(d.ex[5].arg, "a@x") && d.ex[5].code == 250,
+	      "the first for the first accepted");
+	CHECK(d.nex == 7 && d.ex[6].arg && !strcmp(d.ex[6].arg, "c@x") && d.ex[6].code == 452,
+	      "the second for the next accepted");
+	CHECK(judged(&d, 1, &o) < 0 && !o.rejected && o.fail_code == EX_TEMPFAIL,
+	      "a 4xx for one recipient defers the message");
+	CHECK(o.err && strstr(o.err, "a@x will get it again") != NULL, "and says who will get it twice");
+
+	lmtp_envelope(&d, "250 ok\r\n");
+	reply(&d, "250 a\r\n");
+	reply(&d, "250 b\r\n");
+	reply(&d, "250 c\r\n");
+	CHECK(judged(&d, 0, &o) == 0, "2xx for every recipient: delivered");
+
+	lmtp_envelope(&d, "250 ok\r\n");
+	reply(&d, "250 a\r\n");
+	reply(&d, "552 5.2.2 b full\r\n");
+	reply(&d, "250 c\r\n");
+	CHECK(judged(&d, 0, &o) < 0 && o.rejected, "5xx for some, on_partial keep: rejected");
+	CHECK(judged(&d, 1, &o) == 0, "5xx for some, on_partial accept: delivered");
+
+	lmtp_envelope(&d, "250 ok\r\n");
+	reply(&d, "552 5.2.2 a full\r\n");
+	reply(&d, "554 5.6.0 b bad\r\n");
+	reply(&d, "552 5.2.2 c full\r\n");
+	CHECK(judged(&d, 1, &o) < 0 && o.rejected && o.fail_code == EX_DATAERR,
+	      "5xx for every recipient: rejected");
+
+	lmtp_envelope(&d, "250 ok\r\n");
+	reply(&d, "250 a\r\n");
+	CHECK(judged(&d, 1, &o) < 0 && !o.rejected, "no reply for some (a drop): deferred");
+	free(o.err);
+	dialog_free(&d);
+}
+
+/* A whole LMTP transaction through smtp_tx() on a socket whose other end
+ * has already said everything (replies, then maybe its end). */
+static int lmtp_tx(const char *server, int hang_up, struct dialog *d, struct tx_end *end,
+		   char **err, char *seen, size_t seen_cap)
+{
+	static struct link l;
+	static struct dialog spare = { .acct = "t" };
+	char *rcpt[] = { "a@x", "b@x", NULL };
+	char body[] = "Subject: x\n\n.dot\n";
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return -2;
+	if (write(sv[1], server, strlen(server)) < 0)
+		return -2;
+	if (hang_up)
+		shutdown(sv[1], SHUT_WR);
+	l.c = (struct conn){ .raw = 1, .sock = sv[0], .acct = "t", .timeout_ms = 10000 };
+	l.d = d;
+	l.spare = &spare;
+	l.ahead = NULL;
+	l.lmtp = l.pipelining = 1;
+	l.broken = 0;
+	l.ilen = l.olen = 0;
+	struct reader rd = { .pre = body, .prelen = strlen(body), .m = &(struct msg){ .fd = -1 } };
+	struct tx_msg m = { .from = "s@x", .rcpt = rcpt, .fill = reader_fill, .arg = &rd };
+	dialog_reset(d);
+	int rc = smtp_tx(&l, &m, NULL, end, err);
+	conn_close(&l.c);
+	ssize_t n = read(sv[1], seen, seen_cap - 1);
+	seen[n > 0 ? n : 0] = '\0';
+	close(sv[1]);
+	free(l.out);
+	l.out = NULL;
+	l.ocap = 0;
+	dialog_free(&spare);
+	return rc;
+}
+
+static void lmtp_transaction(void)
+{
+	struct dialog d = { .acct = "t" };
+	struct tx_end end;
+	struct outcome o = { 0 };
+	char *err = NULL, seen[512];
+	struct verdict v = { .acct = "t", .where = "lmtp", .done = "delivered to", .lmtp = 1 };
+	int rc = lmtp_tx("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 a@x saved\r\n"
+			 "250 b@x saved\r\n", 0, &d, &end, &err, seen, sizeof seen);
+	CHECK(rc == 0 && dialog_pending(&d) == 0, "smtp_tx reads both replies to the end of the data");
+	CHECK_STR(seen, "MAIL FROM:<s@x>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"
+		  "Subject: x\r\n\r\n..dot\r\n.\r\n", "pipelined envelope, CRLF and dot-stuffed data");
+	CHECK(smtp_judge(&v, &d, &end, err, &o) == 0, "both saved: delivered");
+
+	rc = lmtp_tx("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 a@x saved\r\n", 1,
+		     &d, &end, &err, seen, sizeof seen);
+	CHECK(rc < 0 && end.data_out, "a drop after the first reply fails the transaction");
+	CHECK(smtp_judge(&v, &d, &end, err, &o) < 0 && !o.rejected && o.err &&
+	      strstr(o.err, "a@x will get it again"), "deferred, saying a@x has it already");
+	free(o.err);
+	free(err);
+	dialog_free(&d);
+}
+
 int main(void)
 {
+	lmtp_dots();
+	lmtp_transaction();
 	endless_reply();
 	pipelined();
 	garbled_and_greeting();
