@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -38,6 +39,9 @@
 #include "mime.h"
 #include "msg.h"
 #include "secret.h"
+
+/* seconds a suspect folder must hold still before it is searched */
+#define SETTLE_S 2
 
 /* A target's settings: made on the calling thread at its first message,
  * read-only to the sending thread after that. */
@@ -479,6 +483,49 @@ static char *search_arg(const char *s)
 
 /* After a crash: is the message already in the folder?  1 found, 0 not,
  * -1 the connection failed (o filled). */
+/* The folder's STATUS (UIDNEXT, MESSAGES) text, or NULL. */
+static char *folder_status(const struct imapt *t)
+{
+	struct imap_reply rep;
+	char *err = NULL;
+	free(conn.s.status);
+	conn.s.status = NULL;
+	if (imap_simple(&conn.s, &rep, &err, "STATUS %s (UIDNEXT MESSAGES)", t->qfolder) < 0 ||
+	    rep.status != IS_OK) {
+		free(err);
+		return NULL;
+	}
+	char *st = conn.s.status;
+	conn.s.status = NULL;
+	return st;
+}
+
+/* The appends a session of ours left in flight (a killed popsift, a
+ * connection lost after the data) may still sit in the server's input:
+ * it works through them after we are gone, and a search made meanwhile
+ * would not see them.  So before the first search of a suspect folder,
+ * wait until the folder holds still for SETTLE_S seconds (within the
+ * account's timeout).  A server that pauses longer than that costs a
+ * duplicate, never a loss. */
+static void settle(const struct imapt *t)
+{
+	int limit = t->a->timeout > 0 ? t->a->timeout : 60;
+	double end = now_sec() + limit;
+	char *last = folder_status(t);
+	while (last && !stop_requested && now_sec() + SETTLE_S < end) {
+		struct timespec ts = { .tv_sec = SETTLE_S };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stop_requested)
+			;
+		char *cur = folder_status(t);
+		int still = cur && strcmp(cur, last) == 0;
+		free(last);
+		last = cur;
+		if (still)
+			break;
+	}
+	free(last);
+}
+
 static int already_there(const struct imapt *t, const struct job *j, struct outcome *o)
 {
 	size_t hl;
@@ -503,6 +550,7 @@ static int already_there(const struct imapt *t, const struct job *j, struct outc
 	char *err = NULL;
 	int rc = conn.s.c.curl ? 0 : -1;
 	if (rc == 0 && (conn.examined == NULL || strcmp(conn.examined, t->folder) != 0)) {
+		settle(t);
 		rc = imap_simple(&conn.s, &rep, &err, "EXAMINE %s", t->qfolder);
 		free(conn.examined);
 		conn.examined = rc == 0 && rep.status == IS_OK ? xstrdup(t->folder) : NULL;
