@@ -184,8 +184,10 @@ static int cmd_check(const struct cli *c)
 		return code;
 	int n = 0;
 	for (const struct account *a = cf.accounts; a; a = a->next, n++) {
-		if (log_level >= 1)
+		if (log_level >= 1) {
 			provider_describe(a, stdout);
+			oauth_describe(a, stdout);
+		}
 		if (a->rules == NULL)
 			continue;
 		char *err = NULL;

@@ -303,3 +303,21 @@ int oauth_access_token(const struct account *a, enum side side, int refresh, cha
 	free(path);
 	return rc;
 }
+
+/* `popsift check -v`: which sides log in with OAuth2, and whether
+ * `popsift authorize` was run for them (never a token). */
+void oauth_describe(const struct account *a, FILE *out)
+{
+	for (int s = SIDE_POP3; s <= SIDE_IMAP; s++) {
+		if (!oauth_side_on(a, (enum side)s))
+			continue;
+		char *path = token_path(a, (enum side)s);
+		fprintf(out, "account %s: %s login: OAuth2 (token URL %s), ", a->name,
+			side_name((enum side)s), oauth_conf(a, (enum side)s)->token_url);
+		if (access(path, F_OK) == 0)
+			fprintf(out, "authorized\n");
+		else
+			fprintf(out, "not authorized yet: run popsift authorize %s\n", a->name);
+		free(path);
+	}
+}

@@ -3,6 +3,8 @@
 #ifndef OAUTH_H
 #define OAUTH_H
 
+#include <stdio.h>
+
 #include "popsift.h"
 #include "secret.h"
 
@@ -55,6 +57,9 @@ int  loopback_listen(int *port, char **err);          /* listening fd, or -1 */
 int  loopback_wait(int fd, const char *state, int timeout_s, char **code, char **err);
 /* The percent-decoded value of key in a query string: malloc'd, or NULL. */
 char *query_param(const char *query, const char *key);
+
+/* `popsift check -v`: the OAuth2 sides and whether they are authorized. */
+void oauth_describe(const struct account *a, FILE *out);
 
 /* `popsift authorize ACCOUNT`: exit code. */
 int  cmd_authorize(const struct config *cf, const char *account);

@@ -128,6 +128,22 @@ def test_pkce_authorize_then_pop3_xoauth2(popsift, run, config, oauthd, odovecot
     assert_no_secret(s.stdout + s.stderr, oauthd)
 
 
+def test_check_v_says_whether_authorized(popsift, run, config, oauthd, odovecot, tmp):
+    """`check -v` names the OAuth2 sides and whether `popsift authorize`
+    was run, never a token."""
+    cfg = oconfig(config, oauthd, odovecot, tmp)
+    r = run("-f", cfg, "-v", "check")
+    assert r.returncode == 0, r.stderr
+    assert "pop3 login: OAuth2" in r.stdout
+    assert "not authorized yet: run popsift authorize" in r.stdout
+    rc, out, err, _ = authorize_pkce(popsift, cfg)
+    assert rc == 0, out + err
+    r = run("-f", cfg, "-v", "check")
+    assert r.returncode == 0, r.stderr
+    assert "pop3 login: OAuth2" in r.stdout and "not authorized" not in r.stdout
+    assert_no_secret(r.stdout + r.stderr, oauthd)
+
+
 @pytest.mark.parametrize("sasl_ir", ["no", "yes"])
 def test_xoauth2_two_steps_or_one(popsift, run, config, oauthd, odovecot, tmp, sasl_ir):
     """Microsoft's POP3 wants XOAUTH2 in two steps (AUTH, then the blob
