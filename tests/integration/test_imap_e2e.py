@@ -20,13 +20,13 @@ checked by Dovecot's oauth2 passdb through introspection).
 import collections
 import datetime
 import email.utils
-import imaplib
 import os
 import random
 import re
 import selectors
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -278,36 +278,55 @@ def test_token_expires_mid_run_and_is_refreshed_once(imap_dovecot, popsift, tmp)
 
 # ---------------------------------------------------------------- 3. 20 SIGKILLs
 
-class Counter:
-    """Messages in bob's folders, one cheap STATUS each, over one connection."""
+class Progress:
+    """How far one run got, from its -v trace (read incrementally): the
+    messages it appended or found already in the folder, and its DELEs
+    (sent only once the batch is committed)."""
 
-    def __init__(self, dc):
-        self.m = imaplib.IMAP4(dc.host, dc.imap_port, timeout=30)
-        self.m.login("bob", dc.users["bob"])
+    DONE = re.compile(rb"C: \S+ APPEND |not appended again")
 
-    def total(self) -> int:
-        n = 0
-        for f in FOLDERS:
-            typ, data = self.m.status(f'"{f}"', "(MESSAGES)")
-            if typ == "OK":
-                n += int(re.search(rb"MESSAGES (\d+)", data[0]).group(1))
-        return n
+    def __init__(self, path):
+        self.f = open(path, "rb")
+        self.handled = self.deleted = 0
+        self.tail = b""
+
+    def update(self) -> "Progress":
+        data = self.tail + self.f.read()
+        cut = data.rfind(b"\n") + 1
+        self.handled += len(self.DONE.findall(data[:cut]))
+        self.deleted += data[:cut].count(b": C: DELE ")
+        self.tail = data[cut:]
+        return self
 
     def close(self):
-        self.m.logout()
+        self.f.close()
 
 
-def kill_point(rng, i: int, left: int) -> tuple[str, float, int]:
-    """(what, delay, messages in the mailbox to wait for) for kill number i:
-    during the logins, in the middle of a batch, at its commit."""
-    base = N - left
-    end = base + min(BATCH, left)
-    kind = ("login", "mid", "commit", "mid")[i % 4]
-    if kind == "login" or end - base < 3:
-        return "login", rng.uniform(0.0, 0.3), 0
-    if kind == "mid":
-        return "mid", 0.0, rng.randint(base + 1, end - 2)
-    return "commit", rng.uniform(0.0, 0.1), end - rng.randint(0, 2)
+def to_do(dc, tmp) -> tuple[int, int]:
+    """(messages on the POP3 server, those of them no run recorded
+    delivered); popsift is not running."""
+    left = dc.count("alice")
+    with sqlite3.connect(tmp / "state.db") as db:
+        done = db.execute("SELECT count(*) FROM messages WHERE state = 'delivered'").fetchone()[0]
+    return left, max(left - done, 0)
+
+
+def kill_point(rng, i: int, left: int, todo: int) -> tuple[str, float, int, int]:
+    """(what, delay, messages handled, DELEs sent) to wait for before kill
+    number i: during the logins, in the middle of a batch, at its last
+    replies and commit, and among the DELEs that follow a commit, before
+    QUIT (kills 9 and 19: the first batch's, then the last one's; any
+    once every message is recorded).  A run first deletes what earlier
+    ones recorded (left - todo), then fetches the rest."""
+    n = min(BATCH, todo)
+    if i in (9, 19) or (n == 0 and left > 0):
+        return "dele", 0.0, 0, left - todo + rng.randint(1, max(n, 1))
+    kind = ("login", "mid", "commit")[i % 3]
+    if kind == "login" or n < 3:
+        return "login", rng.uniform(0.0, 0.3), 0, 0
+    if kind == "commit":
+        return kind, 0.0, n - rng.randint(0, 2), 0
+    return "mid", 0.0, rng.randint(1, n - 2), 0
 
 
 def test_twenty_sigkills_leave_each_message_once(imap_dovecot, popsift, tmp):  # noqa: F811
@@ -317,32 +336,33 @@ def test_twenty_sigkills_leave_each_message_once(imap_dovecot, popsift, tmp):  #
     t0 = time.monotonic()
     with OAuthServer(username="bob") as srv:
         dc, cfg, msgs = oauth_setup(imap_dovecot, popsift, tmp, srv)
-        count = Counter(dc)
-        log = tmp / "runs.log"
-        try:
-            for i in range(20):
-                left = dc.count("alice")
-                kind, delay, want = kill_point(rng, i, left)
-                with open(log, "ab") as err:
-                    p = subprocess.Popen([str(popsift), "-f", str(cfg), "run"],
-                                         stdout=subprocess.DEVNULL, stderr=err)
-                deadline = time.monotonic() + 120
-                while p.poll() is None and want and count.total() < want:
-                    assert time.monotonic() < deadline, f"kill {i}: stuck before {want}"
-                    time.sleep(0.002)   # a poll interval, not a synchronisation
-                time.sleep(delay)       # the deliberate random part of the kill point
-                ended = p.poll()
-                if ended is None:
-                    os.kill(p.pid, signal.SIGKILL)
-                p.wait(timeout=60)
-                print(f"kill {i:2}: {kind:6} at {want or delay:>8.3f}: POP3 {left:3} -> "
-                      f"{dc.count('alice'):3}, IMAP {count.total():3}"
-                      + (f" (ended first, exit {ended})" if ended is not None else ""))
-                assert ended in (None, 0), log.read_text()[-3000:]
-            r = pt.run_popsift(["-v", "-f", cfg, "run"], binary=popsift, timeout=300)
-            assert r.returncode == 0, r.stderr[-3000:]
-            print(f"the final run found {r.stderr.count('not appended again')} already there")
-            assert_once(dc, msgs)
-        finally:
-            count.close()
+        for i in range(20):
+            left, todo = to_do(dc, tmp) if i else (N, N)
+            kind, delay, handled, deleted = kill_point(rng, i, left, todo)
+            log = tmp / f"run{i}.log"
+            with open(log, "wb") as err:
+                p = subprocess.Popen([str(popsift), "-v", "-f", str(cfg), "run"],
+                                     stdout=subprocess.DEVNULL, stderr=err)
+            seen = Progress(log)
+            deadline = time.monotonic() + 120
+            while p.poll() is None and (seen.update().handled < handled or
+                                        seen.deleted < deleted):
+                assert time.monotonic() < deadline, f"kill {i}: stuck at {seen.handled}"
+                time.sleep(0.002)   # a poll interval, not a synchronisation
+            time.sleep(delay)       # the deliberate random part of the kill point
+            ended = p.poll()
+            if ended is None:
+                os.kill(p.pid, signal.SIGKILL)
+            p.wait(timeout=60)
+            seen.update()
+            print(f"kill {i:2}: {kind:6} {handled or deleted or round(delay, 3):>5}: handled "
+                  f"{seen.handled:3}, DELE {seen.deleted:3}; POP3 {left:3}, to do {todo:3} -> "
+                  f"{to_do(dc, tmp)}"
+                  + (f" (ended first, exit {ended})" if ended is not None else ""))
+            seen.close()
+            assert ended in (None, 0), log.read_text()[-3000:]
+        r = pt.run_popsift(["-v", "-f", cfg, "run"], binary=popsift, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        print(f"the final run found {r.stderr.count('not appended again')} already there")
+        assert_once(dc, msgs)
     print(f"20 kills and the final run in {time.monotonic() - t0:.1f} s")
