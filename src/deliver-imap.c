@@ -498,7 +498,7 @@ static int settle(const struct imapt *t, char **err)
 			return 0;
 		}
 	int rc = 0;
-	for (int i = 0; rc == 0 && i < SETTLE_ROUNDS; i++) {
+	for (int i = 0; rc == 0 && i < SETTLE_ROUNDS && !stop_requested; i++) {
 		struct timespec nap = { SETTLE_MS / 1000, (SETTLE_MS % 1000) * 1000000L };
 		struct imap_reply rep;
 		if (i > 0) {   /* a search sees the folder as the last command left it */
