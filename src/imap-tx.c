@@ -48,8 +48,6 @@ void imap_ses_free(struct imap_ses *s)
 	imap_resp_free(&s->resp);
 	free(s->found);
 	s->found = NULL;
-	free(s->status);
-	s->status = NULL;
 }
 
 size_t imap_pending(const struct imap_ses *s)
@@ -184,10 +182,6 @@ static void untagged(struct imap_ses *s)
 	    (r->text[6] == ' ' || r->text[6] == '\0')) {
 		free(s->found);
 		s->found = xstrdup(r->text + 6 + (r->text[6] == ' '));
-	}
-	if (r->status == IS_NONE && strncasecmp(r->text, "STATUS ", 7) == 0) {
-		free(s->status);
-		s->status = xstrdup(r->text + 7);
 	}
 }
 

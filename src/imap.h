@@ -97,7 +97,6 @@ struct imap_ses {
 	struct { unsigned long tag; struct imap_reply rep; } fly[IMAP_WINDOW + 4];
 	size_t  nfly;
 	char   *found;                    /* imap_search: "* SEARCH" numbers */
-	char   *status;                   /* the last "* STATUS" text */
 };
 
 /* The message data for APPEND: prepend lines, then the message; any
