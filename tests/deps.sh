@@ -23,7 +23,7 @@ CACHE=${POPSIFT_DEB_CACHE:-/var/cache/popsift-test}
 UNPACK="popa3d solid-pop3d courier-pop courier-base cyrus-pop3d cyrus-common"
 
 PKGS="gcc make pkg-config libcurl4-openssl-dev libpcre2-dev libsqlite3-dev
-dovecot-pop3d dovecot-imapd dovecot-lmtpd python3-aiosmtpd python3-pytest openssl procps exim4-daemon-light
+dovecot-pop3d dovecot-imapd dovecot-lmtpd spamassassin spamc bogofilter procmail python3-aiosmtpd python3-pytest openssl procps exim4-daemon-light
 fetchmail mpop getmail6 groff-base man-db mailutils-pop3d libpam0g liblockfile1
 courier-authlib courier-authlib-userdb libcourier-unicode4 libidn12 libgnutls30 libgdbm6
 libical3 libxapian30 libicu72 libjansson4 libkrb5-3 libldap-2.5-0 libpq5 libwrap0 libpcre3
