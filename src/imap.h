@@ -58,9 +58,6 @@ char *imap_mutf7(const char *utf8);
  * hold (CR, LF, NUL, 8-bit). */
 char *imap_quote(const char *s);
 
-/* An RFC 5322 date ("Tue, 1 Jul 2003 10:52:37 +0200", obsolete zones
- * too): the time and the zone's offset in minutes; -1 if none. */
-int  imap_parse_date(const char *s, size_t n, time_t *t, int *off_min);
 /* The internal date for APPEND: the newest Received: date of the header,
  * else its Date:, as "01-Jul-2003 10:52:37 +0200" in out (32 bytes); 0
  * when neither gives a date. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "unit.h"
+#include "date.h"
 #include "imap.h"
 #include "popsift.h"
 
@@ -121,9 +122,9 @@ static void dates(void)
 	CHECK(imap_internal_date(h3, strlen(h3), out) == 0, "no usable date: none");
 	time_t t;
 	int off;
-	CHECK(imap_parse_date("Thu, 13 Feb 1989 23:32:00 -0330", 31, &t, &off) == 0 &&
+	CHECK(date_parse("Thu, 13 Feb 1989 23:32:00 -0330", 31, &t, &off) == 0 &&
 	      t == 603428520 && off == -210, "negative half-hour zone");
-	CHECK(imap_parse_date("32 Jan 2020 00:00:00 +0000", 26, &t, &off) < 0, "day 32 refused");
+	CHECK(date_parse("32 Jan 2020 00:00:00 +0000", 26, &t, &off) < 0, "day 32 refused");
 }
 
 static void line_ends(void)
