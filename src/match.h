@@ -137,6 +137,8 @@ int  ev_body(struct evalctx *x, struct span *out);
 int  ev_rawbody(struct evalctx *x, struct span *out);
 int  ev_error(struct evalctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ev_note(struct evalctx *x, char *note);
+/* Free s after the evaluation (regex captures may point into it). */
+void ev_keep(struct evalctx *x, char *s);
 
 /* ---- condition kinds (match-*.c) ---- */
 
@@ -151,6 +153,8 @@ struct match_ops {
 
 extern const struct match_ops match_header, match_headers, match_body,
 	match_rawbody, match_size, match_account, match_all, match_duplicate;
+extern const struct match_ops match_age;                             /* match-age.c */
+extern const struct match_ops match_attachments, match_attachment;   /* match-attachment.c */
 
 /* `=~` (0) or `!~` (1); -1 with an error if neither is next. */
 int match_parse_op(struct parser *p, const char *what);

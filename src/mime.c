@@ -293,6 +293,8 @@ struct walk {
 	size_t  len, cap;
 	size_t  parts;
 	char  **notes;
+	mime_part_fn fn;        /* mime_walk_parts: each entity to fn, no text */
+	void   *arg;
 };
 
 /* The first token of a value, lowercased, into out; 0 if none fits. */
@@ -493,9 +495,11 @@ static void walk_entity(struct walk *w, const char *p, size_t len, int depth, in
 	size_t blen = len - hlen;
 	int multi = strncmp(pt.type, "multipart/", 10) == 0;
 	int done = multi && pt.boundary != NULL && walk_multipart(w, &pt, body, blen, depth);
+	if (w->fn != NULL && !done)
+		w->fn(w->arg, &(struct mime_entity){ p, hlen, pt.type, body, blen });
 	if (strcmp(pt.type, "message/rfc822") == 0 || strcmp(pt.type, "message/global") == 0)
 		walk_message(w, &pt, body, blen, depth);
-	else if (!done && (multi || strncmp(pt.type, "text/", 5) == 0))
+	else if (w->fn == NULL && !done && (multi || strncmp(pt.type, "text/", 5) == 0))
 		add_text(w, &pt, body, blen);   /* a multipart we cannot split is
 						 * matched as text: malformed MIME
 						 * must not hide text from rules */
@@ -511,4 +515,10 @@ char *mime_body_text(const char *msg, size_t len, size_t *outlen, char **notes)
 	if (outlen != NULL)
 		*outlen = w.len;
 	return w.out;
+}
+
+void mime_walk_parts(const char *msg, size_t len, mime_part_fn fn, void *arg)
+{
+	struct walk w = { .fn = fn, .arg = arg };
+	walk_entity(&w, msg, len, 0, 0);
 }

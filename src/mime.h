@@ -39,6 +39,30 @@ char *mime_to_utf8(const char *charset, const char *p, size_t len, size_t *outle
  * "\n".  malloc'd, length in *outlen. */
 char *mime_body_text(const char *msg, size_t len, size_t *outlen, char **notes);
 
+/* One entity of a message as mime_walk_parts sees it: its header
+ * section, its type ("type/subtype", lowercase; text/plain when there is
+ * none) and its body, still in its transfer encoding. */
+struct mime_entity {
+	const char *hdr;
+	size_t      hlen;
+	const char *type;
+	const char *body;
+	size_t      blen;
+};
+typedef void (*mime_part_fn)(void *arg, const struct mime_entity *e);
+
+/* Call fn for each entity of a message that is no multipart container
+ * (the message itself when it is single-part; an attached message and
+ * then its own parts), in order, walking the MIME tree as mime_body_text
+ * does and with its bounds (nesting depth, number of entities). */
+void mime_walk_parts(const char *msg, size_t len, mime_part_fn fn, void *arg);
+
+/* The file name of an entity: Content-Disposition's filename, else
+ * Content-Type's name; RFC 2231 (filename*=utf-8''..., continuations
+ * filename*0*=...) and RFC 2047 encoded words decoded as mail clients do,
+ * to UTF-8.  malloc'd, NULL if there is none. */
+char *mime_filename(const char *hdr, size_t hlen, char **notes);
+
 /* The address in a Return-Path or From value: "<a@b>" -> "a@b";
  * malloc'd, NULL if none. "<>" gives "". */
 char *mime_address(const char *val, size_t len);

@@ -28,6 +28,11 @@ static void pool_add(struct evalctx *x, char *s)
 	x->pool[x->npool++] = s;
 }
 
+void ev_keep(struct evalctx *x, char *s)
+{
+	pool_add(x, s);
+}
+
 int ev_error(struct evalctx *x, const char *fmt, ...)
 {
 	char msg[512];

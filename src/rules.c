@@ -20,6 +20,7 @@
 static const struct match_ops *const kinds[] = {
 	&match_header, &match_headers, &match_body, &match_rawbody,
 	&match_size, &match_account, &match_duplicate, &match_all,
+	&match_age, &match_attachments, &match_attachment,
 };
 
 int rules_header_id(struct rules *r, const char *name)
@@ -66,6 +67,16 @@ static const struct match_ops *find_kind(const char *name)
 	return NULL;
 }
 
+/* "header, headers, ... or all": from kinds[], so a new kind shows. */
+static void kind_list(char *out, size_t size)
+{
+	size_t n = sizeof kinds / sizeof kinds[0], o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < n && o < size; i++)
+		o += (size_t)snprintf(out + o, size - o, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+				      kinds[i]->name);
+}
+
 static struct cond *parse_leaf(struct parser *p)
 {
 	struct lexer *lx = &p->lx;
@@ -78,8 +89,9 @@ static struct cond *parse_leaf(struct parser *p)
 	}
 	const struct match_ops *ops = find_kind(name);
 	if (ops == NULL) {
-		lx_error(lx, start, "unknown condition \"%s\" (expected header, headers, "
-			 "body, rawbody, size, account, duplicate or all)", name);
+		char list[256];
+		kind_list(list, sizeof list);
+		lx_error(lx, start, "unknown condition \"%s\" (expected %s)", name, list);
 		free(name);
 		return NULL;
 	}

@@ -170,7 +170,7 @@ static int same_decision(const struct decision *a, const struct decision *b)
 
 /* ---- parse errors ---- */
 
-#define KINDS "(expected header, headers, body, rawbody, size, account, duplicate or all)"
+#define KINDS "(expected header, headers, body, rawbody, size, account, duplicate, all, age, attachments or attachment)"
 
 /* Every parse error, as "file:line:col: message". */
 static const struct { const char *text, *want; } parse_errors[] = {
@@ -731,7 +731,7 @@ static void test_prefetch(void)
 static void test_identity(void)
 {
 	static const char *const rules[] = { "spam", "lists", "invoices", "big", "forward", "example",
-					       "lmtp" };
+					       "lmtp", "attachments" };
 	static const char *const files[] = {
 		"spam.eml", "list-debian.eml", "invoice-zh.eml", "invoice-en.eml",
 		"invoice-zh-body.eml", "boss.eml", "newsletter-corp.eml", "plain.eml",
