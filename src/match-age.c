@@ -28,7 +28,7 @@ static int parse_op(struct lexer *lx, enum age_op *op)
 	const char *s = lx->text + lx->pos;
 	if (s[0] != '>' && s[0] != '<')
 		return lx_error(lx, lx->pos, "expected >, <, >= or <= after age");
-	int eq = s[1] == '=';
+	int eq = s[1] == '=';   /* s[1] is at worst the final NUL */
 	*op = s[0] == '>' ? (eq ? AG_GE : AG_GT) : (eq ? AG_LE : AG_LT);
 	lx->pos += 1 + (size_t)eq;
 	return 0;

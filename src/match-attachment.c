@@ -40,7 +40,7 @@ static int parse_cmp(struct lexer *lx, enum cmp *op, const char *what)
 {
 	lx_ws(lx);
 	const char *s = lx->text + lx->pos;
-	int eq = s[1] == '=';
+	int eq = s[0] != '\0' && s[1] == '=';
 	if (s[0] == '>' || s[0] == '<') {
 		*op = s[0] == '>' ? (eq ? CM_GE : CM_GT) : (eq ? CM_LE : CM_LT);
 		lx->pos += 1 + (size_t)eq;

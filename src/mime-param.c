@@ -12,6 +12,8 @@
 #include "popsift.h"
 
 #define MAX_SEGMENTS 64         /* filename*0 .. filename*63: more is hostile */
+#define MAX_FIELD    65536      /* of a field, the part searched for the name:
+				 * each segment is one scan of it */
 
 struct bytes {
 	char   *p;
@@ -144,7 +146,7 @@ static char *field_param(const char *hdr, size_t hlen, const char *field, const 
 	const char *n, *v;
 	while (mime_next_header(hdr, hlen, &pos, &n, &nl, &v, &vl))
 		if (nl == want && strncasecmp(n, field, want) == 0)
-			return param_decoded(v, vl, name, notes);
+			return param_decoded(v, vl < MAX_FIELD ? vl : MAX_FIELD, name, notes);
 	return NULL;
 }
 

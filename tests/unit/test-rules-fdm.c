@@ -219,6 +219,17 @@ static void test_bounds(void)
 	char *name = mime_filename(m, strlen(m), NULL);
 	CHECK(name != NULL && strlen(name) == 64, "RFC 2231: at most 64 segments");
 	free(name);
+	/* 64 segments of 100 KB: only the first 64 KB of the field is read */
+	n = (size_t)snprintf(m, cap, "Content-Disposition: attachment; filename*0*=utf-8''a");
+	for (int i = 1; i < 64 && n + 100010 < cap; i++) {
+		n += (size_t)snprintf(m + n, cap - n, "; filename*%d=", i);
+		memset(m + n, 'b', 100000);
+		n += 100000;
+	}
+	snprintf(m + n, cap - n, "\n\nx\n");
+	name = mime_filename(m, strlen(m), NULL);
+	CHECK(name != NULL && strlen(name) < 65536, "RFC 2231: a huge field is read to 64 KB");
+	free(name);
 	free(m);
 }
 
@@ -244,8 +255,28 @@ static void test_filename(void)
 	}
 }
 
+static void test_dump(void)
+{
+	const char *text = "match attachments >= 2 or attachment size <= 3K or "
+			   "attachment type !~ /x/i or attachment name =~ /a\\/b/ or age <= 3w skip\n";
+	char *err = NULL, *out = NULL;
+	size_t n = 0;
+	struct rules *r = rules_parse("t.rules", text, &err);
+	FILE *f = open_memstream(&out, &n);
+	if (r != NULL)
+		rules_dump(r, f);
+	fclose(f);
+	CHECK_STR(out, "t.rules:1: match age <= 3w or (attachments >= 2 or attachment size <= 3K or "
+		  "attachment type !~ /x/i or attachment name =~ /a\\/b/) skip\n",
+		  "dump: as written, the header-only age first");
+	free(out);
+	free(err);
+	rules_free(r);
+}
+
 int main(void)
 {
+	test_dump();
 	test_age();
 	test_attachments();
 	test_bounds();
