@@ -7,6 +7,8 @@
  * Rewriting to EUC keeps every character two bytes wide in a form whose
  * width is known from its lead byte, so a character nobody can decode
  * costs one U+FFFD and nothing after it. */
+#include <strings.h>
+
 #include "charset-cjk.h"
 
 #define ESC 0x1B
@@ -136,4 +138,29 @@ void cjk_euc_to_sjis(unsigned char a, unsigned char b, char out[2])
 	unsigned trail = row % 2 ? cell + 0x3F + (cell >= 64) : cell + 0x9E;
 	out[0] = (char)lead;
 	out[1] = (char)trail;
+}
+
+/* Charsets whose characters are one or two bytes (GB18030's four-byte
+ * form aside), as iconv names them after cs_alias. */
+int cjk_is_dbcs(const char *name)
+{
+	static const char *const dbcs[] = {
+		"GB18030", "CP949", "CP932", "EUC-JP", "big5", "big5-hkscs", "big5hkscs",
+		"cp950", "euc-kr", "euc-tw", "uhc", "johab", "windows-31j", "EUC-JP-MS",
+	};
+	for (size_t i = 0; i < sizeof dbcs / sizeof dbcs[0]; i++)
+		if (strcasecmp(name, dbcs[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Bytes a character iconv rejects spans.  A lead byte takes its trail
+ * when that is 8-bit, so one bad character costs one U+FFFD and the
+ * rest stays aligned; an ASCII byte after it is read anew, as WHATWG
+ * decoders do.  EUC-JP's 0x8F starts three bytes. */
+size_t cjk_bad_width(int dbcs, const unsigned char *u, size_t left)
+{
+	if ((dbcs != 'D' && dbcs != 'J') || left < 2 || u[0] < 0x81 || u[1] < 0x80)
+		return 1;
+	return u[0] == 0x8F && dbcs == 'J' && left >= 3 && u[2] >= 0x80 ? 3 : 2;
 }

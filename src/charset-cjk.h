@@ -1,6 +1,7 @@
 /* charset-cjk.h — byte-level rewrites of the 7-bit CJK encodings that
  * iconv lacks or decodes without the extensions mail carries, into the
- * EUC form of the same character sets, which mime-decode.c converts. */
+ * EUC form of the same character sets, which mime-decode.c converts;
+ * and how many bytes a character that iconv rejects spans. */
 #ifndef CHARSET_CJK_H
 #define CHARSET_CJK_H
 
@@ -18,5 +19,13 @@ size_t cjk_hz_to_euc(const char *p, size_t len, char *out);
 
 /* The Shift_JIS form of the EUC-JP pair a b (both 0xA1-0xFE). */
 void cjk_euc_to_sjis(unsigned char a, unsigned char b, char out[2]);
+
+/* Is iconv's charset `name` one of one- and two-byte characters
+ * (GB18030, CP932, CP949, Big5, EUC-*)? */
+int cjk_is_dbcs(const char *name);
+
+/* Bytes a character iconv rejected at u spans (left bytes remain);
+ * dbcs: 'D' double-byte, 'J' EUC-JP, else a one-byte charset. */
+size_t cjk_bad_width(int dbcs, const unsigned char *u, size_t left);
 
 #endif

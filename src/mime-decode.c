@@ -5,6 +5,7 @@
  * a subject that is not. */
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -239,31 +240,6 @@ static enum cs_kind cs_lookup(const char *label, char *name)
 	return CS_ICONV;
 }
 
-/* Charsets whose characters are one or two bytes (GB18030's four-byte
- * form aside), as iconv names them after cs_alias. */
-static int is_dbcs(const char *name)
-{
-	static const char *const dbcs[] = {
-		"GB18030", "CP949", "CP932", "EUC-JP", "big5", "big5-hkscs", "big5hkscs",
-		"cp950", "euc-kr", "euc-tw", "uhc", "johab", "windows-31j", "EUC-JP-MS",
-	};
-	for (size_t i = 0; i < sizeof dbcs / sizeof dbcs[0]; i++)
-		if (strcasecmp(name, dbcs[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* Bytes a character iconv rejects spans.  A lead byte takes its trail
- * when that is 8-bit, so one bad character costs one U+FFFD and the
- * rest stays aligned; an ASCII byte after it is read anew, as WHATWG
- * decoders do.  EUC-JP's 0x8F starts three bytes. */
-static size_t bad_width(int dbcs, const unsigned char *u, size_t left)
-{
-	if (!dbcs || left < 2 || u[0] < 0x81 || u[1] < 0x80)
-		return 1;
-	return u[0] == 0x8F && dbcs == 'J' && left >= 3 && u[2] >= 0x80 ? 3 : 2;
-}
-
 /* An EUC-JP pair glibc rejects, read as CP932 as CP51932 does: NEC row
  * 13 (①, ㈱) and the NEC-selected IBM rows 89-92 (﨑, 髙).  0 and the
  * character added to b, or -1.  A descriptor of its own: the cache
@@ -327,13 +303,18 @@ static size_t iconv_all(iconv_t cd, const char *p, size_t len, struct buf *b, in
 		bad++;
 		if (e != EILSEQ)
 			break;          /* EINVAL: a sequence cut off at the end */
-		size_t w = bad_width(mode, u, inleft);
+		size_t w = cjk_bad_width(mode, u, inleft);
 		in += w;
 		inleft -= w;
 	}
 	buf_add(b, "", 0);
 	return bad;
 }
+
+/* The descriptors (these and eucjp_ext's) are shared with the delivery
+ * thread, which decodes headers too (deliver-imap.c, smtp-job.c): held
+ * from the lookup to the end of the conversion. */
+static pthread_mutex_t iconv_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* iconv_open loads a gconv module each time: over thousands of messages
  * that cost more than the matching, so descriptors are kept (reset before
@@ -363,13 +344,17 @@ static iconv_t cached_iconv(const char *name)
  * appended to b, or -1 if iconv does not know name. */
 static long convert(const char *name, const char *p, size_t len, struct buf *b, int mode)
 {
+	pthread_mutex_lock(&iconv_lock);
 	iconv_t cd = cached_iconv(name);
-	if (cd == (iconv_t)-1)
+	if (cd == (iconv_t)-1) {
+		pthread_mutex_unlock(&iconv_lock);
 		return -1;
+	}
 	struct buf tmp = { 0 };
 	if (mode == 0)
-		mode = is_dbcs(name) ? 'D' : strcasecmp(name, "WINDOWS-1252") == 0 ? 'W' : 0;
+		mode = cjk_is_dbcs(name) ? 'D' : strcasecmp(name, "WINDOWS-1252") == 0 ? 'W' : 0;
 	size_t bad = iconv_all(cd, p, len, &tmp, mode);
+	pthread_mutex_unlock(&iconv_lock);
 	/* iconv's UTF-8 is valid, but a NUL from e.g. UTF-16 must not cut
 	 * a header short */
 	put_utf8(b, tmp.p, tmp.len, 0);
@@ -433,7 +418,10 @@ static int cs_usable(const char *label, char *memo)
 	enum cs_kind k = cs_lookup(label, name);
 	if (k != CS_ICONV || strcmp(name, memo) == 0)
 		return k != CS_BAD;
-	if (cached_iconv(name) == (iconv_t)-1)
+	pthread_mutex_lock(&iconv_lock);
+	int known = cached_iconv(name) != (iconv_t)-1;
+	pthread_mutex_unlock(&iconv_lock);
+	if (!known)
 		return 0;
 	strcpy(memo, name);
 	return 1;
