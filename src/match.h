@@ -124,6 +124,8 @@ struct evalctx {
 	size_t  nall;
 	int     body_done;
 	struct span body;
+	int     cs_done;
+	char   *charset;        /* for raw 8-bit header bytes (rules-eval.c) */
 	char  **pool;           /* strings to free after the evaluation */
 	size_t  npool, poolcap;
 	struct span cap[10];    /* $0..$9 of the last regex (in text order) that matched */

@@ -5,6 +5,7 @@
  * a subject that is not. */
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "charset-cjk.h"
 #include "mime.h"
 #include "popsift.h"
 
@@ -108,6 +110,16 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 	return k;
 }
 
+static int utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t k;
+	for (size_t i = 0; i < n; i += k)
+		if ((k = utf8_len(u + i, n - i)) == 0)
+			return 0;
+	return 1;
+}
+
 /* Append p keeping its valid UTF-8 sequences; any other byte becomes
  * its Latin-1 character (latin1) or U+FFFD.  NUL becomes U+FFFD too:
  * header results are C strings. */
@@ -146,7 +158,7 @@ char *mime_raw_to_utf8(const char *p, size_t len, size_t *outlen)
 
 /* ---- charsets ---- */
 
-enum cs_kind { CS_BAD, CS_RAW, CS_UTF8, CS_ICONV };
+enum cs_kind { CS_BAD, CS_RAW, CS_UTF8, CS_ICONV, CS_JIS, CS_EUCJP, CS_HZ };
 
 /* Labels mail uses for a charset better read as a superset (as browsers
  * do): text labelled GB2312 or GBK often holds GB18030-only characters,
@@ -172,6 +184,19 @@ static const struct { const char *label, *name; } cs_alias[] = {
 static const char *const cs_raw[] = {
 	"us-ascii", "ascii", "ansi_x3.4-1968", "us", "unknown-8bit",
 	"x-unknown", "unknown", "8bit", "default",
+};
+
+/* Labels decoded here rather than by iconv alone (see charset-cjk.c):
+ * Japanese as CP50220/CP51932 do, with the NEC and IBM extensions;
+ * HZ, which glibc lacks. */
+static const struct { const char *label; enum cs_kind kind; } cs_own[] = {
+	{ "iso-2022-jp", CS_JIS }, { "csiso2022jp", CS_JIS }, { "iso-2022-jp-1", CS_JIS },
+	{ "iso-2022-jp-2", CS_JIS }, { "csiso2022jp2", CS_JIS }, { "iso-2022-jp-ms", CS_JIS },
+	{ "cp50220", CS_JIS }, { "cp50221", CS_JIS }, { "cp50222", CS_JIS },
+	{ "euc-jp", CS_EUCJP }, { "x-euc-jp", CS_EUCJP }, { "eucjp", CS_EUCJP },
+	{ "cseucpkdfmtjapanese", CS_EUCJP }, { "euc-jp-ms", CS_EUCJP },
+	{ "eucjp-ms", CS_EUCJP }, { "cp51932", CS_EUCJP },
+	{ "hz-gb-2312", CS_HZ }, { "hz", CS_HZ }, { "hz-gb2312", CS_HZ },
 };
 
 /* Copy a label lowercased, without quotes and the RFC 2231 "*lang"
@@ -204,6 +229,9 @@ static enum cs_kind cs_lookup(const char *label, char *name)
 	for (size_t i = 0; i < sizeof cs_raw / sizeof cs_raw[0]; i++)
 		if (strcmp(name, cs_raw[i]) == 0)
 			return CS_RAW;
+	for (size_t i = 0; i < sizeof cs_own / sizeof cs_own[0]; i++)
+		if (strcmp(name, cs_own[i].label) == 0)
+			return cs_own[i].kind;
 	for (size_t i = 0; i < sizeof cs_alias / sizeof cs_alias[0]; i++)
 		if (strcmp(name, cs_alias[i].label) == 0) {
 			strcpy(name, cs_alias[i].name);
@@ -212,12 +240,37 @@ static enum cs_kind cs_lookup(const char *label, char *name)
 	return CS_ICONV;
 }
 
-/* Convert everything, U+FFFD for each byte iconv rejects, so that one
- * bad byte does not lose the rest of the text. */
-static void iconv_all(iconv_t cd, const char *p, size_t len, struct buf *b)
+/* An EUC-JP pair glibc rejects, read as CP932 as CP51932 does: NEC row
+ * 13 (①, ㈱) and the NEC-selected IBM rows 89-92 (﨑, 髙).  0 and the
+ * character added to b, or -1.  A descriptor of its own: the cache
+ * below may close the one the caller is using. */
+static int eucjp_ext(const unsigned char *u, size_t left, struct buf *b)
+{
+	static iconv_t cd = (iconv_t)-1;
+	if (left < 2 || u[0] < 0xA1 || u[0] > 0xFE || u[1] < 0xA1 || u[1] > 0xFE)
+		return -1;
+	if (cd == (iconv_t)-1 && (cd = iconv_open("UTF-8", "CP932")) == (iconv_t)-1)
+		return -1;
+	char sj[2], out[8];
+	cjk_euc_to_sjis(u[0], u[1], sj);
+	char *in = sj, *op = out;
+	size_t inleft = 2, avail = sizeof out;
+	iconv(cd, NULL, NULL, NULL, NULL);
+	if (iconv(cd, &in, &inleft, &op, &avail) == (size_t)-1 || op == out)
+		return -1;
+	buf_add(b, out, (size_t)(op - out));
+	return 0;
+}
+
+/* Convert everything, U+FFFD for each character iconv rejects, so that
+ * one bad character does not lose or garble the rest of the text.
+ * mode: 0, 'D' (double-byte), 'J' (EUC-JP, with extensions) or 'W'
+ * (Windows-1252).
+ * Returns how many characters were rejected. */
+static size_t iconv_all(iconv_t cd, const char *p, size_t len, struct buf *b, int mode)
 {
 	char *in = (char *)p;   /* iconv's prototype lacks the const */
-	size_t inleft = len, want = len * 2 + 16;
+	size_t inleft = len, want = len * 2 + 16, bad = 0;
 	while (inleft > 0) {
 		buf_reserve(b, want);
 		char *op = b->p + b->len;
@@ -231,14 +284,37 @@ static void iconv_all(iconv_t cd, const char *p, size_t len, struct buf *b)
 			want = b->cap;
 			continue;
 		}
+		const unsigned char *u = (const unsigned char *)in;
+		if (e == EILSEQ && mode == 'J' && eucjp_ext(u, inleft, b) == 0) {
+			in += 2;
+			inleft -= 2;
+			continue;
+		}
+		if (e == EILSEQ && mode == 'W') {
+			/* the five bytes Windows-1252 leaves undefined are the C1
+			 * controls, as in browsers: nothing lost */
+			char two[2] = { (char)(0xC0 | u[0] >> 6), (char)(0x80 | (u[0] & 0x3F)) };
+			buf_add(b, two, 2);
+			in++;
+			inleft--;
+			continue;
+		}
 		buf_add(b, REPL, 3);
+		bad++;
 		if (e != EILSEQ)
 			break;          /* EINVAL: a sequence cut off at the end */
-		in++;
-		inleft--;
+		size_t w = cjk_bad_width(mode, u, inleft);
+		in += w;
+		inleft -= w;
 	}
 	buf_add(b, "", 0);
+	return bad;
 }
+
+/* The descriptors (these and eucjp_ext's) are shared with the delivery
+ * thread, which decodes headers too (deliver-imap.c, smtp-job.c): held
+ * from the lookup to the end of the conversion. */
+static pthread_mutex_t iconv_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* iconv_open loads a gconv module each time: over thousands of messages
  * that cost more than the matching, so descriptors are kept (reset before
@@ -264,37 +340,70 @@ static iconv_t cached_iconv(const char *name)
 	return cd;
 }
 
-/* 0 and the text appended to b, or -1 if iconv does not know name. */
-static int convert(const char *name, const char *p, size_t len, struct buf *b)
+/* The number of rejected characters (0 when clean) and the text
+ * appended to b, or -1 if iconv does not know name. */
+static long convert(const char *name, const char *p, size_t len, struct buf *b, int mode)
 {
+	pthread_mutex_lock(&iconv_lock);
 	iconv_t cd = cached_iconv(name);
-	if (cd == (iconv_t)-1)
+	if (cd == (iconv_t)-1) {
+		pthread_mutex_unlock(&iconv_lock);
 		return -1;
+	}
 	struct buf tmp = { 0 };
-	iconv_all(cd, p, len, &tmp);
+	if (mode == 0)
+		mode = cjk_is_dbcs(name) ? 'D' : strcasecmp(name, "WINDOWS-1252") == 0 ? 'W' : 0;
+	size_t bad = iconv_all(cd, p, len, &tmp, mode);
+	pthread_mutex_unlock(&iconv_lock);
 	/* iconv's UTF-8 is valid, but a NUL from e.g. UTF-16 must not cut
 	 * a header short */
 	put_utf8(b, tmp.p, tmp.len, 0);
 	free(tmp.p);
-	return 0;
+	return (long)bad;
+}
+
+/* ISO-2022-JP or HZ through their EUC form (charset-cjk.c). */
+static long convert_7bit(enum cs_kind k, const char *p, size_t len, struct buf *b)
+{
+	char *euc = xmalloc(2 * len + 1);
+	size_t n = k == CS_HZ ? cjk_hz_to_euc(p, len, euc) : cjk_jis_to_euc(p, len, euc);
+	long r = n == (size_t)-1 ? convert("ISO-2022-JP-2", p, len, b, 0)
+		: k == CS_HZ ? convert("GB18030", euc, n, b, 'D')
+		: convert("EUC-JP", euc, n, b, 'J');
+	free(euc);
+	return r;
+}
+
+/* Text in charset label appended to b as UTF-8: the number of
+ * characters that could not be read (each now U+FFFD, or a Latin-1
+ * reading for an ASCII label), or -1 if the label is unknown. */
+static long to_utf8_into(const char *label, const char *p, size_t len, struct buf *b)
+{
+	char name[CS_MAX];
+	enum cs_kind k = cs_lookup(label, name);
+	switch (k) {
+	case CS_RAW:
+		put_utf8(b, p, len, 1);
+		return 0;
+	case CS_UTF8:
+		put_utf8(b, p, len, 0);
+		return 0;
+	case CS_ICONV:
+		return convert(name, p, len, b, 0);
+	case CS_EUCJP:
+		return convert("EUC-JP", p, len, b, 'J');
+	case CS_JIS:
+	case CS_HZ:
+		return convert_7bit(k, p, len, b);
+	default:
+		return -1;
+	}
 }
 
 char *mime_to_utf8(const char *charset, const char *p, size_t len, size_t *outlen)
 {
-	char name[CS_MAX];
 	struct buf b = { 0 };
-	switch (cs_lookup(charset, name)) {
-	case CS_RAW:
-		put_utf8(&b, p, len, 1);
-		break;
-	case CS_UTF8:
-		put_utf8(&b, p, len, 0);
-		break;
-	case CS_ICONV:
-		if (convert(name, p, len, &b) == 0)
-			break;
-		/* fall through */
-	default:
+	if (to_utf8_into(charset, p, len, &b) < 0) {
 		free(b.p);
 		return NULL;
 	}
@@ -309,7 +418,10 @@ static int cs_usable(const char *label, char *memo)
 	enum cs_kind k = cs_lookup(label, name);
 	if (k != CS_ICONV || strcmp(name, memo) == 0)
 		return k != CS_BAD;
-	if (cached_iconv(name) == (iconv_t)-1)
+	pthread_mutex_lock(&iconv_lock);
+	int known = cached_iconv(name) != (iconv_t)-1;
+	pthread_mutex_unlock(&iconv_lock);
+	if (!known)
 		return 0;
 	strcpy(memo, name);
 	return 1;
@@ -448,6 +560,8 @@ struct dec {
 	char   cs[CS_MAX];
 	int    pending;
 	char   memo[CS_MAX];    /* see cs_usable */
+	const char *raw_cs;     /* charset of 8-bit text outside encoded words;
+				 * NULL: it is UTF-8 */
 	char **notes;
 };
 
@@ -515,6 +629,13 @@ static int word_parse(struct dec *d, const char *s, size_t n, struct word *w)
 	w->why = "unknown charset in encoded word";
 	free(w->bytes);
 	return W_BAD;
+}
+
+/* Text outside encoded words. */
+static void put_raw(struct dec *d, const char *p, size_t n)
+{
+	if (d->raw_cs == NULL || to_utf8_into(d->raw_cs, p, n, &d->out) < 0)
+		put_utf8(&d->out, p, n, 1);
 }
 
 /* Convert and append the pending words. */
@@ -601,13 +722,13 @@ static size_t step(struct dec *d, const char *s, size_t n, size_t i)
 		if (r == W_BAD) {
 			flush(d);
 			note_word(d, &w, s + i);
-			put_utf8(&d->out, s + i, w.len, 1);
+			put_raw(d, s + i, w.len);
 			return i + w.len;
 		}
 	}
 	size_t e = next_word(s, n, i + 1);
 	flush(d);
-	put_utf8(&d->out, s + i, e - i, 1);
+	put_raw(d, s + i, e - i);
 	return e;
 }
 
@@ -630,11 +751,51 @@ static char *unfold(const char *v, size_t len, size_t *outlen)
 	return s;
 }
 
+/* Could a declared charset explain raw 8-bit header bytes?  Not one
+ * that is 7-bit (ISO-2022, HZ, UTF-7) or has no ASCII in it (UTF-16). */
+static int cs_8bit(const char *label)
+{
+	char name[CS_MAX];
+	enum cs_kind k = cs_lookup(label, name);
+	return k == CS_EUCJP || (k == CS_ICONV && strncasecmp(name, "utf", 3) != 0 &&
+				 strncasecmp(name, "ucs", 3) != 0 &&
+				 strncasecmp(name, "iso-2022", 8) != 0);
+}
+
+/* The charset of a value's 8-bit text outside encoded words, read as
+ * a whole: NULL if the value is UTF-8, the declared charset if that
+ * reads it without error, else Windows-1252 (mixing a UTF-8 reading of
+ * some bytes with Latin-1 for the others gives text nobody sent). */
+static const char *raw_charset(const char *s, size_t n, const char *declared)
+{
+	if (utf8_valid(s, n))
+		return NULL;
+	if (declared != NULL && cs_8bit(declared)) {
+		struct buf t = { 0 };
+		long bad = to_utf8_into(declared, s, n, &t);
+		free(t.p);
+		if (bad == 0)
+			return declared;
+	}
+	return "windows-1252";
+}
+
+int mime_raw_needs_charset(const char *val, size_t len)
+{
+	return !utf8_valid(val, len);
+}
+
 char *mime_decode_value(const char *val, size_t len, char **notes)
+{
+	return mime_decode_value_cs(val, len, NULL, notes);
+}
+
+char *mime_decode_value_cs(const char *val, size_t len, const char *charset, char **notes)
 {
 	struct dec d = { .notes = notes };
 	size_t n, i = 0;
 	char *s = unfold(val, len, &n);
+	d.raw_cs = raw_charset(s, n, charset);
 	while (i < n)
 		i = step(&d, s, n, i);
 	flush(&d);

@@ -119,13 +119,25 @@ static int find_field(const char *hdr, size_t len, const char *name,
 	return 0;
 }
 
+char *mime_header_charset(const char *hdr, size_t len)
+{
+	const char *v;
+	size_t vn;
+	if (!find_field(hdr, len, "Content-Type", &v, &vn))
+		return NULL;
+	return mime_param(v, vn, "charset");
+}
+
 char *mime_header_get(const char *hdr, size_t len, const char *name, char **notes)
 {
 	const char *v;
 	size_t vn;
 	if (!find_field(hdr, len, name, &v, &vn))
 		return NULL;
-	return mime_decode_value(v, vn, notes);
+	char *cs = mime_raw_needs_charset(v, vn) ? mime_header_charset(hdr, len) : NULL;
+	char *s = mime_decode_value_cs(v, vn, cs, notes);
+	free(cs);
+	return s;
 }
 
 /* ---- structured values: quoted strings, comments, parameters ---- */

@@ -22,16 +22,32 @@ int mime_next_header(const char *hdr, size_t len, size_t *pos,
 char *mime_header_get(const char *hdr, size_t len, const char *name, char **notes);
 
 /* Unfold and decode one raw field value (RFC 2047 encoded words, Q and B,
- * adjacent words joined, charset via iconv; 8-bit bytes that are not
- * valid UTF-8 taken as Latin-1...).  Always returns a malloc'd string
- * that is valid UTF-8 (invalid bytes replaced). */
+ * adjacent words joined, charset via iconv).  8-bit bytes outside
+ * encoded words are read as a whole: as UTF-8 if the whole value is
+ * valid UTF-8, else in `charset` (the charset the message declares, see
+ * mime_header_charset; may be NULL) if that reads them without error,
+ * else as Windows-1252.  Always returns a malloc'd string that is valid
+ * UTF-8 (invalid bytes replaced).  mime_decode_value: no declaration. */
+char *mime_decode_value_cs(const char *val, size_t len, const char *charset, char **notes);
 char *mime_decode_value(const char *val, size_t len, char **notes);
+
+/* Does this raw value need the declared charset (8-bit, not UTF-8)? */
+int mime_raw_needs_charset(const char *val, size_t len);
+
+/* The charset a header section declares for the message's text: the
+ * charset parameter of its Content-Type; malloc'd, NULL if none.  Only
+ * the header: a rule decided from TOP must decide the same after the
+ * download, so a multipart message's first text part does not count. */
+char *mime_header_charset(const char *hdr, size_t len);
 
 /* Convert `len` bytes in `charset` to UTF-8; malloc'd, NULL if the
  * charset is unknown (the caller makes the note).  outlen may be NULL.
- * Bytes invalid in the charset become U+FFFD; labels are read as their
- * usual supersets (GB2312/GBK as GB18030, ISO-8859-1 as Windows-1252,
- * ...) and "us-ascii" as mime_raw_to_utf8 does. */
+ * A character invalid in the charset becomes one U+FFFD (a double-byte
+ * character both its bytes); labels are read as their usual supersets
+ * (GB2312/GBK as GB18030, ISO-8859-1 as Windows-1252, Shift_JIS as
+ * CP932, ISO-2022-JP and EUC-JP with the NEC and IBM extensions as
+ * CP50220/CP51932, half-width katakana included) and "us-ascii" as
+ * mime_raw_to_utf8 does; HZ-GB-2312 is decoded too. */
 char *mime_to_utf8(const char *charset, const char *p, size_t len, size_t *outlen);
 
 /* The text of a whole message's text/ parts (walking multipart), decoded

@@ -104,7 +104,14 @@ static struct span decode(struct evalctx *x, const char *p, size_t n)
 		return (struct span){ p, n };
 	}
 	char *notes = NULL;
-	char *s = mime_decode_value(p, n, &notes);
+	if (!x->cs_done && mime_raw_needs_charset(p, n)) {
+		/* once per message: the header's declared charset */
+		x->charset = mime_header_charset(x->v->hdr, x->v->hdrlen);
+		if (x->charset != NULL)
+			pool_add(x, x->charset);
+		x->cs_done = 1;
+	}
+	char *s = mime_decode_value_cs(p, n, x->charset, &notes);
 	ev_note(x, notes);
 	pool_add(x, s);
 	return (struct span){ s, strlen(s) };

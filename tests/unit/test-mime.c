@@ -225,9 +225,117 @@ static void test_raw_8bit(void)
 	check_dec("caf\xe9", "café", 0, "8-bit Latin-1 header");
 	check_dec("café", "café", 0, "8-bit UTF-8 header kept");
 	check_dec("caf\xc3", "caf\xC3\x83", 0, "cut UTF-8 read as Latin-1");
-	check_dec("\xed\xa0\x80", "\xC3\xAD\xC2\xA0\xC2\x80", 0, "surrogate bytes as Latin-1");
-	check_dec("发票 =?UTF-8?Q?x?= \xb7", "发票 x ·", 0, "raw UTF-8, word, raw Latin-1");
+	check_dec("\xed\xa0\x80", "\xC3\xAD\xC2\xA0\xE2\x82\xAC", 0,
+		  "surrogate bytes as Windows-1252");
+	/* the whole value is one charset: not UTF-8 for some bytes and
+	 * Latin-1 for the others */
+	check_dec("发票 =?UTF-8?Q?x?= \xb7", "\xC3\xA5\xC2\x8F\xE2\x80\x98\xC3\xA7\xC2\xA5\xC2\xA8 x \xC2\xB7",
+		  0, "raw UTF-8 and a Latin-1 byte: all Windows-1252");
 	check_dec("  spaced  ", "spaced", 0, "value trimmed");
+}
+
+/* ---- CJK (issue 15) ---- */
+
+/* 邮件传输失败！ in GB2312, the raw Subject of a real Sina bounce */
+#define GB_BOUNCE "\xd3\xca\xbc\xfe\xb4\xab\xca\xe4\xca\xa7\xb0\xdc\xa3\xa1"
+
+static void check_cs(const char *cs, const char *in, size_t n, const char *want,
+		     const char *what)
+{
+	char *got = mime_to_utf8(cs, in, n, NULL);
+	CHECK_STR(got, want, what);
+	free(got);
+}
+
+static void test_jp_extensions(void)
+{
+	/* roundcube's test: NEC row 13 (㈱) and NEC-selected IBM (﨑) */
+	check_dec("=?ISO-2022-JP?B?GyRCLWo7M3l1OSk2SBsoQg==?=", "㈱山﨑工業", 0,
+		  "iso-2022-jp: NEC and IBM extensions");
+	check_cs("EUC-JP", "\xad\xea\xbb\xb3\xf9\xf5\xb9\xa9\xb6\xc8", 10, "㈱山﨑工業",
+		 "euc-jp: NEC and IBM extensions");
+	check_cs("iso-2022-jp", "\x1b$B\x2d\x21\x2d\x35\x1b(B", 10, "①Ⅰ",
+		 "iso-2022-jp: circled digit, Roman numeral");
+	check_cs("iso-2022-jp", "\x1b$B\x21\x41\x24\x22\x1b(B", 10, "〜あ",
+		 "iso-2022-jp: standard characters as before");
+}
+
+static void test_bad_char_width(void)
+{
+	/* row 15 is unassigned everywhere: one U+FFFD, the rest aligned */
+	check_cs("iso-2022-jp", "\x1b$B\x2d\x21\x2f\x21\x3b\x33\x39\x29\x1b(Bok", 16,
+		 "①\xEF\xBF\xBD山工ok", "iso-2022-jp: a bad character costs both bytes");
+	check_cs("euc-jp", "\xa9\xa1\xbb\xb3", 4, "\xEF\xBF\xBD山",
+		 "euc-jp: a bad character costs both bytes");
+	check_cs("gbk", "\xff\xff\xd3\xca\xbc\xfe", 6, "\xEF\xBF\xBD邮件",
+		 "gbk: a bad pair costs both bytes");
+	check_cs("gbk", "\x81 \xd3\xca", 4, "\xEF\xBF\xBD 邮",
+		 "gbk: an ASCII byte after a bad lead is kept");
+	check_cs("Shift_JIS", "\xf0\x3f\x82\xa0", 4, "\xEF\xBF\xBD?あ",
+		 "shift_jis: an ASCII trail is read anew");
+}
+
+static void test_jp_kana(void)
+{
+	/* nkf: JIS X 0201 katakana designated by ESC ( I */
+	check_cs("iso-2022-jp", "\x1b(I\x36\x40\x36\x45\x1b(B kana", 15, "ｶﾀｶﾅ kana",
+		 "iso-2022-jp: ESC ( I half-width katakana");
+	check_cs("iso-2022-jp", "a\x0e\x31\x32\x5f\x0f b", 8, "aｱｲﾟ b",
+		 "iso-2022-jp: SO/SI half-width katakana");
+	check_dec("=?iso-2022-jp?B?GyhJNkA2RRsoQg==?=", "ｶﾀｶﾅ", 0,
+		  "iso-2022-jp: half-width katakana in an encoded word");
+	check_cs("euc-jp", "\x8e\xb6\x8e\xc0", 4, "ｶﾀ", "euc-jp: half-width katakana");
+}
+
+static void test_hz(void)
+{
+	const char *rfc = "The next sentence is in GB.~{<:Ky2;S{#,NpJ)l6HK!#~}Bye.";
+	check_cs("HZ-GB-2312", rfc, strlen(rfc), "The next sentence is in GB."
+		 "己所不欲，勿施於人。Bye.", "hz: RFC 1843's example");
+	check_cs("hz-gb-2312", "a~~b~\nc~{SJ<~~}", 15, "a~bc邮件",
+		 "hz: tilde, line continuation");
+	check_cs("hz-gb-2312", "~{SJ\n~x", 7, "邮\n~x", "hz: a line starts in ASCII");
+	check_dec("=?HZ-GB-2312?Q?~{SJ<~~}?=", "邮件", 0, "hz: encoded word");
+}
+
+static void test_raw_header_charset(void)
+{
+	const char *h = "Subject: " GB_BOUNCE "\nContent-Type: text/plain; charset=gb2312\n\nbody\n";
+	char *got = mime_header_get(h, strlen(h), "Subject", NULL);
+	CHECK_STR(got, "邮件传输失败！", "raw GB2312 Subject read in the declared charset");
+	free(got);
+	got = mime_decode_value_cs(GB_BOUNCE, strlen(GB_BOUNCE), NULL, NULL);
+	CHECK_STR(got, "\xC3\x93\xC3\x8A\xC2\xBC\xC3\xBE\xC2\xB4\xC2\xAB"
+		  "\xC3\x8A\xC3\xA4\xC3\x8A\xC2\xA7\xC2\xB0\xC3\x9C\xC2\xA3\xC2\xA1",
+		  "raw GB2312 with no declaration: Windows-1252 throughout");
+	free(got);
+	got = mime_decode_value_cs("café", 5, "gb2312", NULL);
+	CHECK_STR(got, "café", "valid UTF-8 stays UTF-8 whatever is declared");
+	free(got);
+	got = mime_decode_value_cs("caf\xe9 ok", 7, "big5", NULL);
+	CHECK_STR(got, "café ok", "a declaration that cannot read it: Windows-1252");
+	free(got);
+	got = mime_decode_value_cs("\x82\xa0 =?utf-8?q?x?=", 16, "Shift_JIS", NULL);
+	CHECK_STR(got, "あ x", "raw Shift_JIS next to an encoded word");
+	free(got);
+	got = mime_decode_value_cs("\x80", 1, "utf-8", NULL);
+	CHECK_STR(got, "€", "a UTF-8 declaration that does not hold: Windows-1252");
+	free(got);
+}
+
+static void test_body_cjk(void)
+{
+	const char *m = "Content-Type: text/plain; charset=ISO-2022-JP\n\n"
+			"\x1b$B-j;3yu9)6H\x1b(B \x1b(I6@6E\x1b(B\n";
+	size_t n;
+	char *got = mime_body_text(m, strlen(m), &n, NULL);
+	CHECK_STR(got, "㈱山﨑工業 ｶﾀｶﾅ\n", "body: iso-2022-jp with extensions and kana");
+	free(got);
+	m = "Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+	    "Content-Type: text/plain; charset=HZ-GB-2312\n\n~{SJ<~~}\n--b--\n";
+	got = mime_body_text(m, strlen(m), &n, NULL);
+	CHECK_STR(got, "邮件", "body: hz part");
+	free(got);
 }
 
 static void test_to_utf8(void)
@@ -481,6 +589,12 @@ int main(void)
 	test_2047_errors();
 	test_raw_8bit();
 	test_to_utf8();
+	test_jp_extensions();
+	test_bad_char_width();
+	test_jp_kana();
+	test_hz();
+	test_raw_header_charset();
+	test_body_cjk();
 	test_cte();
 	test_body_simple();
 	test_body_multipart();
