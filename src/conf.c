@@ -237,7 +237,7 @@ static void account_copy(struct account *a, const struct account *src)
 	DUP(imap_host); DUP(imap_user); DUP(imap_password); DUP(imap_password_command);
 	DUP(imap_folder); DUP(imap_tls_ca_file);
 	DUP(smtp_from); DUP(smtp_helo); DUP(smtp_tls_ca_file); DUP(token_dir);
-	DUP(lmtp_rcpt);
+	DUP(lmtp_rcpt); DUP(mda_rcpt);
 	oauth_copy(&a->oauth, &src->oauth);
 	oauth_copy(&a->smtp_oauth, &src->smtp_oauth);
 	oauth_copy(&a->imap_oauth, &src->imap_oauth);
@@ -266,7 +266,7 @@ static void account_clear(struct account *a)
 		&a->smtp_host, &a->smtp_user, &a->smtp_password, &a->smtp_password_command,
 		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file, &a->token_dir,
 		&a->imap_host, &a->imap_user, &a->imap_password, &a->imap_password_command,
-		&a->imap_folder, &a->imap_tls_ca_file, &a->lmtp_rcpt };
+		&a->imap_folder, &a->imap_tls_ca_file, &a->lmtp_rcpt, &a->mda_rcpt };
 	oauth_clear(&a->oauth);
 	oauth_clear(&a->smtp_oauth);
 	oauth_clear(&a->imap_oauth);
@@ -323,7 +323,7 @@ static const struct key keys[] = {
 	K(imap_tls_ca_file, K_PATH), K(imap_folder, K_STR), K(imap_create, K_BOOL),
 	{ "on_reject", K_ONREJECT, offsetof(struct account, on_reject_discard) },
 	{ "on_partial", K_ONPARTIAL, offsetof(struct account, on_partial_accept) },
-	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL), K(lmtp_rcpt, K_STR),
+	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL), K(lmtp_rcpt, K_STR), K(mda_rcpt, K_STR),
 #define O3(f) { "oauth_" #f, K_STR, offsetof(struct account, oauth.f) }, \
 	{ "smtp_oauth_" #f, K_STR, offsetof(struct account, smtp_oauth.f) }, \
 	{ "imap_oauth_" #f, K_STR, offsetof(struct account, imap_oauth.f) }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "envelope.h"
 #include "fetch.h"
 #include "mime.h"
 #include "msg.h"
@@ -76,16 +77,6 @@ static struct target *target_for(struct fetch *f, const struct dest *d, char **e
 	f->targets = xrealloc(f->targets, (f->ntargets + 1) * sizeof *f->targets);
 	f->targets[f->ntargets++] = t;
 	return t;
-}
-
-static int sender_of(const char *hdr, size_t len, char **out)
-{
-	char *rp = mime_header_get(hdr, len, "Return-Path", NULL);
-	if (rp == NULL)
-		rp = mime_header_get(hdr, len, "From", NULL);
-	*out = rp ? mime_address(rp, strlen(rp)) : NULL;
-	free(rp);
-	return 0;
 }
 
 static char *build_prepend(const struct fetch *f, const struct srvmsg *sm,
@@ -241,7 +232,7 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	}
 	size_t hl;
 	const char *hdr = msg_header(f->cur, &hl);
-	sender_of(hdr, hl, &sender);
+	sender = envelope_sender(hdr, hl);
 	char *pre = build_prepend(f, sm, d);
 	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender,
 			      .uidl = sm->uidl, .account = f->a };

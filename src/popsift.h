@@ -75,6 +75,7 @@ struct account {
 	int     imap_create;            /* create a missing folder (NO [TRYCREATE]) */
 	int     imap_provider;          /* `imap_provider NAME`: as provider, for the IMAP keys */
 	char   *lmtp_rcpt;              /* lmtp without recipients: this one, else user */
+	char   *mda_rcpt;               /* an MDA's %T: this one, else the local user */
 	struct oauth_conf oauth, smtp_oauth, imap_oauth;   /* oauth_*, smtp_oauth_*, imap_oauth_* */
 	int     sasl_ir;            /* POP3 SASL initial response: 0 two steps (Microsoft), 1 one */
 	int     imap_sasl_ir;       /* the same for IMAP (default 1; 0 for Microsoft) */

@@ -1,0 +1,125 @@
+"""The envelope an MDA gets (issue 15): %F/%T in its words, SENDER,
+RECIPIENT, ORIGINAL_RECIPIENT in its environment, checked so a forged
+sender never becomes an option or shell syntax; with real MDAs: procmail
+-f %F (the From_ line carries the sender) and dovecot-lda -f %F -d %T
+(the message lands in the test Dovecot user's Maildir, Return-Path =
+sender).
+
+Run:  POPSIFT=$PWD/popsift /usr/bin/python3 -m pytest -q tests/integration/test_envelope.py
+"""
+
+import os
+import re
+import shutil
+
+import pytest
+
+import popsift_test as pt
+
+ARGS_MDA = """#!/bin/sh
+# argv, then the envelope variables, one per line; the message to msg.N
+n=$(date +%s%N)
+cat > "$OUT/msg.$n.$$" || exit 74
+{ printf '%s\\n' "$@"; printf 'SENDER=%s\\nRECIPIENT=%s\\nORIG=%s\\n' \
+  "$SENDER" "$RECIPIENT" "$ORIGINAL_RECIPIENT"; } > "$OUT/args.$n.$$"
+"""
+
+
+def script(path, text):
+    path.write_text(text)
+    os.chmod(path, 0o755)
+    return path
+
+
+def msg(n, head=b""):
+    return head + b"From: Alice Example <alice@example.org>\nSubject: env %d\n\nbody %d\n" % (n, n)
+
+
+def outputs(out):
+    return sorted((p.read_text().split("\n")[:-1] for p in out.glob("args.*")),
+                  key=lambda a: a[1])
+
+
+def test_mda_envelope_words_and_environment(dovecot, config, run, tmp):
+    out = tmp / "out"
+    out.mkdir()
+    mda = script(tmp / "mda.sh", ARGS_MDA.replace("$OUT", str(out)))
+    dovecot.add_messages("alice", [
+        msg(1, b"Return-Path: <bounces+x=y@lists.example.com>\n"),
+        msg(2),                                   # no Return-Path: the From address
+        msg(3, b"Return-Path: <>\n"),             # a bounce: the null sender
+        msg(4, b"Return-Path: <-oQ/tmp/x@evil.example>\n"),    # an option
+        msg(5, b"Return-Path: <\"$(touch pwned)\"@evil.example>\n"),   # shell syntax
+    ])
+    r = run("-f", config(deliver=f"mda {mda} %F -f%F %T 100%% 50% %X", mda_rcpt="bob"), "run")
+    assert r.returncode == 0, r.stderr
+    got = outputs(out)
+    assert len(got) == 5, got
+    tail = ["bob", "100%", "50%", "%X"]
+    seen = {}
+    for a in got:
+        assert a[2:6] == tail, a
+        assert a[6:] == [f"SENDER={a[0]}", "RECIPIENT=bob", "ORIG=bob"], a
+        assert a[1] == "-f" + a[0]
+        seen[a[0]] = seen.get(a[0], 0) + 1
+    # the bounce and the two forged senders become the null sender
+    assert seen == {"bounces+x=y@lists.example.com": 1, "alice@example.org": 1, "": 3}, seen
+    assert not (tmp / "pwned").exists() and not list(tmp.glob("**/pwned"))
+
+
+def test_mda_recipient_defaults_to_the_local_user(dovecot, config, run, tmp):
+    out = tmp / "out"
+    out.mkdir()
+    mda = script(tmp / "mda.sh", ARGS_MDA.replace("$OUT", str(out)))
+    dovecot.add_messages("alice", [msg(1)])
+    r = run("-f", config(deliver=f"mda {mda} %T"), "run", env={"USER": "someone"})
+    assert r.returncode == 0, r.stderr
+    assert outputs(out)[0][:3] == ["someone", "SENDER=alice@example.org", "RECIPIENT=someone"]
+
+
+def test_rule_mda_gets_the_envelope(dovecot, config, run, tmp):
+    out = tmp / "out"
+    out.mkdir()
+    mda = script(tmp / "mda.sh", ARGS_MDA.replace("$OUT", str(out)))
+    rules = tmp / "rules"
+    rules.write_text(f'match header "Subject" =~ /env/ mda {mda} -f %F -- %T\n')
+    dovecot.add_messages("alice", [msg(1, b"Return-Path: <list@example.com>\n")])
+    r = run("-f", config(rules=rules, mda_rcpt="carol"), "run")
+    assert r.returncode == 0, r.stderr
+    assert outputs(out)[0][:4] == ["-f", "list@example.com", "--", "carol"]
+
+
+@pytest.mark.skipif(shutil.which("procmail") is None, reason="procmail not installed")
+def test_procmail_from_line_carries_the_sender(dovecot, config, run, tmp):
+    home = tmp / "home"
+    home.mkdir()
+    mbox = tmp / "procmail.mbox"
+    rc = home / ".procmailrc"
+    rc.write_text(f"DEFAULT={mbox}\nLOGFILE={tmp}/procmail.log\n")
+    os.chmod(rc, 0o600)
+    dovecot.add_messages("alice", [msg(1, b"Return-Path: <owner-list@example.com>\n"), msg(2)])
+    r = run("-f", config(deliver=f"mda /usr/bin/procmail -f %F {rc}"), "run",
+            env={"HOME": str(home)})
+    assert r.returncode == 0, r.stderr
+    froms = sorted(l.split()[1] for l in mbox.read_text().splitlines() if l.startswith("From "))
+    assert froms == ["alice@example.org", "owner-list@example.com"], mbox.read_text()
+
+
+LDA = "/usr/lib/dovecot/dovecot-lda"
+
+
+@pytest.mark.skipif(not os.access(LDA, os.X_OK), reason="dovecot-lda not installed")
+def test_dovecot_lda_sender_and_recipient(make_dovecot, config, run, tmp):
+    dc = make_dovecot(users={"alice": "secret", "bob": "secret"})
+    dc.add_messages("alice", [msg(1, b"Return-Path: <owner@lists.example.com>\n"), msg(2)])
+    r = run("-f", config(server=dc, tls="off", mda_rcpt="bob",
+                         deliver=f"mda {LDA} -c {dc.conf_path} -o deliver_log_format=env=%e "
+                                 f"-f %F -d %T"), "run")
+    assert r.returncode == 0, r.stderr
+    got = dc.messages("bob")
+    assert len(got) == 2
+    # dovecot-lda adds no Return-Path (its MTA would): it logs the
+    # envelope sender it was given (%e) for user bob (-d)
+    senders = sorted(re.findall(r"lda\(bob\)<.*Info: env=(\S*)", dc.log_tail(50)))
+    assert senders == ["alice@example.org", "owner@lists.example.com"], dc.log_tail(50)
+    assert dc.count("alice") == 0
