@@ -14,6 +14,7 @@
 #include "popsift.h"
 #include "oauth.h"
 #include "provider.h"
+#include "route.h"
 #include "state.h"
 
 struct pctx {
@@ -267,6 +268,7 @@ static void account_clear(struct account *a)
 		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file, &a->token_dir,
 		&a->imap_host, &a->imap_user, &a->imap_password, &a->imap_password_command,
 		&a->imap_folder, &a->imap_tls_ca_file, &a->lmtp_rcpt, &a->mda_rcpt };
+	route_free(a->route);
 	oauth_clear(&a->oauth);
 	oauth_clear(&a->smtp_oauth);
 	oauth_clear(&a->imap_oauth);
@@ -433,6 +435,13 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		return provider_set_imap(a, v) == 0 ? 0 :
 			perr(c, "imap_provider: no IMAP preset for \"%s\" (gmail, outlook, "
 			     "office365)", v);
+	char *re = NULL;
+	int rk = route_key(c->cur ? &c->cur->route : NULL, key, v, &re);
+	if (rk != 0) {
+		rk = rk < 0 ? perr(c, "%s", re) : 0;
+		free(re);
+		return rk;
+	}
 	if (strcmp(key, "deliver") == 0) {
 		/* an account's own deliver lines replace what defaults gave it */
 		if (c->cur && !c->own_dests) {
@@ -557,6 +566,11 @@ static int check_account(struct pctx *c, struct account *a)
 		return perr(c, "account \"%s\" has no deliver line and no rules", a->name);
 	if (a->password && a->password_command)
 		return perr(c, "account \"%s\" has both password and password_command", a->name);
+	if (route_check(a->route, &e) < 0) {
+		perr(c, "account \"%s\": %s", a->name, e);
+		free(e);
+		return -1;
+	}
 	if (oauth_check(a, &e) < 0) {
 		perr(c, "account \"%s\": %s", a->name, e);
 		free(e);

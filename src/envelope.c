@@ -85,6 +85,17 @@ static char *expand_word(const char *w, const char *sender, const char *rcpt)
 	return out;
 }
 
+char **envelope_dup(char *const *v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **d = xcalloc(n + 1, sizeof *d);
+	for (size_t i = 0; i < n; i++)
+		d[i] = xstrdup(v[i]);
+	return d;
+}
+
 char **envelope_argv(char *const *argv, const char *sender, const char *rcpt)
 {
 	size_t n = 0;

@@ -26,4 +26,7 @@ int envelope_wants_rcpt(char *const *argv);
  * malloc'd, NULL-terminated. */
 char **envelope_argv(char *const *argv, const char *sender, const char *rcpt);
 
+/* A copy of a NULL-terminated vector. */
+char **envelope_dup(char *const *v);
+
 #endif

@@ -13,6 +13,7 @@
 #include "mime.h"
 #include "msg.h"
 #include "pop3.h"
+#include "route.h"
 #include "rules.h"
 #include "state.h"
 
@@ -217,8 +218,33 @@ static void failure_of(struct target **ts, size_t n, int *code, int *rejected)
 	}
 }
 
+/* A domain mailbox's recipients (route.h); 1 when every one of them had
+ * the message already (it looped back): delivered nowhere, deleted as a
+ * discard, since those users hold it. */
+static int route_of(struct fetch *f, struct srvmsg *sm, struct routed *rt)
+{
+	size_t hl;
+	const char *hdr = msg_header(f->cur, &hl);
+	route_message(f->a->route, hdr, hl, rt);
+	for (size_t i = 0; i < rt->nloops; i++)
+		log_err(f->a->name, "message %lu: mail loop: a Delivered-To shows %s had it "
+			"already; not delivered to %s again", sm->num, rt->loops[i], rt->loops[i]);
+	for (size_t i = 0; i < rt->n; i++)
+		log_debug(f->a->name, "message %lu: %s routed to %s", sm->num, rt->orig[i],
+			  rt->rcpt[i]);
+	if (rt->nloops == 0 || rt->n > 0)
+		return 0;
+	sm->pending = sm->discard = 1;
+	return 1;
+}
+
 static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision *d)
 {
+	struct routed rt;
+	if (route_of(f, sm, &rt)) {
+		routed_free(&rt);
+		return 0;
+	}
 	/* the rules' destinations, then the account's when no final rule chose */
 	size_t nacct = d->use_default ? f->a->ndests : 0, n = d->ndests + nacct;
 	struct target **ts = xcalloc(n + 1, sizeof *ts);
@@ -235,7 +261,8 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	sender = envelope_sender(hdr, hl);
 	char *pre = build_prepend(f, sm, d);
 	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender,
-			      .uidl = sm->uidl, .account = f->a };
+			      .uidl = sm->uidl, .account = f->a, .rcpts = rt.rcpt,
+			      .orig_rcpts = rt.orig };
 	/* asynchronous deliveries alone go to the sending thread, settled at
 	 * the batch commit; a local copy alongside needs deliver_to()'s order
 	 * and undo, so waits */
@@ -252,6 +279,7 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	free(pre);
 	free(sender);
 	free(ts);
+	routed_free(&rt);
 	return 0;
 }
 

@@ -123,3 +123,106 @@ def test_dovecot_lda_sender_and_recipient(make_dovecot, config, run, tmp):
     senders = sorted(re.findall(r"lda\(bob\)<.*Info: env=(\S*)", dc.log_tail(50)))
     assert senders == ["alice@example.org", "owner@lists.example.com"], dc.log_tail(50)
     assert dc.count("alice") == 0
+
+
+# --------------------------------------------------------------------------
+# domain mailboxes: a catch-all mailbox routed by the provider's envelope headers
+
+ROUTE_KEYS = dict(
+    envelope_header=["X-Original-To", "Delivered-To"],
+    local_domains="example.org example.net",
+    local_user=["bob@example.org bob", "carol@example.org carol", "Dave@Example.NET dave"],
+    default_user="postmaster",
+    lmtp_rcpt="catchall",
+)
+
+
+def dm(subject, *heads):
+    h = b"".join(b"%s\n" % x.encode() for x in heads)
+    return h + b"From: Sender <sender@example.com>\nSubject: %s\n\nbody of %s\n" % (
+        subject.encode(), subject.encode())
+
+
+DOMAIN_MAILBOX = [
+    dm("for-bob", "Delivered-To: catchall@provider.net", "X-Original-To: bob@example.org"),
+    dm("for-carol", "Delivered-To: carol@example.org", "Delivered-To: catchall@provider.net"),
+    dm("for-dave", "Delivered-To: catchall@provider.net", "X-Original-To: dave@example.net"),
+    dm("for-bob-and-carol", "X-Original-To: bob@example.org", "X-Original-To: carol@example.org",
+       "Delivered-To: catchall@provider.net"),
+    dm("bob-twice", "X-Original-To: bob@example.org", "X-Original-To: BOB@example.org"),
+    dm("unknown", "X-Original-To: nobody@example.org"),
+    dm("foreign", "X-Original-To: someone@foreign.example", "Delivered-To: catchall@provider.net"),
+    dm("to-header-only", "To: dave@example.net", "Cc: carol@example.org"),
+    # came back: local delivery stamped "Delivered-To: bob" on it before
+    dm("loop-bob", "X-Original-To: bob@example.org", "Delivered-To: bob"),
+    dm("loop-bob-new-carol", "X-Original-To: bob@example.org", "X-Original-To: carol@example.org",
+       "Delivered-To: bob"),
+]
+
+
+def subjects(dc, user):
+    return sorted(pt.header_values(m, "Subject")[0].strip() for m in dc.messages(user))
+
+
+def test_domain_mailbox_over_lmtp(make_dovecot, config, run, tmp):
+    users = {u: "secret" for u in ("alice", "bob", "carol", "dave", "postmaster", "catchall")}
+    dc = make_dovecot(users=users, lmtp=True)
+    dc.add_messages("alice", DOMAIN_MAILBOX)
+    r = run("-f", config(server=dc, tls="off", received_header="no",
+                         deliver=f"lmtp unix:{dc.lmtp_socket}", **ROUTE_KEYS), "-v", "run")
+    assert r.returncode == 0, r.stderr
+    assert subjects(dc, "bob") == ["bob-twice", "for-bob", "for-bob-and-carol"]
+    assert subjects(dc, "carol") == ["for-bob-and-carol", "for-carol", "loop-bob-new-carol"]
+    assert subjects(dc, "dave") == ["for-dave"]
+    assert subjects(dc, "postmaster") == ["unknown"]
+    assert subjects(dc, "catchall") == ["foreign", "to-header-only"]
+    assert dc.count("alice") == 0
+    assert r.stderr.count("mail loop") == 2, r.stderr
+    assert "bob had it already" in r.stderr
+    # a copy for one recipient says whom it was delivered to, as the loop
+    # rule expects (Dovecot stamps no Delivered-To for several: Bcc)
+    for user in ("bob", "carol", "dave"):
+        for m in dc.messages(user):
+            if b"and-carol" not in m and b"new-carol" not in m:
+                assert pt.header_values(m, "Delivered-To")[0].strip() == user, m
+
+
+def test_domain_mailbox_mda_runs_once_per_recipient(dovecot, config, run, tmp):
+    out = tmp / "out"
+    out.mkdir()
+    mda = script(tmp / "mda.sh", ARGS_MDA.replace("$OUT", str(out)))
+    dovecot.add_messages("alice", [DOMAIN_MAILBOX[3], DOMAIN_MAILBOX[6]])
+    keys = dict(ROUTE_KEYS, lmtp_rcpt=None, mda_rcpt="catchall")
+    r = run("-f", config(deliver=f"mda {mda} -f %F -d %T", **keys), "run")
+    assert r.returncode == 0, r.stderr
+    runs = sorted(a[3:] for a in outputs(out))
+    assert runs == [
+        ["bob", "SENDER=sender@example.com", "RECIPIENT=bob", "ORIG=bob@example.org"],
+        ["carol", "SENDER=sender@example.com", "RECIPIENT=carol", "ORIG=carol@example.org"],
+        ["catchall", "SENDER=sender@example.com", "RECIPIENT=catchall", "ORIG=catchall"],
+    ], runs
+
+
+def test_domain_mailbox_dovecot_lda(make_dovecot, config, run, tmp):
+    users = {u: "secret" for u in ("alice", "bob", "carol", "dave", "postmaster")}
+    dc = make_dovecot(users=users)
+    dc.add_messages("alice", DOMAIN_MAILBOX[:4])
+    keys = dict(ROUTE_KEYS, lmtp_rcpt=None)
+    r = run("-f", config(server=dc, tls="off", deliver=f"mda {LDA} -c {dc.conf_path} -f %F -d %T",
+                         **keys), "run")
+    assert r.returncode == 0, r.stderr
+    assert subjects(dc, "bob") == ["for-bob", "for-bob-and-carol"]
+    assert subjects(dc, "carol") == ["for-bob-and-carol", "for-carol"]
+    assert subjects(dc, "dave") == ["for-dave"]
+
+
+@pytest.mark.parametrize("keys,error", [
+    (dict(envelope_header="Delivered-To"), "needs local_domains"),
+    (dict(local_domains="example.org"), "need envelope_header"),
+    (dict(envelope_header="Delivered-To sometimes", local_domains="x.org"), "not all, first or last"),
+    (dict(envelope_header="Delivered-To", local_domains="x.org", local_user="bob@x.org -rf"),
+     "no plausible user name"),
+])
+def test_domain_mailbox_config_errors(dovecot, config, run, keys, error):
+    r = run("-f", config(**keys), "run")
+    assert r.returncode == 78 and error in r.stderr, r.stderr
