@@ -226,3 +226,11 @@ def test_domain_mailbox_dovecot_lda(make_dovecot, config, run, tmp):
 def test_domain_mailbox_config_errors(dovecot, config, run, keys, error):
     r = run("-f", config(**keys), "run")
     assert r.returncode == 78 and error in r.stderr, r.stderr
+
+
+def test_domain_mailbox_example_config_is_valid(run, tmp):
+    conf = tmp / "domain-mailbox.conf"
+    conf.write_bytes((pt.REPO_ROOT / "filters" / "domain-mailbox.conf").read_bytes())
+    os.chmod(conf, 0o600)
+    r = run("-f", conf, "check")
+    assert r.returncode == 0, r.stderr
