@@ -234,3 +234,29 @@ def test_domain_mailbox_example_config_is_valid(run, tmp):
     os.chmod(conf, 0o600)
     r = run("-f", conf, "check")
     assert r.returncode == 0, r.stderr
+
+
+def test_domain_mailbox_through_the_local_mta(dovecot, config, run, tmp):
+    exim = pytest.importorskip("exim")
+    if exim.exim_binary() is None:
+        pytest.skip("exim4 not installed")
+    mta = exim.Exim(users=("bob", "carol", "dave"), domain="local.test")
+    try:
+        dovecot.add_messages("alice", DOMAIN_MAILBOX[:7])
+        keys = dict(ROUTE_KEYS, lmtp_rcpt=None, default_user="dave@local.test",
+                    local_user=["bob@example.org bob@local.test",
+                                "carol@example.org carol@local.test",
+                                "dave@example.net dave@local.test"])
+        r = run("-f", config(smtp_host="127.0.0.1", smtp_port=mta.port, smtp_tls="off",
+                             smtp_helo="popsift.test", received_header="no",
+                             deliver="forward carol@local.test", **keys), "run")
+        assert r.returncode == 0, r.stderr + mta.log()[-3000:]
+        def subj(user, n):
+            return sorted(pt.header_values(m, "Subject")[0].strip()
+                          for m in mta.wait_for(user, n))
+        assert subj("bob", 3) == ["bob-twice", "for-bob", "for-bob-and-carol"]
+        assert subj("carol", 3) == ["for-bob-and-carol", "for-carol", "foreign"]
+        assert subj("dave", 2) == ["for-dave", "unknown"]
+        assert dovecot.count("alice") == 0
+    finally:
+        mta.stop()
