@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "envelope.h"
 #include "filter-pool.h"
 #include "mime.h"
 #include "msg.h"
@@ -174,16 +175,6 @@ static char *prepend_of(const struct decision *d)
 	return p;
 }
 
-static char *sender_of(const char *hdr, size_t hl)
-{
-	char *rp = mime_header_get(hdr, hl, "Return-Path", NULL);
-	if (rp == NULL)
-		rp = mime_header_get(hdr, hl, "From", NULL);
-	char *a = rp ? mime_address(rp, strlen(rp)) : NULL;
-	free(rp);
-	return a;
-}
-
 /* The worker that owns every one of ts, or -1: a message for several
  * workers' targets, a command, a forward or a spilled message is written
  * by this thread once the workers are idle. */
@@ -226,7 +217,7 @@ static int deliver(struct filter *f, const struct decision *d, size_t n, const c
 	}
 	size_t hl;
 	const char *hdr = msg_header(&f->m, &hl);
-	char *pre = prepend_of(d), *sender = sender_of(hdr, hl);
+	char *pre = prepend_of(d), *sender = envelope_sender(hdr, hl);
 	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender };
 	if (rc == 0)
 		rc = write_out(f, ts, n, &e, label, err);

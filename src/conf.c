@@ -14,6 +14,7 @@
 #include "popsift.h"
 #include "oauth.h"
 #include "provider.h"
+#include "route.h"
 #include "state.h"
 
 struct pctx {
@@ -237,7 +238,7 @@ static void account_copy(struct account *a, const struct account *src)
 	DUP(imap_host); DUP(imap_user); DUP(imap_password); DUP(imap_password_command);
 	DUP(imap_folder); DUP(imap_tls_ca_file);
 	DUP(smtp_from); DUP(smtp_helo); DUP(smtp_tls_ca_file); DUP(token_dir);
-	DUP(lmtp_rcpt);
+	DUP(lmtp_rcpt); DUP(mda_rcpt);
 	oauth_copy(&a->oauth, &src->oauth);
 	oauth_copy(&a->smtp_oauth, &src->smtp_oauth);
 	oauth_copy(&a->imap_oauth, &src->imap_oauth);
@@ -266,7 +267,8 @@ static void account_clear(struct account *a)
 		&a->smtp_host, &a->smtp_user, &a->smtp_password, &a->smtp_password_command,
 		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file, &a->token_dir,
 		&a->imap_host, &a->imap_user, &a->imap_password, &a->imap_password_command,
-		&a->imap_folder, &a->imap_tls_ca_file, &a->lmtp_rcpt };
+		&a->imap_folder, &a->imap_tls_ca_file, &a->lmtp_rcpt, &a->mda_rcpt };
+	route_free(a->route);
 	oauth_clear(&a->oauth);
 	oauth_clear(&a->smtp_oauth);
 	oauth_clear(&a->imap_oauth);
@@ -323,7 +325,7 @@ static const struct key keys[] = {
 	K(imap_tls_ca_file, K_PATH), K(imap_folder, K_STR), K(imap_create, K_BOOL),
 	{ "on_reject", K_ONREJECT, offsetof(struct account, on_reject_discard) },
 	{ "on_partial", K_ONPARTIAL, offsetof(struct account, on_partial_accept) },
-	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL), K(lmtp_rcpt, K_STR),
+	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL), K(lmtp_rcpt, K_STR), K(mda_rcpt, K_STR),
 #define O3(f) { "oauth_" #f, K_STR, offsetof(struct account, oauth.f) }, \
 	{ "smtp_oauth_" #f, K_STR, offsetof(struct account, smtp_oauth.f) }, \
 	{ "imap_oauth_" #f, K_STR, offsetof(struct account, imap_oauth.f) }
@@ -433,6 +435,13 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		return provider_set_imap(a, v) == 0 ? 0 :
 			perr(c, "imap_provider: no IMAP preset for \"%s\" (gmail, outlook, "
 			     "office365)", v);
+	char *re = NULL;
+	int rk = route_key(c->cur ? &c->cur->route : NULL, key, v, &re);
+	if (rk != 0) {
+		rk = rk < 0 ? perr(c, "%s", re) : 0;
+		free(re);
+		return rk;
+	}
 	if (strcmp(key, "deliver") == 0) {
 		/* an account's own deliver lines replace what defaults gave it */
 		if (c->cur && !c->own_dests) {
@@ -557,6 +566,11 @@ static int check_account(struct pctx *c, struct account *a)
 		return perr(c, "account \"%s\" has no deliver line and no rules", a->name);
 	if (a->password && a->password_command)
 		return perr(c, "account \"%s\" has both password and password_command", a->name);
+	if (route_check(a->route, &e) < 0) {
+		perr(c, "account \"%s\": %s", a->name, e);
+		free(e);
+		return -1;
+	}
 	if (oauth_check(a, &e) < 0) {
 		perr(c, "account \"%s\": %s", a->name, e);
 		free(e);

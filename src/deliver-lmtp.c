@@ -256,7 +256,7 @@ static const struct job *follower(const struct lmtp *s, const struct job *j)
 static int transfer(const struct lmtp *s, const struct job *j, int last, struct outcome *o)
 {
 	name_dialogs(s->a->name);
-	struct tx_msg m = { .from = j->from, .rcpt = s->rcpt, .partial_ok = s->a->on_partial_accept,
+	struct tx_msg m = { .from = j->from, .rcpt = j->rcpt ? j->rcpt : s->rcpt, .partial_ok = s->a->on_partial_accept,
 			    .fill = reader_fill, .arg = &conn.rd };
 	struct tx_end end;
 	char *err = NULL;
@@ -269,7 +269,7 @@ static int transfer(const struct lmtp *s, const struct job *j, int last, struct 
 		reader_start(&conn.rd, j);
 		const struct job *nx = last ? follower(s, j) : NULL;
 		const struct lmtp *ns = nx ? nx->legs[0].priv : NULL;
-		struct tx_msg next = { .from = nx ? nx->from : NULL, .rcpt = ns ? ns->rcpt : NULL };
+		struct tx_msg next = { .from = nx ? nx->from : NULL, .rcpt = nx && nx->rcpt ? nx->rcpt : ns ? ns->rcpt : NULL };
 		int rc = smtp_tx(&conn.link, &m, nx ? &next : NULL, &end, &err);
 		conn.ahead_job = conn.link.ahead ? nx : NULL;
 		if (conn.link.broken)

@@ -1,10 +1,17 @@
 /* deliver-mda.c — pipe the message to a command (procmail,
  * dovecot-lda…), run without a shell and with a minimal environment.
  * Exit 0 delivered; 75 (EX_TEMPFAIL) try later; anything else failed.
- * It cannot be taken back: at-least-once. */
+ * It cannot be taken back: at-least-once.
+ *
+ * The envelope goes with it as fetchmail's and mpop's do: %F (sender)
+ * and %T (recipient) in its words, SENDER, RECIPIENT and
+ * ORIGINAL_RECIPIENT in its environment (envelope.c checks them).  A
+ * command with %T runs once per routed recipient. */
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +19,7 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "envelope.h"
 #include "msg.h"
 
 static int mda_open(struct target *t, char **err)
@@ -21,10 +29,20 @@ static int mda_open(struct target *t, char **err)
 	return 0;
 }
 
-static void child(char **argv, int in)
+/* The envelope's values, each plausible or "" (envelope.c). */
+struct mda_env {
+	const char *sender, *rcpt, *orig;
+};
+
+static const char *safe(const char *v)
+{
+	return v && envelope_plausible(v) ? v : "";
+}
+
+static void child(char **argv, int in, const struct mda_env *ev)
 {
 	const char *home = getenv("HOME"), *user = getenv("USER");
-	char *env[6];
+	char *env[9];
 	int n = 0;
 	env[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
 	env[n++] = xasprintf("HOME=%s", home ? home : "/");
@@ -32,6 +50,9 @@ static void child(char **argv, int in)
 		env[n++] = xasprintf("USER=%s", user);
 		env[n++] = xasprintf("LOGNAME=%s", user);
 	}
+	env[n++] = xasprintf("SENDER=%s", safe(ev->sender));
+	env[n++] = xasprintf("RECIPIENT=%s", safe(ev->rcpt));
+	env[n++] = xasprintf("ORIGINAL_RECIPIENT=%s", safe(ev->orig ? ev->orig : ev->rcpt));
 	env[n] = NULL;
 	dup2(in, 0);
 	if (in != 0)
@@ -46,15 +67,15 @@ static int feed(void *arg, const char *p, size_t n)
 	return write_all(*(int *)arg, p, n);
 }
 
-static int mda_write(struct target *t, struct msg *m, const struct envelope *e, char **err)
+static int run_once(struct target *t, char **argv, struct msg *m, const struct envelope *e,
+		    const struct mda_env *ev, char **err)
 {
-	char **argv = t->dest.argv;
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return seterr(err, "pipe: %s", strerror(errno));
 	pid_t pid = fork();
 	if (pid == 0)
-		child(argv, pfd[0]);
+		child(argv, pfd[0], ev);
 	close(pfd[0]);
 	char *e2 = NULL;
 	int rc = pid < 0 ? -1 : write_all(pfd[1], e->prepend, e->prependlen);
@@ -78,6 +99,34 @@ static int mda_write(struct target *t, struct msg *m, const struct envelope *e, 
 	else if (rc < 0)
 		rc = seterr(err, "writing to %s: %s", argv[0], e2 ? e2 : strerror(werr));
 	free(e2);
+	return rc;
+}
+
+/* %T without routed recipients: the account's mda_rcpt, else the user
+ * popsift runs as (the local user, as fetchmail's default). */
+static const char *default_rcpt(const struct envelope *e)
+{
+	if (e->account && e->account->mda_rcpt)
+		return e->account->mda_rcpt;
+	const char *u = getenv("USER");
+	struct passwd *pw = u ? NULL : getpwuid(getuid());
+	return u ? u : pw ? pw->pw_name : "";
+}
+
+static int mda_write(struct target *t, struct msg *m, const struct envelope *e, char **err)
+{
+	char *const dflt[] = { (char *)default_rcpt(e), NULL };
+	char *const *rcpts = e->rcpts && e->rcpts[0] ? e->rcpts : dflt;
+	/* without %T one run takes the message for every recipient */
+	size_t n = envelope_wants_rcpt(t->dest.argv) ? SIZE_MAX : 1;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n && rcpts[i]; i++) {
+		struct mda_env ev = { e->sender, rcpts[i],
+				      rcpts == e->rcpts && e->orig_rcpts ? e->orig_rcpts[i] : NULL };
+		char **argv = envelope_argv(t->dest.argv, e->sender, rcpts[i]);
+		rc = run_once(t, argv, m, e, &ev, err);
+		free_argv(argv);
+	}
 	return rc;
 }
 

@@ -24,6 +24,10 @@ struct envelope {
 	time_t      when;
 	const char *uidl;                /* the POP3 UIDL; NULL in `popsift filter` */
 	const struct account *account;   /* forward: SMTP settings; NULL in `popsift filter` */
+	/* local recipients routed from envelope headers (NULL: the account's),
+	 * and the addresses they were found as, in step; NULL-terminated */
+	char *const *rcpts;
+	char *const *orig_rcpts;
 };
 
 struct deliverer {

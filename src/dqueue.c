@@ -25,6 +25,7 @@
 #include "popsift.h"
 #include "conn.h"
 #include "dqueue.h"
+#include "envelope.h"
 
 #define QUEUE_JOBS  256
 #define QUEUE_BYTES (16u << 20)
@@ -51,6 +52,7 @@ void job_free(struct job *j)
 	msg_free(&j->copy);
 	free(j->precopy);
 	free(j->from);
+	free_argv(j->rcpt);
 	free(j->uidl);
 	free(j->legs);
 	free(j->out.err);
@@ -338,6 +340,7 @@ static struct job *job_new(struct target **ts, size_t n, struct msg *m,
 	j->pre = e->prepend;
 	j->prelen = e->prependlen;
 	j->uidl = e->uidl ? xstrdup(e->uidl) : NULL;
+	j->rcpt = e->rcpts && e->rcpts[0] ? envelope_dup(e->rcpts) : NULL;
 	msg_init(&j->copy);
 	for (size_t i = 0; i < n; i++) {
 		ts[i]->rejected = ts[i]->fail_code = 0;

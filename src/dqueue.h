@@ -25,6 +25,7 @@ struct job {
 	struct leg   *legs;        /* tried in order until one fails */
 	size_t        nlegs;
 	char         *from;        /* envelope sender (a prepare() fills it) */
+	char        **rcpt;        /* routed recipients (envelope.h), else NULL: each leg's */
 	char         *uidl;        /* the POP3 UIDL, or NULL */
 	const char   *pre;         /* lines to put before the header */
 	size_t        prelen;

@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include "deliver.h"
+#include "envelope.h"
 #include "fetch.h"
 #include "mime.h"
 #include "msg.h"
 #include "pop3.h"
+#include "route.h"
 #include "rules.h"
 #include "state.h"
 
@@ -76,16 +78,6 @@ static struct target *target_for(struct fetch *f, const struct dest *d, char **e
 	f->targets = xrealloc(f->targets, (f->ntargets + 1) * sizeof *f->targets);
 	f->targets[f->ntargets++] = t;
 	return t;
-}
-
-static int sender_of(const char *hdr, size_t len, char **out)
-{
-	char *rp = mime_header_get(hdr, len, "Return-Path", NULL);
-	if (rp == NULL)
-		rp = mime_header_get(hdr, len, "From", NULL);
-	*out = rp ? mime_address(rp, strlen(rp)) : NULL;
-	free(rp);
-	return 0;
 }
 
 static char *build_prepend(const struct fetch *f, const struct srvmsg *sm,
@@ -226,8 +218,33 @@ static void failure_of(struct target **ts, size_t n, int *code, int *rejected)
 	}
 }
 
+/* A domain mailbox's recipients (route.h); 1 when every one of them had
+ * the message already (it looped back): delivered nowhere, deleted as a
+ * discard, since those users hold it. */
+static int route_of(struct fetch *f, struct srvmsg *sm, struct routed *rt)
+{
+	size_t hl;
+	const char *hdr = msg_header(f->cur, &hl);
+	route_message(f->a->route, hdr, hl, rt);
+	for (size_t i = 0; i < rt->nloops; i++)
+		log_err(f->a->name, "message %lu: mail loop: a Delivered-To shows %s had it "
+			"already; not delivered to %s again", sm->num, rt->loops[i], rt->loops[i]);
+	for (size_t i = 0; i < rt->n; i++)
+		log_debug(f->a->name, "message %lu: %s routed to %s", sm->num, rt->orig[i],
+			  rt->rcpt[i]);
+	if (rt->nloops == 0 || rt->n > 0)
+		return 0;
+	sm->pending = sm->discard = 1;
+	return 1;
+}
+
 static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision *d)
 {
+	struct routed rt;
+	if (route_of(f, sm, &rt)) {
+		routed_free(&rt);
+		return 0;
+	}
 	/* the rules' destinations, then the account's when no final rule chose */
 	size_t nacct = d->use_default ? f->a->ndests : 0, n = d->ndests + nacct;
 	struct target **ts = xcalloc(n + 1, sizeof *ts);
@@ -241,10 +258,11 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	}
 	size_t hl;
 	const char *hdr = msg_header(f->cur, &hl);
-	sender_of(hdr, hl, &sender);
+	sender = envelope_sender(hdr, hl);
 	char *pre = build_prepend(f, sm, d);
 	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender,
-			      .uidl = sm->uidl, .account = f->a };
+			      .uidl = sm->uidl, .account = f->a, .rcpts = rt.rcpt,
+			      .orig_rcpts = rt.orig };
 	/* asynchronous deliveries alone go to the sending thread, settled at
 	 * the batch commit; a local copy alongside needs deliver_to()'s order
 	 * and undo, so waits */
@@ -261,6 +279,7 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	free(pre);
 	free(sender);
 	free(ts);
+	routed_free(&rt);
 	return 0;
 }
 

@@ -149,34 +149,27 @@ static void emit_port(struct conv *v, const struct fmpoll *p, const struct fmuse
 		fm_note(v->c, p->line, 1, u, "service %s: give the port number", port);
 }
 
-/* Remove the first "-f %F" style pair: popsift passes no envelope
- * sender to an MDA (procmail and dovecot-lda take it from the message). */
-static int drop_sender(char *s)
-{
-	static const char *const pairs[] = { " -f %F", " -f%F", " -r %F", " -r%F", NULL };
-	for (int i = 0; pairs[i]; i++) {
-		char *at = strstr(s, pairs[i]);
-		if (at) {
-			memmove(at, at + strlen(pairs[i]), strlen(at + strlen(pairs[i])) + 1);
-			return 1;
-		}
-	}
-	return 0;
-}
+#define SHELL_CHARS "|&;<>()$`\\\"'*?[]{}~="
 
-/* %T is the local name, %% a percent sign. */
-static char *expand_mda(const char *s, const char *local)
+/* %T is the local name; %F stays for popsift to expand (deliver-mda.c),
+ * quoted when a shell will read it (it may be empty: a bounce), and %%
+ * stays %%, popsift's percent sign too. */
+static char *expand_mda(const char *s, const char *local, int shell)
 {
-	size_t cap = strlen(s) + strlen(local) * 4 + 1, n = 0;
+	size_t cap = strlen(s) * 2 + strlen(local) * 4 + 1, n = 0;
 	char *o = xmalloc(cap);
 	for (; *s; s++) {
 		if (s[0] == '%' && s[1] == 'T' && n + strlen(local) < cap) {
 			memcpy(o + n, local, strlen(local));
 			n += strlen(local);
 			s++;
+		} else if (s[0] == '%' && s[1] == 'F' && shell) {
+			memcpy(o + n, "\"%F\"", 4);
+			n += 4;
+			s++;
 		} else if (s[0] == '%' && s[1] == '%') {
 			o[n++] = '%';
-			s++;
+			o[n++] = *++s;
 		} else if (n + 1 < cap) {
 			o[n++] = *s;
 		}
@@ -188,7 +181,7 @@ static char *expand_mda(const char *s, const char *local)
 /* fetchmail runs the mda with sh -c: keep a shell where one is needed. */
 static void put_mda(FILE *out, const char *cmd)
 {
-	if (strpbrk(cmd, "|&;<>()$`\\\"'*?[]{}~=") == NULL) {
+	if (strpbrk(cmd, SHELL_CHARS) == NULL) {
 		fprintf(out, "deliver mda %s\n", cmd);
 		return;
 	}
@@ -201,12 +194,9 @@ static void put_mda(FILE *out, const char *cmd)
 static void emit_mda(struct conv *v, const struct fmuser *u, const char *local)
 {
 	char *s = xasprintf(" %s", u->mda);
-	if (drop_sender(s))
-		fm_note(v->c, u->line, 1, u, "mda \"%s\": dropped the %%F option: popsift passes "
-			"no envelope sender (the MDA reads it from the message)", u->mda);
-	char *cmd = expand_mda(s + 1, local);
-	if (strstr(cmd, "%F") || strstr(cmd, " #") || strpbrk(cmd, "\r\n")) {
-		fm_note(v->c, u->line, 1, u, "mda \"%s\": no equivalent (%%F, or a # or newline "
+	char *cmd = expand_mda(s + 1, local, strpbrk(s, SHELL_CHARS) != NULL);
+	if (strstr(cmd, " #") || strpbrk(cmd, "\r\n")) {
+		fm_note(v->c, u->line, 1, u, "mda \"%s\": no equivalent (a # or newline "
 			"in the command): write a deliver line", u->mda);
 	} else {
 		put_mda(v->out, cmd);

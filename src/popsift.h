@@ -25,6 +25,8 @@ struct dest {
 
 /* OAuth2 for one side (POP3, SMTP or IMAP) of an account: the client
  * popsift is registered as and the provider's endpoints (oauth.c). */
+struct route;
+
 struct oauth_conf {
 	char   *client_id, *client_secret, *client_secret_command;
 	char   *scope, *auth_url, *token_url, *device_url;
@@ -75,6 +77,8 @@ struct account {
 	int     imap_create;            /* create a missing folder (NO [TRYCREATE]) */
 	int     imap_provider;          /* `imap_provider NAME`: as provider, for the IMAP keys */
 	char   *lmtp_rcpt;              /* lmtp without recipients: this one, else user */
+	char   *mda_rcpt;               /* an MDA's %T: this one, else the local user */
+	struct route *route;            /* domain mailbox routing (route.h), or NULL */
 	struct oauth_conf oauth, smtp_oauth, imap_oauth;   /* oauth_*, smtp_oauth_*, imap_oauth_* */
 	int     sasl_ir;            /* POP3 SASL initial response: 0 two steps (Microsoft), 1 one */
 	int     imap_sasl_ir;       /* the same for IMAP (default 1; 0 for Microsoft) */

@@ -97,7 +97,7 @@ static void convert_lost(void)
 	CHECK(has(out, "# could not convert: poll a.org: proto imap"), "lost: IMAP poll said");
 	CHECK(has(out, "# could not convert: limit 5000: put \"match size > 5000 skip\""),
 	      "lost: limit suggests a rule");
-	CHECK(has(out, "deliver mda /usr/bin/procmail -d bob\n"), "lost: %T expanded, -f %F dropped");
+	CHECK(has(out, "deliver mda /usr/bin/procmail -f %F -d bob\n"), "lost: %T expanded, %F kept");
 	CHECK(has(out, "could not convert: fetchall"), "lost: fetchall");
 	CHECK(has(out, "could not convert: no sslcertck"), "lost: no sslcertck");
 	CHECK(has(out, "account v-c.org\n"), "lost: clashing account name gets the host");
@@ -109,8 +109,14 @@ static void convert_lost(void)
 	CHECK(has(out, "deliver mda /bin/sh -c 'cat >>/tmp/it'\\''s'\n"),
 	      "lost: shell command kept in sh -c, quote escaped");
 	CHECK(has(out, "tls starttls\n") && has(out, "# note: no ssl"), "lost: no ssl -> starttls, noted");
-	CHECK(has(sum, "could not convert 5 settings:"), "lost: summary counts");
+	CHECK(has(sum, "could not convert 4 settings:"), "lost: summary counts");
 	CHECK(has(sum, "  rc:1: limit 5000"), "lost: summary names file:line");
+	free(out);
+	free(sum);
+	out = convert("poll e.org user v is bob here mda \"procmail -f %F -d %T | tee 100%%\"\n",
+		      &sum, &n, &rc);
+	CHECK(has(out, "deliver mda /bin/sh -c 'procmail -f \"%F\" -d bob | tee 100%%'\n"),
+	      "lost: %F quoted for the shell (it may be empty), %% kept");
 	free(out);
 	free(sum);
 }
