@@ -21,11 +21,18 @@
 
 static void pool_add(struct evalctx *x, char *s)
 {
+	if (s == NULL)
+		return;
 	if (x->npool == x->poolcap) {
 		x->poolcap = x->poolcap ? x->poolcap * 2 : 16;
 		x->pool = xrealloc(x->pool, x->poolcap * sizeof *x->pool);
 	}
 	x->pool[x->npool++] = s;
+}
+
+void ev_pool(struct evalctx *x, char *s)
+{
+	pool_add(x, s);
 }
 
 int ev_error(struct evalctx *x, const char *fmt, ...)
@@ -283,9 +290,11 @@ static int run(struct evalctx *x, struct decision *d, char **text)
 			return 1;
 		if (t == T_FALSE)
 			continue;
-		for (size_t k = 0; k < ru->nacts; k++)
-			if (action_apply(&ru->acts[k], x, d, text) < 0)
-				return -1;
+		for (size_t k = 0; k < ru->nacts; k++) {
+			int rc = action_apply(&ru->acts[k], x, d, text);
+			if (rc != 0)
+				return rc;
+		}
 		if (ru->final)
 			final = ru;
 	}
@@ -303,6 +312,11 @@ static void ctx_free(struct evalctx *x)
 	free(x->slots);
 	free(x->raw);
 	free(x->all);
+	for (size_t i = 0; i < x->nolds; i++) {
+		msg_free(x->olds[i]);
+		free(x->olds[i]);
+	}
+	free(x->olds);
 }
 
 int rules_eval(struct rules *r, const struct msgview *v, struct decision *d)
@@ -313,7 +327,8 @@ int rules_eval(struct rules *r, const struct msgview *v, struct decision *d)
 		d->action = xstrdup("default");
 		return 0;
 	}
-	struct evalctx x = { .r = r, .v = v };
+	struct evalctx x = { .r = r, .view = *v };
+	x.v = &x.view;
 	x.slots = xcalloc(r->nh ? r->nh : 1, sizeof *x.slots);
 	char *text = NULL;
 	int rc = run(&x, d, &text);

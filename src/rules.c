@@ -19,7 +19,7 @@
 
 static const struct match_ops *const kinds[] = {
 	&match_header, &match_headers, &match_body, &match_rawbody,
-	&match_size, &match_account, &match_duplicate, &match_all,
+	&match_size, &match_account, &match_duplicate, &match_all, &match_pipe,
 };
 
 int rules_header_id(struct rules *r, const char *name)
@@ -79,7 +79,7 @@ static struct cond *parse_leaf(struct parser *p)
 	const struct match_ops *ops = find_kind(name);
 	if (ops == NULL) {
 		lx_error(lx, start, "unknown condition \"%s\" (expected header, headers, "
-			 "body, rawbody, size, account, duplicate or all)", name);
+			 "body, rawbody, size, account, duplicate, pipe or all)", name);
 		free(name);
 		return NULL;
 	}
@@ -314,7 +314,9 @@ int rules_prefetch_useful(const struct rules *r)
 		const struct rule *ru = &r->v[i];
 		if ((rule_has(ru, A_SKIP) || rule_has(ru, A_DISCARD)) && decidable(ru->cond, 1))
 			return 1;
-		int passable = decidable(ru->cond, 0) || (!ru->final && decidable(ru->cond, 1));
+		/* after a filter, later rules see other headers than TOP's */
+		int passable = decidable(ru->cond, 0) ||
+			       (!ru->final && !rule_has(ru, A_FILTER) && decidable(ru->cond, 1));
 		if (!passable)
 			return 0;
 	}
