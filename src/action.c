@@ -427,7 +427,8 @@ static int parse_mda(struct parser *p, struct action *a)
 		free(e);
 		return -1;
 	}
-	int rc = argv[0] ? 0 : lx_error(&p->lx, at, "expected a command after mda");
+	int rc = argv[0] ? 0 : lx_error(&p->lx, at, "expected a command after %s",
+					act_name(a->kind));
 	for (size_t i = 0; rc == 0 && argv[i]; i++) {
 		struct tmpl *t = tmpl_parse(p, argv[i], at, M_ARG);
 		if (t == NULL)

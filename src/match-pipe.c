@@ -69,14 +69,6 @@ void codes_default(struct codes *c)
 
 /* ---- the filter action ---- */
 
-/* The old message stays alive to the end of the evaluation: captures
- * of this rule still point into it. */
-static void keep_old(struct evalctx *x, struct msg *old)
-{
-	x->olds = xrealloc(x->olds, (x->nolds + 1) * sizeof *x->olds);
-	x->olds[x->nolds++] = old;
-}
-
 /* The caches of the message's fields and body are of the old message. */
 static void forget(struct evalctx *x)
 {
@@ -113,9 +105,10 @@ int ev_filter(struct evalctx *x, char **argv, const struct codes *ok)
 		free(err);
 		return -1;
 	}
-	/* out gets the old content, which lives on in x->olds */
+	/* the filter is the rule's last action: no capture points into the
+	 * old message any more */
 	msg_take(m, out);
-	keep_old(x, out);
+	free(out);
 	forget(x);
 	return 0;
 }

@@ -122,8 +122,6 @@ struct evalctx {
 	const struct rules   *r;
 	const struct msgview *v;        /* &view */
 	struct msgview view;            /* a filter changes msg, hdr and size */
-	struct msg **olds;              /* messages a filter replaced, kept to the end */
-	size_t  nolds;
 	const struct rule    *rule;
 	int     scanned;
 	struct rawfield { int hid; const char *p; size_t n; } *raw;

@@ -312,11 +312,6 @@ static void ctx_free(struct evalctx *x)
 	free(x->slots);
 	free(x->raw);
 	free(x->all);
-	for (size_t i = 0; i < x->nolds; i++) {
-		msg_free(x->olds[i]);
-		free(x->olds[i]);
-	}
-	free(x->olds);
 }
 
 int rules_eval(struct rules *r, const struct msgview *v, struct decision *d)

@@ -315,8 +315,9 @@ int rules_prefetch_useful(const struct rules *r)
 		if ((rule_has(ru, A_SKIP) || rule_has(ru, A_DISCARD)) && decidable(ru->cond, 1))
 			return 1;
 		/* after a filter, later rules see other headers than TOP's */
-		int passable = decidable(ru->cond, 0) ||
-			       (!ru->final && !rule_has(ru, A_FILTER) && decidable(ru->cond, 1));
+		if (rule_has(ru, A_FILTER))
+			return 0;
+		int passable = decidable(ru->cond, 0) || (!ru->final && decidable(ru->cond, 1));
 		if (!passable)
 			return 0;
 	}
