@@ -1,13 +1,14 @@
 """spamd — SpamAssassin's daemon (Debian spamd) for popsift's tests.
 
     from spamd import Spamd
-    with Spamd(tmpdir) as sd:                 # 127.0.0.1:sd.port
+    with Spamd() as sd:                       # 127.0.0.1:sd.port
         ["spamc", *sd.spamc_args, ...]        # -p PORT -d 127.0.0.1
 
 Started as root it runs its children as `nobody`; its shipped rules
 (/usr/share/spamassassin), no network: --local, no DNS, no Razor/Pyzor,
 no Bayes, no sa-update, no user preferences (--nouser-config), a site
-configuration of its own in tmpdir.  report_safe 0: spam keeps its body
+configuration of its own in a temp dir of /tmp (spamd reads it as
+nobody: pytest's own temp dirs are not traversable by other users).  report_safe 0: spam keeps its body
 and only gains X-Spam-* headers, as ham does.  Loading the rules takes
 tens of seconds on a busy machine: start waits up to `deadline` for a
 PONG.
@@ -20,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,8 +38,8 @@ report_safe 0
 
 
 class Spamd:
-    def __init__(self, tmpdir, deadline: float = 240.0):
-        self.dir = Path(tmpdir) / "spamd"
+    def __init__(self, deadline: float = 240.0):
+        self.dir = Path(tempfile.mkdtemp(prefix="popsift-spamd-"))
         self.deadline = deadline
         self.port = pt.free_port()
         self.proc = None
@@ -48,12 +50,12 @@ class Spamd:
 
     def _configure(self) -> Path:
         site, home = self.dir / "site", self.dir / "home"
-        site.mkdir(parents=True)
+        site.mkdir()
         home.mkdir()
         for pre in glob.glob("/etc/spamassassin/*.pre"):   # the plugins (Check...)
             shutil.copy(pre, site)
         (site / "local.cf").write_text(LOCAL_CF)
-        for d in (self.dir.parent, self.dir, site):
+        for d in (self.dir, site):
             os.chmod(d, 0o755)
         shutil.chown(home, "nobody")
         return site
@@ -91,6 +93,7 @@ class Spamd:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait()
         self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self.start()
