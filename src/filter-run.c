@@ -118,7 +118,7 @@ static int pump(struct run *r)
 }
 
 /* Wait for the exit until the deadline; past it, or after a failure,
- * kill the whole group. */
+ * kill the whole group.  0 exited, -1 killed by us, -2 by a signal. */
 static int reap(pid_t pid, int failed, long long deadline, int *status)
 {
 	for (;;) {
@@ -126,7 +126,7 @@ static int reap(pid_t pid, int failed, long long deadline, int *status)
 			kill(-pid, SIGKILL);
 		pid_t w = waitpid(pid, status, failed ? 0 : WNOHANG);
 		if (w == pid)
-			return failed || WIFSIGNALED(*status) ? -1 : 0;
+			return failed ? -1 : WIFSIGNALED(*status) ? -2 : 0;
 		if (w < 0 && errno != EINTR)
 			return -1;
 		if (w == 0 && now_ms() >= deadline)
@@ -190,7 +190,7 @@ int filter_run(char **argv, struct msg *in, struct msg *out, size_t max, int tim
 	int w = reap(pid, rc < 0, r.deadline, &status);
 	if (rc < 0)
 		return -1;
-	if (w < 0 && WIFSIGNALED(status))
+	if (w == -2)
 		return seterr(err, "%s: killed by signal %d", argv[0], WTERMSIG(status));
 	if (w < 0)
 		return seterr(err, "%s: timed out", argv[0]);

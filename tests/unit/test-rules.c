@@ -940,6 +940,10 @@ static void test_filter_eval(void)
 		  "t.rules:1: filter sleep: timed out", "filter: timeout");
 	CHECK_STR(filter_of("match all filter sh -c \"cat; sleep 30 &\"\nmatch all mbox /m/a", fmsg, 1),
 		  "t.rules:1: filter sh: timed out", "filter: a child holding the output open");
+	CHECK_STR(filter_of("match all filter sh -c \"cat; exec >&-; sleep 30\"\nmatch all mbox /m/a",
+			    fmsg, 1), "t.rules:1: filter sh: timed out", "filter: output closed, no exit");
+	CHECK_STR(filter_of("match all filter sh -c \"cat; kill -9 $$$$\"\nmatch all mbox /m/a",
+			    fmsg, 5), "t.rules:1: filter sh: killed by signal 9", "filter: killed");
 	CHECK_STR(filter_of("match all filter /nonexistent/x\nmatch all mbox /m/a", fmsg, 0),
 		  "t.rules:1: filter /nonexistent/x exited with 127 (not found?)", "filter: not found");
 	CHECK_STR(filter_of("match pipe \"grep -q hello\" mbox /m/a\nmatch all mbox /m/b", fmsg, 0),
