@@ -121,6 +121,7 @@ static int pump(struct run *r)
  * kill the whole group.  0 exited, -1 killed by us, -2 by a signal. */
 static int reap(pid_t pid, int failed, long long deadline, int *status)
 {
+	int nap = 1;    /* ms: it usually exits right after closing its output */
 	for (;;) {
 		if (failed || now_ms() >= deadline)
 			kill(-pid, SIGKILL);
@@ -132,7 +133,8 @@ static int reap(pid_t pid, int failed, long long deadline, int *status)
 		if (w == 0 && now_ms() >= deadline)
 			failed = 1;
 		else if (w == 0)
-			poll(NULL, 0, 10);
+			poll(NULL, 0, nap);
+		nap = nap < 32 ? nap * 2 : nap;
 	}
 }
 
