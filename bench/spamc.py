@@ -9,10 +9,12 @@ already up, started here before the clock runs) into an mbox, one run each:
 Both hand spamd one message at a time: popsift runs a filter per message
 in order (rules are evaluated message by message in the fetch loop), as
 procmail does.  spamd's children (--max-children) could take several at
-once; feeding them from popsift needs the rules evaluated ahead of
-delivery in a pool of workers, which popsift does not do (see the end of
-doc/bench.md's notes).  Needs root (Dovecot).  Environment: BENCH_N
-(1000), BENCH_KB (2), POPSIFT (./popsift).
+once; feeding them from popsift would need the rules evaluated ahead of
+delivery by several workers (rules_eval is one struct rules per thread)
+over messages downloaded ahead of the one being delivered, which popsift
+does not do yet.  The machine's load makes single runs noisy.  Needs
+root (Dovecot).  Environment: BENCH_N (1000), BENCH_KB (2), POPSIFT
+(./popsift).
 """
 
 from __future__ import annotations
