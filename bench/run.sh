@@ -23,4 +23,11 @@ if ! command -v gnuplot >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
 fi
 
 [ -x ./popsift ] || make popsift
-exec /usr/bin/python3 bench/bench.py "$@"
+/usr/bin/python3 bench/bench.py "$@"
+# 1,000 messages through spamc (spamd up): popsift's `filter` against
+# fetchmail + procmail `:0fw | spamc`
+if command -v spamd >/dev/null 2>&1 && command -v procmail >/dev/null 2>&1; then
+	/usr/bin/python3 bench/spamc.py
+else
+	echo "bench: spamd or procmail missing: no spamc run (tests/deps.sh)" >&2
+fi

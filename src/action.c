@@ -1,5 +1,5 @@
 /* action.c — what a matched rule does: deliver (mbox, maildir, mda,
- * forward, imap, lmtp), discard, skip, keep, add-header, continue.
+ * forward, imap, lmtp), discard, skip, keep, add-header, filter, continue.
  * Arguments are templates: $1..$9 and ${header:Name} expand from the message, and
  * whatever comes from the message is sanitised so that a path built from
  * it can never leave its base directory nor smuggle in an option. */
@@ -212,7 +212,7 @@ static const struct {
 	{ "mbox", A_MBOX }, { "maildir", A_MAILDIR }, { "mda", A_MDA },
 	{ "forward", A_FORWARD }, { "discard", A_DISCARD }, { "skip", A_SKIP },
 	{ "keep", A_KEEP }, { "add-header", A_ADDHDR }, { "continue", A_CONTINUE },
-	{ "imap", A_IMAP }, { "lmtp", A_LMTP },
+	{ "imap", A_IMAP }, { "lmtp", A_LMTP }, { "filter", A_FILTER },
 };
 
 #define NACT_NAMES (sizeof act_names / sizeof act_names[0])
@@ -427,7 +427,8 @@ static int parse_mda(struct parser *p, struct action *a)
 		free(e);
 		return -1;
 	}
-	int rc = argv[0] ? 0 : lx_error(&p->lx, at, "expected a command after mda");
+	int rc = argv[0] ? 0 : lx_error(&p->lx, at, "expected a command after %s",
+					act_name(a->kind));
 	for (size_t i = 0; rc == 0 && argv[i]; i++) {
 		struct tmpl *t = tmpl_parse(p, argv[i], at, M_ARG);
 		if (t == NULL)
@@ -508,6 +509,12 @@ static int parse_args(struct parser *p, struct action *a)
 		return parse_path(p, a);
 	case A_MDA:
 		return parse_mda(p, a);
+	case A_FILTER:
+		/* filter [returns CODES] COMMAND...: the command takes the rest */
+		codes_default(&a->ok);
+		if (lx_keyword(&p->lx, "returns") && codes_parse(p, &a->ok) < 0)
+			return -1;
+		return parse_mda(p, a);
 	case A_FORWARD:
 	case A_LMTP:
 		return parse_forward(p, a);
@@ -575,12 +582,13 @@ int action_parse(struct parser *p, struct rule *ru)
 		ru->acts[ru->nacts++] = a;
 		if (parse_args(p, &ru->acts[ru->nacts - 1]) < 0 || check_combination(p, ru, at) < 0)
 			return -1;
-		ru->final &= a.kind != A_CONTINUE;
+		/* a filter changes the message for the rules below: it goes on */
+		ru->final &= a.kind != A_CONTINUE && a.kind != A_FILTER;
 		ru->delivers |= is_delivery(a.kind);
 		if (ru->nacts == 1)
 			first_at = at;
 	}
-	if (ru->nacts == 1 && !ru->final)
+	if (ru->nacts == 1 && ru->acts[0].kind == A_CONTINUE)
 		return lx_error(&p->lx, first_at, "\"continue\" alone does nothing");
 	return 0;
 }
@@ -612,6 +620,10 @@ static void dump_word(const char *s, FILE *out)
 void action_dump(const struct action *a, FILE *out)
 {
 	fputs(act_name(a->kind), out);
+	struct codes dflt;
+	codes_default(&dflt);
+	if (a->kind == A_FILTER && memcmp(&a->ok, &dflt, sizeof dflt) != 0)
+		codes_dump(&a->ok, out);
 	for (size_t i = 0; i < a->nargs; i++) {
 		fputc(' ', out);
 		dump_word(a->args[i]->src, out);
@@ -689,10 +701,25 @@ static int apply_delivery(const struct action *a, struct evalctx *x, struct deci
 	return 0;
 }
 
+static int apply_filter(const struct action *a, struct evalctx *x, char **text)
+{
+	char **argv;
+	if (x->v->msg == NULL)
+		return 1;       /* before the download: it needs the message */
+	if (expand_argv(a, x, &argv) < 0)
+		return -1;
+	text_add(text, "filter", argv, a->nargs);
+	int rc = ev_filter(x, argv, &a->ok);
+	free_argv(argv);
+	return rc;
+}
+
 int action_apply(const struct action *a, struct evalctx *x, struct decision *d, char **text)
 {
 	char *h;
 	switch (a->kind) {
+	case A_FILTER:
+		return apply_filter(a, x, text);
 	case A_MBOX: case A_MAILDIR: case A_MDA: case A_FORWARD: case A_IMAP: case A_LMTP:
 		return apply_delivery(a, x, d, text);
 	case A_ADDHDR:

@@ -135,6 +135,7 @@ int batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *
 		.account = f->a->name, .hdr = hdr, .hdrlen = hl,
 		.size = sm->size ? sm->size : f->cur->size,
 		.msg = body ? f->cur : NULL, .is_duplicate = is_dup, .dup_arg = &dup,
+		.timeout = f->a->timeout,
 	};
 	rules_eval(f->rules, &v, d);
 	if (d->need_body && !d->error)

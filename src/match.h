@@ -9,6 +9,7 @@
 #define MATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "rules.h"
@@ -66,7 +67,12 @@ struct cond {
 };
 
 enum act_kind { A_MBOX, A_MAILDIR, A_MDA, A_FORWARD, A_DISCARD, A_SKIP,
-                A_KEEP, A_ADDHDR, A_CONTINUE, A_IMAP, A_LMTP };
+                A_KEEP, A_ADDHDR, A_CONTINUE, A_IMAP, A_LMTP, A_FILTER };
+
+/* A set of exit codes 0..255 (`returns 0,1`, `returns 0-2`). */
+struct codes {
+	uint64_t w[4];
+};
 
 struct tmpl;
 
@@ -74,6 +80,7 @@ struct action {
 	enum act_kind kind;
 	struct tmpl **args;
 	size_t nargs;
+	struct codes ok;        /* filter: the exit codes that mean success */
 };
 
 struct rule {
@@ -113,7 +120,8 @@ struct hslot {
 
 struct evalctx {
 	const struct rules   *r;
-	const struct msgview *v;
+	const struct msgview *v;        /* &view */
+	struct msgview view;            /* a filter changes msg, hdr and size */
 	const struct rule    *rule;
 	int     scanned;
 	struct rawfield { int hid; const char *p; size_t n; } *raw;
@@ -141,6 +149,9 @@ int  ev_error(struct evalctx *x, const char *fmt, ...) __attribute__((format(pri
 void ev_note(struct evalctx *x, char *note);
 /* Free s after the evaluation (regex captures may point into it). */
 void ev_keep(struct evalctx *x, char *s);
+/* match-pipe.c: run the message through argv; its output is the message
+ * from now on.  0, or -1 with x->error (the message stays on the server). */
+int  ev_filter(struct evalctx *x, char **argv, const struct codes *ok);
 
 /* ---- condition kinds (match-*.c) ---- */
 
@@ -154,9 +165,15 @@ struct match_ops {
 };
 
 extern const struct match_ops match_header, match_headers, match_body,
-	match_rawbody, match_size, match_account, match_all, match_duplicate;
+	match_rawbody, match_size, match_account, match_all, match_duplicate, match_pipe;
 extern const struct match_ops match_age;                             /* match-age.c */
 extern const struct match_ops match_attachments, match_attachment;   /* match-attachment.c */
+
+/* match-pipe.c: exit code sets. */
+int  codes_parse(struct parser *p, struct codes *c);    /* the word after "returns" */
+int  codes_has(const struct codes *c, int code);
+void codes_default(struct codes *c);                    /* {0} */
+void codes_dump(const struct codes *c, FILE *out);      /* " returns 0,2-3" */
 
 /* `=~` (0) or `!~` (1); -1 with an error if neither is next. */
 int match_parse_op(struct parser *p, const char *what);
@@ -178,7 +195,8 @@ void action_free(struct action *a);
 void action_dump(const struct action *a, FILE *out);
 const char *action_arg_text(const struct action *a, size_t i);
 /* Apply one action of a matched rule to the decision; text gets the
- * action as shown in logs.  0 or -1 with x->error. */
+ * action as shown in logs.  0, 1 (a filter before the download: needs
+ * the body) or -1 with x->error. */
 int  action_apply(const struct action *a, struct evalctx *x, struct decision *d,
 		  char **text);
 

@@ -48,6 +48,22 @@ void msg_reset(struct msg *m)
 	}
 }
 
+/* A filter's output becomes m; where m came from stays.  from is
+ * left empty. */
+void msg_take(struct msg *m, struct msg *from)
+{
+	struct msg old = *m;
+	*m = *from;
+	m->num = old.num;
+	m->uidl = old.uidl;
+	m->list_size = old.list_size;
+	m->max = old.max;
+	old.uidl = NULL;
+	*from = old;
+	msg_free(from);
+	msg_init(from);
+}
+
 void msg_free(struct msg *m)
 {
 	msg_reset(m);

@@ -30,6 +30,9 @@ struct msg {
 void msg_init(struct msg *m);
 void msg_reset(struct msg *m);          /* ready for the next message, keeps buffers */
 void msg_free(struct msg *m);
+/* m gets from's content (a filter's output), keeping its origin (num,
+ * uidl, list_size, max); from ends up empty. */
+void msg_take(struct msg *m, struct msg *from);
 /* Past m->max the body is dropped and the rest discarded (m->over set):
  * the caller reads on to the end of the reply and does not deliver it. */
 int  msg_append(struct msg *m, const char *p, size_t n, char **err);

@@ -21,6 +21,8 @@
 
 static void pool_add(struct evalctx *x, char *s)
 {
+	if (s == NULL)
+		return;
 	if (x->npool == x->poolcap) {
 		x->poolcap = x->poolcap ? x->poolcap * 2 : 16;
 		x->pool = xrealloc(x->pool, x->poolcap * sizeof *x->pool);
@@ -295,9 +297,11 @@ static int run(struct evalctx *x, struct decision *d, char **text)
 			return 1;
 		if (t == T_FALSE)
 			continue;
-		for (size_t k = 0; k < ru->nacts; k++)
-			if (action_apply(&ru->acts[k], x, d, text) < 0)
-				return -1;
+		for (size_t k = 0; k < ru->nacts; k++) {
+			int rc = action_apply(&ru->acts[k], x, d, text);
+			if (rc != 0)
+				return rc;
+		}
 		if (ru->final)
 			final = ru;
 	}
@@ -325,7 +329,8 @@ int rules_eval(struct rules *r, const struct msgview *v, struct decision *d)
 		d->action = xstrdup("default");
 		return 0;
 	}
-	struct evalctx x = { .r = r, .v = v };
+	struct evalctx x = { .r = r, .view = *v };
+	x.v = &x.view;
 	x.slots = xcalloc(r->nh ? r->nh : 1, sizeof *x.slots);
 	char *text = NULL;
 	int rc = run(&x, d, &text);

@@ -20,7 +20,7 @@
 static const struct match_ops *const kinds[] = {
 	&match_header, &match_headers, &match_body, &match_rawbody,
 	&match_size, &match_account, &match_duplicate, &match_all,
-	&match_age, &match_attachments, &match_attachment,
+	&match_pipe, &match_age, &match_attachments, &match_attachment,
 };
 
 int rules_header_id(struct rules *r, const char *name)
@@ -326,6 +326,9 @@ int rules_prefetch_useful(const struct rules *r)
 		const struct rule *ru = &r->v[i];
 		if ((rule_has(ru, A_SKIP) || rule_has(ru, A_DISCARD)) && decidable(ru->cond, 1))
 			return 1;
+		/* after a filter, later rules see other headers than TOP's */
+		if (rule_has(ru, A_FILTER))
+			return 0;
 		int passable = decidable(ru->cond, 0) || (!ru->final && decidable(ru->cond, 1));
 		if (!passable)
 			return 0;

@@ -23,6 +23,7 @@ struct msgview {
 	 * 0 no, -1 error (the decision then carries an error).  NULL: never. */
 	int        (*is_duplicate)(void *arg, const char *message_id);
 	void        *dup_arg;
+	int          timeout;    /* seconds for a filter or pipe command (0: 60) */
 };
 
 struct decision {

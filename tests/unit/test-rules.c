@@ -1,6 +1,8 @@
 /* test-rules.c — the rules language: every parse error, every condition
  * and action, expansions and their sanitising, decisions before and after
  * the download, the match limit, and the example files in filters/. */
+#include <glob.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +172,7 @@ static int same_decision(const struct decision *a, const struct decision *b)
 
 /* ---- parse errors ---- */
 
-#define KINDS "(expected header, headers, body, rawbody, size, account, duplicate, all, age, attachments or attachment)"
+#define KINDS "(expected header, headers, body, rawbody, size, account, duplicate, all, pipe, age, attachments or attachment)"
 
 /* Every parse error, as "file:line:col: message". */
 static const struct { const char *text, *want; } parse_errors[] = {
@@ -837,6 +839,10 @@ static void test_prefetch_useful(void)
 		{ "match body =~ /x/ discard", 0 },
 		{ "match header A exists and body =~ /x/ discard", 0 },
 		{ "match not body =~ /x/ or size > 1M skip", 1 },
+		/* after a filter the headers are not TOP's */
+		{ "match all filter cat\nmatch header X exists discard", 0 },
+		{ "match header A exists filter cat\nmatch header X exists discard", 0 },
+		{ "match pipe \"true\" discard", 0 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct rules *r = parse(cases[i].text);
@@ -847,6 +853,179 @@ static void test_prefetch_useful(void)
 		CHECK(r && rules_prefetch_useful(r) == cases[i].want, what);
 		rules_free(r);
 	}
+}
+
+
+/* ---- filter and pipe ---- */
+
+static const char *fmsg = "From: a@example.org\nSubject: hello\n\nhello body\n";
+
+static const char *const filter_errors[][2] = {
+	{ "match all filter", "t.rules:1:17: expected a command after filter" },
+	{ "match all filter returns", "t.rules:1:25: expected exit codes after returns (0, 0,1 or 0-2)" },
+	{ "match all filter returns 3-1 cat", "t.rules:1:26: bad exit codes \"3-1\" (expected 0, 0,1 or 0-2)" },
+	{ "match all filter returns 0,x cat", "t.rules:1:26: bad exit codes \"0,x\" (expected 0, 0,1 or 0-2)" },
+	{ "match all filter returns 256 cat", "t.rules:1:26: bad exit codes \"256\" (expected 0, 0,1 or 0-2)" },
+	{ "match pipe discard", "t.rules:1:19: expected an action" },
+	{ "match pipe", "t.rules:1:11: expected a command after pipe: pipe \"spamc -c\"" },
+	{ "match pipe \"\" discard", "t.rules:1:12: expected a command after pipe: pipe \"spamc -c\"" },
+	{ "match pipe \"cat $1\" discard", "t.rules:1:12: pipe: no expansions in the command" },
+	{ "match pipe \"cat\" returns discard", "t.rules:1:26: bad exit codes \"discard\" (expected 0, 0,1 or 0-2)" },
+	{ "match pipe \"cat\" =~ nope discard", "t.rules:1:21: expected a /regex/" },
+	{ "match header S =~ /(x)/ filter sh -c \"echo $1\"",
+	  "t.rules:1:32: mda: $1 inside the script of sh -c would let a sender run commands; pass it "
+	  "as an argument after the script and quote it there: mda sh -c '... \"$$1\" ...' sh $1" },
+};
+
+static void test_filter_parse(void)
+{
+	for (size_t i = 0; i < sizeof filter_errors / sizeof filter_errors[0]; i++) {
+		char what[200];
+		snprintf(what, sizeof what, "parse: %s", filter_errors[i][0]);
+		CHECK_STR(perr(filter_errors[i][0]), filter_errors[i][1], what);
+	}
+	struct rules *r = parse("match pipe \"spamc -c\" returns 1,3-5 =~ /^[0-9]/ and header X exists "
+				"filter returns 0-2 bogofilter -p\n"
+				"match pipe \"bogofilter -e\" discard\n");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	if (r != NULL)
+		rules_dump(r, out);
+	fclose(out);
+	CHECK_STR(buf, "t.rules:1: match header \"X\" exists and pipe \"spamc -c\" returns 1,3-5 =~ /^[0-9]/ "
+		  "filter returns 0-2 bogofilter -p\n"
+		  "t.rules:2: match pipe \"bogofilter -e\" returns 0 discard\n", "dump: filter and pipe");
+	free(buf);
+	rules_free(r);
+}
+
+/* One evaluation with a timeout; the action text or the error. */
+static char *filter_of(const char *rules, const char *msg, int timeout)
+{
+	struct tmsg t;
+	tmsg_str(&t, msg);
+	t.v.timeout = timeout;
+	static char out[1024];
+	struct rules *r = parse(rules);
+	struct decision d = eval(r, &t, 0);
+	snprintf(out, sizeof out, "%s", d.error ? d.error : d.action ? d.action : "(null)");
+	decision_free(&d);
+	rules_free(r);
+	tmsg_free(&t);
+	return out;
+}
+
+static void test_filter_eval(void)
+{
+	CHECK_STR(filter_of("match all filter sed s/hello/bye/\n"
+			    "match header Subject =~ /^bye$/ and body =~ /^bye body/ mbox /m/b\n"
+			    "match all mbox /m/a", fmsg, 0),
+		  "filter sed s/hello/bye/, mbox /m/b", "filter: later rules see its output");
+	CHECK_STR(filter_of("match all filter sed -e \"1i X-Spam-Flag: YES\"\n"
+			    "match header X-Spam-Flag =~ /YES/ mbox /m/spam", fmsg, 0),
+		  "filter sed -e 1i X-Spam-Flag: YES, mbox /m/spam", "filter: a new header is seen");
+	CHECK_STR(filter_of("match header Subject =~ /(hel)lo/ filter sed s/$1/x/\n"
+			    "match header Subject =~ /^xlo$/ mbox /m/a", fmsg, 0),
+		  "filter sed s/hel/x/, mbox /m/a", "filter: captures in its words");
+	CHECK_STR(filter_of("match all filter sh -c \"cat; exit 1\"\nmatch all mbox /m/a", fmsg, 0),
+		  "t.rules:1: filter sh exited with 1", "filter: exit 1 is a failure");
+	CHECK_STR(filter_of("match all filter returns 0-1 sh -c \"cat; exit 1\"\nmatch all mbox /m/a",
+			    fmsg, 0), "filter sh -c cat; exit 1, mbox /m/a", "filter: returns 0-1");
+	CHECK_STR(filter_of("match all filter true\nmatch all mbox /m/a", fmsg, 0),
+		  "t.rules:1: filter true gave no output", "filter: no output is a failure");
+	CHECK_STR(filter_of("match all filter yes\nmatch all mbox /m/a", fmsg, 0),
+		  "t.rules:1: filter yes: output larger than 1048670 bytes", "filter: output bounded");
+	CHECK_STR(filter_of("match all filter sleep 30\nmatch all mbox /m/a", fmsg, 1),
+		  "t.rules:1: filter sleep: timed out", "filter: timeout");
+	CHECK_STR(filter_of("match all filter sh -c \"cat; sleep 30 &\"\nmatch all mbox /m/a", fmsg, 1),
+		  "t.rules:1: filter sh: timed out", "filter: a child holding the output open");
+	CHECK_STR(filter_of("match all filter sh -c \"cat; exec >&-; sleep 30\"\nmatch all mbox /m/a",
+			    fmsg, 1), "t.rules:1: filter sh: timed out", "filter: output closed, no exit");
+	CHECK_STR(filter_of("match all filter sh -c \"cat; kill -9 $$$$\"\nmatch all mbox /m/a",
+			    fmsg, 5), "t.rules:1: filter sh: killed by signal 9", "filter: killed");
+	CHECK_STR(filter_of("match all filter /nonexistent/x\nmatch all mbox /m/a", fmsg, 0),
+		  "t.rules:1: filter /nonexistent/x exited with 127 (not found?)", "filter: not found");
+	CHECK_STR(filter_of("match pipe \"grep -q hello\" mbox /m/a\nmatch all mbox /m/b", fmsg, 0),
+		  "mbox /m/a", "pipe: exit 0 is true");
+	CHECK_STR(filter_of("match pipe \"grep -q nope\" mbox /m/a\nmatch all mbox /m/b", fmsg, 0),
+		  "mbox /m/b", "pipe: exit 1 is false");
+	CHECK_STR(filter_of("match pipe \"grep -q nope\" returns 1 mbox /m/a", fmsg, 0),
+		  "mbox /m/a", "pipe: returns 1");
+	CHECK_STR(filter_of("match pipe \"echo 4.2/5.0\" =~ /^([0-9.]+)\\// mbox /m/$1", fmsg, 0),
+		  "mbox /m/4.2", "pipe: regex on the output, captures");
+	CHECK_STR(filter_of("match pipe \"echo 4.2/5.0\" !~ /^4/ mbox /m/a\nmatch all mbox /m/b",
+			    fmsg, 0), "mbox /m/b", "pipe: !~");
+	CHECK_STR(filter_of("match pipe \"sleep 30\" mbox /m/a", fmsg, 1),
+		  "t.rules:1: pipe sleep: timed out", "pipe: timeout is an error");
+	CHECK_STR(filter_of("match pipe \"sed s/hello/bye/\" mbox /m/a\n"
+			    "match header Subject =~ /hello/ mbox /m/b", fmsg, 0),
+		  "mbox /m/a", "pipe: true");
+
+	struct tmsg t;
+	tmsg_str(&t, fmsg);
+	struct rules *r = parse("match all filter cat\nmatch all mbox /m/a");
+	struct decision d = eval(r, &t, 1);
+	CHECK(d.need_body && d.error == NULL, "filter before the download: needs the body");
+	decision_free(&d);
+	rules_free(r);
+	tmsg_free(&t);
+}
+
+/* A cat-like filter writes while it reads: 20 MB through it without a
+ * deadlock on full pipes, byte for byte. */
+static void test_filter_big(void)
+{
+	size_t n = 20u << 20;
+	char *big = malloc(n + 1);
+	memcpy(big, fmsg, strlen(fmsg));
+	for (size_t i = strlen(fmsg); i < n; i++)
+		big[i] = i % 77 == 76 ? '\n' : 'a' + (char)(i % 26);
+	big[n - 1] = '\n';
+	struct tmsg t;
+	tmsg_text(&t, big, n);
+	t.v.timeout = 120;
+	struct rules *r = parse("match all filter cat\nmatch all mbox /m/a");
+	struct decision d = eval(r, &t, 0);
+	CHECK_STR(d.error ? d.error : d.action, "filter cat, mbox /m/a", "20 MB through cat");
+	size_t len = 0;
+	char *err = NULL;
+	const char *p = msg_map(&t.m, &len, &err);
+	CHECK(p != NULL && len == n && memcmp(p, big, n) == 0, "20 MB through cat: same bytes");
+	free(err);
+	decision_free(&d);
+	rules_free(r);
+	tmsg_free(&t);
+	/* one that answers without reading: the rest of the input is dropped */
+	tmsg_text(&t, big, n);
+	r = parse("match all filter sh -c \"echo A: b; echo; echo short\"\n"
+		  "match header A =~ /^b$/ and body =~ /^short$/ and size < 100 mbox /m/a");
+	d = eval(r, &t, 0);
+	CHECK_STR(d.error ? d.error : d.action, "filter sh -c echo A: b; echo; echo short, mbox /m/a",
+		  "a filter that does not read its input");
+	decision_free(&d);
+	rules_free(r);
+	tmsg_free(&t);
+	free(big);
+}
+
+/* Every example in filters/ loads (the list above is for the TOP checks). */
+static void test_all_filter_files(void)
+{
+	char pat[512];
+	glob_t g;
+	snprintf(pat, sizeof pat, "%s/filters/*.rules", root);
+	CHECK(glob(pat, 0, NULL, &g) == 0 && g.gl_pathc >= 9, "filters/*.rules found");
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		char *err = NULL, what[600];
+		struct rules *r = rules_load(g.gl_pathv[i], &err);
+		snprintf(what, sizeof what, "%s loads%s%s", g.gl_pathv[i], err ? ": " : "",
+			 err ? err : "");
+		CHECK(r != NULL, what);
+		free(err);
+		rules_free(r);
+	}
+	globfree(&g);
 }
 
 /* ---- bad input ---- */
@@ -937,6 +1116,7 @@ int main(void)
 {
 	if (access("filters", F_OK) != 0 && access("../../filters", F_OK) == 0)
 		root = "../..";
+	signal(SIGPIPE, SIG_IGN);   /* as popsift's main does: a filter may stop reading */
 	test_parse_errors();
 	test_load_errors();
 	test_header();
@@ -955,5 +1135,9 @@ int main(void)
 	test_dump();
 	test_fast_path();
 	test_bad_encoding();
+	test_filter_parse();
+	test_filter_eval();
+	test_filter_big();
+	test_all_filter_files();
 	return UNIT_DONE();
 }
