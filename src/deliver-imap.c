@@ -60,12 +60,6 @@ struct fly {
 	const struct imapt *t;
 };
 
-struct down {
-	char *acct, *why;
-	int   code;
-	struct down *next;
-};
-
 /* The sending thread's. */
 static struct {
 	struct imap_ses s;
@@ -189,22 +183,12 @@ static void judge(const struct imapt *t, const struct imap_reply *r, struct outc
 
 static const struct down *down_for(const char *acct)
 {
-	for (const struct down *d = conn.downs; d; d = d->next)
-		if (strcmp(d->acct, acct) == 0)
-			return d;
-	return NULL;
+	return down_find(conn.downs, acct);
 }
 
 static void mark_down(const char *acct, int code, const char *why)
 {
-	if (down_for(acct))
-		return;
-	struct down *d = xcalloc(1, sizeof *d);
-	d->acct = xstrdup(acct);
-	d->why = xstrdup(why);
-	d->code = code;
-	d->next = conn.downs;
-	conn.downs = d;
+	down_mark(&conn.downs, acct, code, why);
 }
 
 /* ------------------------------------------------------------ connecting */
@@ -654,13 +638,7 @@ static void imap_shutdown(void)
 	free(conn.settled);
 	conn.settled = NULL;
 	conn.nsettled = 0;
-	while (conn.downs) {
-		struct down *d = conn.downs;
-		conn.downs = d->next;
-		free(d->acct);
-		free(d->why);
-		free(d);
-	}
+	down_free(&conn.downs);
 	conn.inited = 0;
 }
 

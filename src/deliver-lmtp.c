@@ -39,13 +39,6 @@ struct lmtp {
 	char **rcpt;
 };
 
-/* A server that could not be reached or refused the greeting: the rest
- * of the run fails fast instead of trying again per message. */
-struct down {
-	char *where, *why;
-	struct down *next;
-};
-
 /* The sending thread's (set up on its first use, closed at exit). */
 static struct {
 	struct link link;
@@ -84,30 +77,17 @@ static void lmtp_shutdown(void)
 	dialog_free(&conn.dlg);
 	dialog_free(&conn.dlg2);
 	reader_free(&conn.rd);
-	while (conn.downs) {
-		struct down *d = conn.downs;
-		conn.downs = d->next;
-		free(d->where);
-		free(d->why);
-		free(d);
-	}
+	down_free(&conn.downs);
 }
 
 static const struct down *down_for(const char *where)
 {
-	for (const struct down *d = conn.downs; d; d = d->next)
-		if (strcmp(d->where, where) == 0)
-			return d;
-	return NULL;
+	return down_find(conn.downs, where);
 }
 
 static void mark_down(const char *where, const char *why)
 {
-	struct down *d = xcalloc(1, sizeof *d);
-	d->where = xstrdup(where);
-	d->why = xstrdup(why);
-	d->next = conn.downs;
-	conn.downs = d;
+	down_mark(&conn.downs, where, EX_TEMPFAIL, why);
 }
 
 /* ------------------------------------------------------------ connecting */

@@ -44,14 +44,6 @@ struct smtp {
 	char  **rcpt;
 };
 
-/* An account whose server cannot be reached or refuses the login: the
- * rest of the run fails fast instead of trying again per message. */
-struct down {
-	char *acct, *why;
-	int   code;
-	struct down *next;
-};
-
 /* The sending thread's (set up on its first use, closed at exit after
  * the thread ended). */
 static struct {
@@ -93,33 +85,17 @@ static void smtp_shutdown(void)
 	dialog_free(&conn.dlg);
 	dialog_free(&conn.dlg2);
 	reader_free(&conn.rd);
-	while (conn.downs) {
-		struct down *d = conn.downs;
-		conn.downs = d->next;
-		free(d->acct);
-		free(d->why);
-		free(d);
-	}
+	down_free(&conn.downs);
 }
 
 static const struct down *down_for(const struct account *a)
 {
-	for (const struct down *d = conn.downs; d; d = d->next)
-		if (strcmp(d->acct, a->name) == 0)
-			return d;
-	return NULL;
+	return down_find(conn.downs, a->name);
 }
 
 static void mark_down(const struct account *a, int code, const char *why)
 {
-	if (down_for(a))
-		return;
-	struct down *d = xcalloc(1, sizeof *d);
-	d->acct = xstrdup(a->name);
-	d->why = xstrdup(why);
-	d->code = code;
-	d->next = conn.downs;
-	conn.downs = d;
+	down_mark(&conn.downs, a->name, code, why);
 }
 
 /* ------------------------------------------------------------ setup */

@@ -319,6 +319,37 @@ void deliver_wait(void (*done)(void *ctx, struct outcome *o), void *ctx)
 	}
 }
 
+const struct down *down_find(const struct down *list, const char *key)
+{
+	for (const struct down *d = list; d; d = d->next)
+		if (strcmp(d->key, key) == 0)
+			return d;
+	return NULL;
+}
+
+void down_mark(struct down **list, const char *key, int code, const char *why)
+{
+	if (down_find(*list, key))
+		return;
+	struct down *d = xcalloc(1, sizeof *d);
+	d->key = xstrdup(key);
+	d->why = xstrdup(why);
+	d->code = code;
+	d->next = *list;
+	*list = d;
+}
+
+void down_free(struct down **list)
+{
+	while (*list) {
+		struct down *d = *list;
+		*list = d->next;
+		free(d->key);
+		free(d->why);
+		free(d);
+	}
+}
+
 /* ------------------------------------------------------------ calling thread */
 
 int deliver_async_only(struct target **ts, size_t n)

@@ -58,6 +58,20 @@ struct async_ops {
 /* Jobs a deliverer may have in flight before the queue flushes them. */
 #define DQUEUE_WINDOW 64
 
+/* A server an asynchronous deliverer gave up on for the rest of the run
+ * (unreachable, login refused): later messages fail fast with the same
+ * words and exit code instead of trying again each.  key is what the
+ * deliverer names it by (an account, a server).  Sending thread only. */
+struct down {
+	char *key, *why;
+	int   code;
+	struct down *next;
+};
+const struct down *down_find(const struct down *list, const char *key);
+/* Remember key as down, unless it already is. */
+void down_mark(struct down **list, const char *key, int code, const char *why);
+void down_free(struct down **list);
+
 void job_free(struct job *j);
 /* A deliverer's write() for a message mixed with local destinations
  * (deliver_to()'s order and undo) or in `popsift filter`: queued behind
