@@ -41,15 +41,8 @@ static const char *safe(const char *v)
 
 static void child(char **argv, int in, const struct mda_env *ev)
 {
-	const char *home = getenv("HOME"), *user = getenv("USER");
 	char *env[9];
-	int n = 0;
-	env[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
-	env[n++] = xasprintf("HOME=%s", home ? home : "/");
-	if (user) {
-		env[n++] = xasprintf("USER=%s", user);
-		env[n++] = xasprintf("LOGNAME=%s", user);
-	}
+	int n = command_env(env);
 	env[n++] = xasprintf("SENDER=%s", safe(ev->sender));
 	env[n++] = xasprintf("RECIPIENT=%s", safe(ev->rcpt));
 	env[n++] = xasprintf("ORIGINAL_RECIPIENT=%s", safe(ev->orig ? ev->orig : ev->rcpt));

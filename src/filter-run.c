@@ -24,15 +24,8 @@
 
 static void child(char **argv, int in, int out)
 {
-	const char *home = getenv("HOME"), *user = getenv("USER");
 	char *env[6];
-	int n = 0;
-	env[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
-	env[n++] = xasprintf("HOME=%s", home ? home : "/");
-	if (user) {
-		env[n++] = xasprintf("USER=%s", user);
-		env[n++] = xasprintf("LOGNAME=%s", user);
-	}
+	int n = command_env(env);
 	env[n] = NULL;
 	setpgid(0, 0);
 	dup2(in, 0);

@@ -148,5 +148,6 @@ void  json_puts(const char *s);
 int   run_password_command(const char *cmd, char **out, char **err);
 char **split_args(const char *s, char **err);
 void  free_argv(char **argv);
+int   command_env(char **env);
 
 #endif

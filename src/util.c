@@ -336,3 +336,19 @@ int run_password_command(const char *cmd, char **out, char **err)
 	memset(buf, 0, sizeof buf);
 	return fail ? -1 : 0;
 }
+
+/* The environment a command popsift starts gets (an MDA, a filter):
+ * PATH, HOME, USER and LOGNAME, nothing inherited beyond them.  env has
+ * room for 4 more than the caller adds; returns how many were set. */
+int command_env(char **env)
+{
+	const char *home = getenv("HOME"), *user = getenv("USER");
+	int n = 0;
+	env[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+	env[n++] = xasprintf("HOME=%s", home ? home : "/");
+	if (user) {
+		env[n++] = xasprintf("USER=%s", user);
+		env[n++] = xasprintf("LOGNAME=%s", user);
+	}
+	return n;
+}
