@@ -91,6 +91,9 @@ int  fetch_account(const struct account *a, struct state *st, const struct runop
 void result_free(struct result *r);
 int  fetch_run_row(struct fetch *f, const struct result *r, int final, char **err);
 void result_print(const struct account *a, const struct result *r, int json, int first);
+/* report.c: one line per result over a pipe or socket (malloc'd, ends in \n) */
+char *result_pack(const struct result *r);
+int  result_unpack(const char *line, struct result *r);
 
 /* fetch-batch.c */
 int  batch_message(struct fetch *f, struct srvmsg *sm);
