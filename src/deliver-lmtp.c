@@ -40,44 +40,11 @@ struct lmtp {
 };
 
 /* The sending thread's (set up on its first use, closed at exit). */
-static struct {
-	struct link link;
-	char  *key;                 /* the open connection's */
-	char  *acct;                /* and its account's name: QUIT outlives the account */
-	const struct job *ahead_job;   /* whose envelope went out ahead (link.ahead) */
-	struct reader rd;
-	struct dialog dlg, dlg2;
-	struct down *downs;
-} conn;
-
-static void name_dialogs(const char *acct)
-{
-	conn.dlg.acct = conn.dlg2.acct = acct;
-}
-
-static void hang_up(void)
-{
-	conn_close(&conn.link.c);
-	conn.link.ahead = NULL;
-	free(conn.key);
-	free(conn.acct);
-	conn.key = conn.acct = NULL;
-}
+static struct sender conn;
 
 static void lmtp_shutdown(void)
 {
-	if (conn.link.d == NULL)
-		return;   /* nothing was sent */
-	name_dialogs(conn.acct);
-	smtp_quit(&conn.link);
-	hang_up();
-	free(conn.link.out);
-	conn.link.out = NULL;
-	conn.link.ocap = conn.link.olen = 0;
-	dialog_free(&conn.dlg);
-	dialog_free(&conn.dlg2);
-	reader_free(&conn.rd);
-	down_free(&conn.downs);
+	sender_shutdown(&conn);
 }
 
 static const struct down *down_for(const char *where)
@@ -191,7 +158,7 @@ static int dial(const struct lmtp *s, struct outcome *o)
 		free(name);
 		if (rc == 0)
 			return 0;
-		hang_up();
+		sender_hang_up(&conn);
 	}
 	o->fail_code = EX_TEMPFAIL;
 	seterr(&o->err, "cannot deliver through LMTP at %s: %s (deferred: retried next run)",
@@ -203,19 +170,13 @@ static int dial(const struct lmtp *s, struct outcome *o)
 
 /* The open connection if it is to this server, else a new one; *kept:
  * it carried an earlier message. */
-static int connection(const struct lmtp *s, int *kept, struct outcome *o)
+static int connection(const void *target, int *kept, struct outcome *o)
 {
-	*kept = conn.link.c.raw && !strcmp(conn.key, s->key) && smtp_alive(&conn.link);
-	if (*kept) {
-		log_debug(s->a->name, "*: Re-using existing connection to %s", s->where);
+	const struct lmtp *s = target;
+	*kept = sender_kept(&conn, conn.link.c.raw, s->key, s->a->name, s->where);
+	if (*kept)
 		return 0;
-	}
-	if (conn.link.c.raw) {   /* another server's, or it went away */
-		name_dialogs(conn.acct);
-		smtp_quit(&conn.link);
-		hang_up();
-	}
-	name_dialogs(s->a->name);
+	sender_name(&conn, s->a->name);
 	return dial(s, o);
 }
 
@@ -231,51 +192,22 @@ static const struct job *follower(const struct lmtp *s, const struct job *j)
 	return nx;
 }
 
-/* As deliver-smtp.c's transfer(): a kept connection found closed before
- * the data went out is dialled once more; after that, never in this run. */
 static int transfer(const struct lmtp *s, const struct job *j, int last, struct outcome *o)
 {
-	name_dialogs(s->a->name);
-	struct tx_msg m = { .from = j->from, .rcpt = j->rcpt ? j->rcpt : s->rcpt, .partial_ok = s->a->on_partial_accept,
-			    .fill = reader_fill, .arg = &conn.rd };
-	struct tx_end end;
-	char *err = NULL;
-	if (conn.link.ahead && conn.ahead_job != j)
-		hang_up();   /* out of step (a job skipped): never answer for another */
-	for (int attempt = 0;; attempt++) {
-		int kept;
-		if (connection(s, &kept, o) < 0)
-			return -1;
-		reader_start(&conn.rd, j);
-		const struct job *nx = last ? follower(s, j) : NULL;
-		const struct lmtp *ns = nx ? nx->legs[0].priv : NULL;
-		struct tx_msg next = { .from = nx ? nx->from : NULL, .rcpt = nx && nx->rcpt ? nx->rcpt : ns ? ns->rcpt : NULL };
-		int rc = smtp_tx(&conn.link, &m, nx ? &next : NULL, &end, &err);
-		conn.ahead_job = conn.link.ahead ? nx : NULL;
-		if (conn.link.broken)
-			hang_up();
-		if (rc == 0 || attempt > 0 || !kept || end.data_out)
-			break;
-		log_debug(s->a->name, "%s closed the kept connection: connecting again", s->where);
-		free(err);
-		err = NULL;
-	}
-	struct verdict v = { .acct = s->a->name, .where = s->where, .done = "delivered to",
-			     .lmtp = 1, .partial_ok = s->a->on_partial_accept };
-	int r = smtp_judge(&v, conn.link.d, &end, err, o);
-	free(err);
-	return r;
+	const struct job *nx = last ? follower(s, j) : NULL;
+	const struct lmtp *ns = nx ? nx->legs[0].priv : NULL;
+	struct leg_tx t = { .s = s, .connect = connection, .next = nx, .rcpt = s->rcpt,
+			    .next_rcpt = ns ? ns->rcpt : NULL,
+			    .v = { .acct = s->a->name, .where = s->where, .done = "delivered to",
+				   .lmtp = 1, .partial_ok = s->a->on_partial_accept } };
+	return sender_transfer(&conn, j, &t, o);
 }
 
 static int lmtp_send(struct job *j, size_t i, struct outcome *o)
 {
 	const struct lmtp *s = j->legs[i].priv;
 	const struct down *dn = down_for(s->where);
-	if (conn.link.d == NULL) {   /* the sending thread's first LMTP message */
-		conn.link.d = &conn.dlg;
-		conn.link.spare = &conn.dlg2;
-		conn.link.c.sock = -1;
-	}
+	sender_first_use(&conn);
 	if (dn) {
 		o->fail_code = EX_TEMPFAIL;
 		o->rc = seterr(&o->err, "%s", dn->why);

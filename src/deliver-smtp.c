@@ -46,46 +46,12 @@ struct smtp {
 
 /* The sending thread's (set up on its first use, closed at exit after
  * the thread ended). */
-static struct {
-	struct link link;
-	char  *key;                 /* the open connection's target key */
-	char  *acct;                /* and its account's name: QUIT outlives the account */
-	const struct job *ahead_job;   /* whose envelope went out ahead (link.ahead) */
-	struct reader rd;
-	struct dialog dlg, dlg2;       /* the connect and one message, the next one */
-	char   detail[CURL_ERROR_SIZE];
-	struct down *downs;
-} conn;
-
-/* Whose lines the dialogue's log lines are. */
-static void name_dialogs(const char *acct)
-{
-	conn.dlg.acct = conn.dlg2.acct = acct;
-}
-
-static void hang_up(void)
-{
-	conn_close(&conn.link.c);
-	conn.link.ahead = NULL;   /* a transaction left open is the server's to drop */
-	free(conn.key);
-	free(conn.acct);
-	conn.key = conn.acct = NULL;
-}
+static struct sender conn;
+static char detail[CURL_ERROR_SIZE];
 
 static void smtp_shutdown(void)
 {
-	if (conn.link.d == NULL)
-		return;   /* nothing was sent */
-	name_dialogs(conn.acct);
-	smtp_quit(&conn.link);
-	hang_up();
-	free(conn.link.out);
-	conn.link.out = NULL;
-	conn.link.ocap = conn.link.olen = 0;
-	dialog_free(&conn.dlg);
-	dialog_free(&conn.dlg2);
-	reader_free(&conn.rd);
-	down_free(&conn.downs);
+	sender_shutdown(&conn);
 }
 
 static const struct down *down_for(const struct account *a)
@@ -188,7 +154,7 @@ static void setup(const struct smtp *s, CURL *h, const char *secret)
 	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, dialog_trace);
 	curl_easy_setopt(h, CURLOPT_DEBUGDATA, &conn.dlg);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, conn.detail);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
 }
 
 /* Envelope sender: smtp_from, else the message's Return-Path ("<>" for
@@ -213,7 +179,7 @@ static char *envelope_from(const struct account *a, const struct msg *m,
  * said yet.  The rest of the run skips this server. */
 static int unreachable(const struct smtp *s, CURLcode rc, struct outcome *o)
 {
-	const char *why = *conn.detail ? conn.detail : curl_easy_strerror(rc);
+	const char *why = *detail ? detail : curl_easy_strerror(rc);
 	const struct exch *auth = dialog_find(&conn.dlg, "AUTH");
 	char *msg;
 	if (rc == CURLE_LOGIN_DENIED) {
@@ -245,9 +211,9 @@ static CURLcode dial_once(const struct smtp *s, const char *secret, CURL **hp,
 	*sock = CURL_SOCKET_BAD;
 	if (h == NULL)
 		return CURLE_FAILED_INIT;
-	conn.detail[0] = '\0';
+	detail[0] = '\0';
 	dialog_reset(&conn.dlg);
-	name_dialogs(s->a->name);
+	sender_name(&conn, s->a->name);
 	setup(s, h, secret);
 	CURLcode rc = curl_easy_perform(h);
 	if (rc == CURLE_OK)
@@ -311,19 +277,11 @@ static int dial(const struct smtp *s, struct outcome *o)
 
 /* The open connection if it is to this target's server as this user,
  * else a new one; *kept: it carried an earlier message. */
-static int connection(const struct smtp *s, int *kept, struct outcome *o)
+static int connection(const void *target, int *kept, struct outcome *o)
 {
-	*kept = conn.link.c.curl && !strcmp(conn.key, s->key) && smtp_alive(&conn.link);
-	if (*kept) {
-		log_debug(s->a->name, "*: Re-using existing connection to %s", s->where);
-		return 0;
-	}
-	if (conn.link.c.curl) {   /* another server's, or it went away */
-		name_dialogs(conn.acct);   /* until dial() */
-		smtp_quit(&conn.link);
-		hang_up();
-	}
-	return dial(s, o);
+	const struct smtp *s = target;
+	*kept = sender_kept(&conn, conn.link.c.curl != NULL, s->key, s->a->name, s->where);
+	return *kept ? 0 : dial(s, o);
 }
 
 /* The job after j, when its envelope may go out with j's end: the same
@@ -339,45 +297,15 @@ static const struct job *follower(const struct smtp *s, const struct job *j)
 	return nx;
 }
 
-/* A kept connection the server closed meanwhile (silently, or with a
- * 421 to the MAIL sent ahead) fails before the data: nothing was
- * accepted, so one retry on a new connection is safe.  Once the data
- * began to go out the server may hold the message though no reply to
- * its end came: deferred, never sent twice in one run.  Whether the
- * envelope's replies were read with the last message's or after does
- * not matter here. */
 static int transfer(const struct smtp *s, const struct job *j, int last, struct outcome *o)
 {
-	name_dialogs(s->a->name);
-	struct tx_msg m = { .from = j->from, .rcpt = j->rcpt ? j->rcpt : s->rcpt, .partial_ok = s->a->on_partial_accept,
-			    .fill = reader_fill, .arg = &conn.rd };
-	struct tx_end end;
-	char *err = NULL;
-	if (conn.link.ahead && conn.ahead_job != j)
-		hang_up();   /* out of step (a job skipped): never answer for another */
-	for (int attempt = 0;; attempt++) {
-		int kept;
-		if (connection(s, &kept, o) < 0)
-			return -1;
-		reader_start(&conn.rd, j);
-		const struct job *nx = last ? follower(s, j) : NULL;
-		const struct smtp *ns = nx ? nx->legs[0].priv : NULL;
-		struct tx_msg next = { .from = nx ? nx->from : NULL, .rcpt = nx && nx->rcpt ? nx->rcpt : ns ? ns->rcpt : NULL };
-		int rc = smtp_tx(&conn.link, &m, nx ? &next : NULL, &end, &err);
-		conn.ahead_job = conn.link.ahead ? nx : NULL;
-		if (conn.link.broken)
-			hang_up();
-		if (rc == 0 || attempt > 0 || !kept || end.data_out)
-			break;
-		log_debug(s->a->name, "%s closed the kept connection: connecting again", s->where);
-		free(err);
-		err = NULL;
-	}
-	struct verdict v = { .acct = s->a->name, .where = s->where, .done = "forwarded to",
-			     .partial_ok = s->a->on_partial_accept };
-	int r = smtp_judge(&v, conn.link.d, &end, err, o);
-	free(err);
-	return r;
+	const struct job *nx = last ? follower(s, j) : NULL;
+	const struct smtp *ns = nx ? nx->legs[0].priv : NULL;
+	struct leg_tx t = { .s = s, .connect = connection, .next = nx, .rcpt = s->rcpt,
+			    .next_rcpt = ns ? ns->rcpt : NULL,
+			    .v = { .acct = s->a->name, .where = s->where, .done = "forwarded to",
+				   .partial_ok = s->a->on_partial_accept } };
+	return sender_transfer(&conn, j, &t, o);
 }
 
 static int send_leg(const struct smtp *s, const struct job *j, int last, struct outcome *o)
@@ -392,11 +320,7 @@ static int send_leg(const struct smtp *s, const struct job *j, int last, struct 
 
 static int smtp_send(struct job *j, size_t i, struct outcome *o)
 {
-	if (conn.link.d == NULL) {   /* the sending thread's first forward */
-		conn.link.d = &conn.dlg;
-		conn.link.spare = &conn.dlg2;
-		conn.link.c.sock = -1;
-	}
+	sender_first_use(&conn);
 	o->rc = send_leg(j->legs[i].priv, j, i + 1 == j->nlegs, o);
 	return 0;
 }

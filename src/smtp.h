@@ -174,4 +174,44 @@ struct verdict {
 int smtp_judge(const struct verdict *v, const struct dialog *d, const struct tx_end *end,
 	       const char *err, struct outcome *o);
 
+/* ---- smtp-sender.c: the sending thread's connection of one deliverer ---- */
+struct down;
+
+/* forward's or lmtp's (dqueue.c's sending thread owns it): one
+ * connection that carries every message of a run to one server, opened
+ * again only for another server or after a failure. */
+struct sender {
+	struct link link;
+	char  *key;                 /* the open connection's target key */
+	char  *acct;                /* and its account's name: QUIT outlives the account */
+	const struct job *ahead_job;   /* whose envelope went out ahead (link.ahead) */
+	struct reader rd;
+	struct dialog dlg, dlg2;       /* the connect and one message, the next one */
+	struct down *downs;         /* servers given up on for the rest of the run */
+};
+
+/* One leg's transaction: how to reach its server and who judges. */
+struct leg_tx {
+	const void *s;              /* the deliverer's target settings, for connect */
+	/* The connection to use: 0 (*kept: it carried an earlier message),
+	 * or -1 with o filled. */
+	int  (*connect)(const void *s, int *kept, struct outcome *o);
+	const struct job *next;     /* the job whose envelope may go with this end */
+	char *const *rcpt;          /* the target's recipients, for a job without */
+	char *const *next_rcpt;     /* the same for next */
+	struct verdict v;
+};
+
+void sender_first_use(struct sender *c);
+void sender_name(struct sender *c, const char *acct);
+void sender_hang_up(struct sender *c);
+void sender_shutdown(struct sender *c);
+/* 1 when the open connection (open: there is one) is to key and alive;
+ * else it is closed with a QUIT and 0. */
+int  sender_kept(struct sender *c, int open, const char *key, const char *acct,
+		 const char *where);
+/* Send job j and judge its dialogue into o: 0 delivered, -1 not. */
+int  sender_transfer(struct sender *c, const struct job *j, const struct leg_tx *t,
+		     struct outcome *o);
+
 #endif
