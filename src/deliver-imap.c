@@ -744,11 +744,6 @@ static void imap_close(struct target *tg)
 	tg->priv = NULL;
 }
 
-static void imap_undo(struct target *t) { (void)t; }
-/* Each message was confirmed by its own tagged OK: nothing more to make durable. */
-static int imap_commit(struct target *t, char **err) { (void)t; (void)err; return 0; }
-/* An append cannot be undone: fetch-recover.c marks the folder suspect instead. */
-static int imap_recover(const struct journal *j, char **err) { (void)j; (void)err; return 0; }
 
 static const struct async_ops imap_async = {
 	.prepare = imap_prepare,
@@ -763,9 +758,11 @@ const struct deliverer deliver_imap = {
 	.journaled = 1,
 	.open = imap_open,
 	.write = dqueue_write,
-	.undo = imap_undo,
-	.commit = imap_commit,
+	.undo = deliver_no_undo,
+	/* each message was confirmed by its own tagged OK */
+	.commit = deliver_no_commit,
 	.close = imap_close,
-	.recover = imap_recover,
+	/* an append cannot be undone: fetch-recover.c marks the folder suspect */
+	.recover = deliver_no_recover,
 	.async = &imap_async,
 };

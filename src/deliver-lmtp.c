@@ -294,10 +294,6 @@ static void lmtp_close(struct target *t)
 	t->priv = NULL;
 }
 
-static void lmtp_undo(struct target *t) { (void)t; }
-/* Each message was accepted with its own 250s: nothing more to make durable. */
-static int lmtp_commit(struct target *t, char **err) { (void)t; (void)err; return 0; }
-static int lmtp_recover(const struct journal *j, char **err) { (void)j; (void)err; return 0; }
 
 static const struct async_ops lmtp_async = {
 	.prepare = lmtp_prepare,
@@ -310,9 +306,9 @@ const struct deliverer deliver_lmtp = {
 	.undoable = 0,
 	.open = lmtp_open,
 	.write = lmtp_write,
-	.undo = lmtp_undo,
-	.commit = lmtp_commit,
+	.undo = deliver_no_undo,
+	.commit = deliver_no_commit,
 	.close = lmtp_close,
-	.recover = lmtp_recover,
+	.recover = deliver_no_recover,
 	.async = &lmtp_async,
 };

@@ -123,18 +123,15 @@ static int mda_write(struct target *t, struct msg *m, const struct envelope *e, 
 	return rc;
 }
 
-static void mda_undo(struct target *t) { (void)t; }
-static int mda_commit(struct target *t, char **err) { (void)t; (void)err; return 0; }
 static void mda_close(struct target *t) { (void)t; }
-static int mda_recover(const struct journal *j, char **err) { (void)j; (void)err; return 0; }
 
 const struct deliverer deliver_mda = {
 	.name = "mda",
 	.undoable = 0,
 	.open = mda_open,
 	.write = mda_write,
-	.undo = mda_undo,
-	.commit = mda_commit,
+	.undo = deliver_no_undo,
+	.commit = deliver_no_commit,
 	.close = mda_close,
-	.recover = mda_recover,
+	.recover = deliver_no_recover,
 };

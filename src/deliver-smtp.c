@@ -374,10 +374,6 @@ static void smtp_close(struct target *t)
 	t->priv = NULL;
 }
 
-static void smtp_undo(struct target *t) { (void)t; }
-/* Each message was accepted with its own 250: nothing more to make durable. */
-static int smtp_commit(struct target *t, char **err) { (void)t; (void)err; return 0; }
-static int smtp_recover(const struct journal *j, char **err) { (void)j; (void)err; return 0; }
 
 static const struct async_ops smtp_async = {
 	.prepare = smtp_prepare,
@@ -390,9 +386,9 @@ const struct deliverer deliver_smtp = {
 	.undoable = 0,
 	.open = smtp_open,
 	.write = smtp_write,
-	.undo = smtp_undo,
-	.commit = smtp_commit,
+	.undo = deliver_no_undo,
+	.commit = deliver_no_commit,
 	.close = smtp_close,
-	.recover = smtp_recover,
+	.recover = deliver_no_recover,
 	.async = &smtp_async,
 };

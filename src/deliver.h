@@ -67,6 +67,11 @@ struct target {
 extern const struct deliverer deliver_mbox, deliver_maildir, deliver_mda, deliver_smtp,
 	deliver_imap, deliver_lmtp;
 const struct deliverer *deliverer_for(enum dest_kind k);
+/* For deliverers whose every write is final on its own (an MDA's exit,
+ * a server's reply): nothing to take back, make durable or recover. */
+void deliver_no_undo(struct target *t);
+int  deliver_no_commit(struct target *t, char **err);
+int  deliver_no_recover(const struct journal *j, char **err);
 
 int  dest_same(const struct dest *a, const struct dest *b);
 struct target *target_open(const struct dest *d, char **err);
