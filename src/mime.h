@@ -97,6 +97,11 @@ char *mime_param(const char *val, size_t len, const char *name);
  * malloc'd and NUL-terminated, length in *outlen (may be NULL). */
 char *mime_qp_decode(const char *p, size_t len, size_t *outlen);
 char *mime_b64_decode(const char *p, size_t len, size_t *outlen);
+/* The byte of "=XX" at p[i] (i indexes the '='), or -1. */
+int   mime_qp_escape(const char *p, size_t len, size_t i);
+/* Base64 into out (room for len * 3 / 4 + 3 bytes): the length, or -1
+ * when strict (RFC 2047 B) and p is not clean base64. */
+long  mime_b64_into(const char *p, size_t len, char *out, int strict);
 
 /* Text with no declared charset to UTF-8: valid UTF-8 sequences are
  * kept, every other byte is read as Latin-1, NUL becomes U+FFFD. */
