@@ -152,7 +152,3 @@ int deliver_recover(const struct journal *j, char **err)
 		return deliver_maildir.recover(j, err);
 	return 0;
 }
-
-void deliver_no_undo(struct target *t) { (void)t; }
-int  deliver_no_commit(struct target *t, char **err) { (void)t; (void)err; return 0; }
-int  deliver_no_recover(const struct journal *j, char **err) { (void)j; (void)err; return 0; }

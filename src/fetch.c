@@ -214,17 +214,6 @@ static int hash_unnamed(struct fetch *f)
 	return rc < 0 ? from_pop3(f) : 0;
 }
 
-/* Payload into the message being received; a spill failure stops the session. */
-int fetch_append(struct pop3 *p, struct msg *m, const char *s, size_t n)
-{
-	char *err = NULL;
-	if (msg_append(m, s, n, &err) == 0)
-		return 0;
-	pop3_fail(p, EX_TEMPFAIL, "%s", err);
-	free(err);
-	return -1;
-}
-
 /* LIST said it fits, RETR sent more than max_size: as one LIST called
  * too big, it stays on the server, undelivered, unrecorded, said each run. */
 static void too_big(struct fetch *f, struct srvmsg *sm)
@@ -268,17 +257,6 @@ static int on_retr(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 		/* stop between messages: the whole ones are committed below */
 		return stop_requested ? pop3_fail(p, POP3_STOPPED, "stopped by a signal") : 0;
 	}
-	return 0;
-}
-
-static int on_dele(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
-{
-	struct srvmsg *sm = arg;
-	if (ev == P3_OK)
-		sm->dele = 1;
-	else if (ev == P3_ERR)
-		log_err(pop3_account(p), "DELE %lu refused (the message stays on the server): %.*s",
-			sm->num, (int)n, s);
 	return 0;
 }
 
@@ -360,15 +338,6 @@ static int list_messages(struct fetch *f)
 			return from_pop3(f);
 	}
 	return hash_unnamed(f);
-}
-
-void queue_dele(struct fetch *f, struct srvmsg *sm)
-{
-	/* only what is committed: this run's batch after its commit, or a
-	 * message the state already holds as delivered (or refused and let go) */
-	PIPELINE_CHECK(f, !f->opts->dry_run && !sm->pending && !sm->failed);
-	PIPELINE_CHECK(f, sm->delivered || sm->known == M_DELIVERED || sm->known == M_REJECTED);
-	pop3_queue(f->p, P3_SINGLE, 0, on_dele, sm, "DELE %lu", sm->num);
 }
 
 /* keep 30d: delivered mail goes once it has been on the server that long */
@@ -508,18 +477,6 @@ static size_t next_batch(struct fetch *f, size_t *i, struct srvmsg **out, size_t
 	if (n > 0)
 		pop3_kick(f->p);
 	return n;
-}
-
-/* Only what this run committed goes, and never under `keep` (the
- * account's or a rule's) unless a rule said discard: the duplicate test
- * never counts a message's own row, so a kept message fetched again by
- * run --all is not discarded as its own duplicate.  on_reject discard is
- * no rule: under keep, a rejected message stays. */
-int may_dele(const struct fetch *f, const struct srvmsg *sm)
-{
-	if (!sm->delivered || sm->keep || f->opts->dry_run)
-		return 0;
-	return sm->rule_discard || !f->a->keep;
 }
 
 static void dele_batch(struct fetch *f)
