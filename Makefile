@@ -33,7 +33,7 @@ UNITS   := $(patsubst tests/unit/%.c,$(UNITDIR)/%,$(wildcard tests/unit/test-*.c
 all: $(BIN)
 
 $(BIN): $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 $(OBJDIR)/%.o: src/%.c src/*.h
 	@mkdir -p $(OBJDIR)
