@@ -93,7 +93,7 @@ dist:
 	rm -f $(DIST).tar.gz
 	if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && \
 	   [ "$$(git rev-parse --show-toplevel)" = "$$(pwd -P)" ]; then \
-		git archive --format=tar.gz --prefix=$(DIST)/ -o $(DIST).tar.gz HEAD; \
+		git -c tar.umask=0022 archive --format=tar.gz --prefix=$(DIST)/ -o $(DIST).tar.gz HEAD; \
 	else \
 		tar -czf $(DIST).tar.gz --transform 's|^\.|$(DIST)|' \
 			--exclude=./.git --exclude=./build --exclude=./tests/out \
