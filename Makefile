@@ -88,6 +88,9 @@ install: popsift
 # builds and runs `make check` on its own.
 DIST = popsift-$(VERSION)
 
+version:
+	@echo $(VERSION)
+
 dist:
 	@test -n "$(VERSION)" || { echo "dist: no POPSIFT_VERSION in src/version.h" >&2; exit 1; }
 	rm -f $(DIST).tar.gz
@@ -109,7 +112,7 @@ dist:
 clean:
 	rm -rf popsift popsift-asan build src/*.o $(patsubst %.c,%,$(wildcard tests/unit/test-*.c))
 
-.PHONY: all deps demo units check valgrind bench install dist clean
+.PHONY: all deps demo units check valgrind bench install version dist clean
 
 # libFuzzer targets (tests/fuzz/fuzz-*.c; Debian: clang, libclang-rt-14-dev).
 # `make fuzz FUZZ_SECONDS=N` builds them apart in build/fuzz/ and runs
