@@ -119,6 +119,12 @@ def test_dist_tarball(tmp_path):
     p = subprocess.run([str(binary), "providers"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "gmail" in p.stdout
 
+    # without git (this tree): the same files, not what the build made
+    _run(["make", "-s", "dist"], cwd=src, timeout=600)
+    with tarfile.open(src / name) as tf:
+        again = set(tf.getnames())
+    assert again == set(names), sorted(again ^ set(names))[:10]
+
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.o")
 
