@@ -85,7 +85,8 @@ install: popsift
 
 # `make dist`: popsift-VERSION.tar.gz of the tracked files (git archive of
 # HEAD in a git checkout; else this tree without what builds make), which
-# builds and runs `make check` on its own.
+# builds and runs `make check` on its own.  Without git the tarball is
+# written outside the tree first (tar fails on a directory that changes).
 DIST = popsift-$(VERSION)
 
 version:
@@ -98,14 +99,16 @@ dist:
 	   [ "$$(git rev-parse --show-toplevel)" = "$$(pwd -P)" ]; then \
 		git -c tar.umask=0022 archive --format=tar.gz --prefix=$(DIST)/ -o $(DIST).tar.gz HEAD; \
 	else \
-		tar -czf $(DIST).tar.gz --transform 's|^\.|$(DIST)|' \
+		t=$$(mktemp) && trap 'rm -f "$$t"' EXIT && \
+		tar -czf "$$t" --transform 's|^\.|$(DIST)|' \
 			--exclude=./.git --exclude=./build --exclude=./tests/out \
 			--exclude=./popsift --exclude=./popsift-asan --exclude='./popsift-*.tar.gz' \
 			--exclude='__pycache__' --exclude='*.o' \
-			--exclude=./debian/popsift --exclude=./debian/.debhelper \
+			--exclude=./debian/popsift --exclude=./debian/popsift-dbgsym \
+			--exclude=./debian/tmp --exclude=./debian/.debhelper \
 			--exclude='./debian/*.substvars' --exclude='./debian/*.log' \
 			--exclude=./debian/files --exclude=./debian/debhelper-build-stamp \
-			.; \
+			. && chmod 0644 "$$t" && mv "$$t" $(DIST).tar.gz; \
 	fi
 	@echo "dist: $(DIST).tar.gz"
 
