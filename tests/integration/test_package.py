@@ -161,7 +161,15 @@ def test_debian_package(tmp_path):
     src = tmp_path / f"popsift-{v}"
     _copy_tree(src)
     env = dict(os.environ, DEB_BUILD_OPTIONS="parallel=2")
-    _run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env)
+    log = _run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env).stdout
+    # dpkg-buildflags' hardening reaches every compile and the link (blhc's check)
+    cc = [l for l in log.splitlines() if re.match(r"^(cc|gcc)\s", l)]
+    compiles = [l for l in cc if " -c " in l]
+    links = [l for l in cc if " -o popsift " in l]
+    assert compiles and len(links) == 1, log[-3000:]
+    for l in compiles:
+        assert "-D_FORTIFY_SOURCE=2" in l and "-fstack-protector-strong" in l, l
+    assert "-Wl,-z,relro" in links[0] and "-Wl,-z,now" in links[0], links[0]
     deb = tmp_path / f"popsift_{v}-1_{_arch()}.deb"
     changes = tmp_path / f"popsift_{v}-1_{_arch()}.changes"
     assert deb.exists() and changes.exists(), sorted(p.name for p in tmp_path.iterdir())
