@@ -1,9 +1,13 @@
 # popsift — see README.md.  `make check` and `make demo` install what they need.
+# CFLAGS, CPPFLAGS and LDFLAGS from the environment are honoured (a
+# package build passes dpkg-buildflags' hardening flags through them).
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 PKGS     = libcurl libpcre2-8 sqlite3
 WARN     = -Wall -Wextra -Wshadow -Wformat=2
+# The one release number is src/version.h's (popsift --version, make dist).
+VERSION := $(shell sed -n 's/^\#define POPSIFT_VERSION "\(.*\)"/\1/p' src/version.h)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
@@ -29,15 +33,15 @@ UNITS   := $(patsubst tests/unit/%.c,$(UNITDIR)/%,$(wildcard tests/unit/test-*.c
 all: $(BIN)
 
 $(BIN): $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 $(OBJDIR)/%.o: src/%.c src/*.h
 	@mkdir -p $(OBJDIR)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(UNITDIR)/test-%: tests/unit/test-%.c tests/unit/unit.h $(LIBOBJS)
 	@mkdir -p $(UNITDIR)
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS)
 
 deps:
 	@sh tests/deps.sh
@@ -56,16 +60,62 @@ valgrind: deps popsift units
 bench: deps $(BIN)
 	@sh bench/run.sh
 
+# Installs the binary, the manuals, the bash and zsh completions and the
+# systemd user units (their ExecStart names $(PREFIX)/bin/popsift).
+BINDIR   = $(PREFIX)/bin
+MANDIR   = $(PREFIX)/share/man
+BASHCOMP = $(PREFIX)/share/bash-completion/completions
+ZSHCOMP  = $(PREFIX)/share/zsh/vendor-completions
+UNITDIR_USER = $(PREFIX)/lib/systemd/user
+UNITS_USER = popsift.service popsift-run.service popsift-run.timer \
+	     popsift-logrotate.service popsift-logrotate.timer
+
 install: popsift
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
-	install -m 0755 popsift $(DESTDIR)$(PREFIX)/bin/popsift
-	for m in doc/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
-	for m in doc/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(PREFIX)/share/man/man5/ || true; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(BASHCOMP) $(DESTDIR)$(ZSHCOMP) $(DESTDIR)$(UNITDIR_USER)
+	install -m 0755 popsift $(DESTDIR)$(BINDIR)/popsift
+	install -m 0644 doc/popsift.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 doc/popsift.conf.5 doc/popsift.rules.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 contrib/popsift.bash $(DESTDIR)$(BASHCOMP)/popsift
+	install -m 0644 contrib/_popsift $(DESTDIR)$(ZSHCOMP)/_popsift
+	for u in $(UNITS_USER); do \
+		sed 's|/usr/local/bin/popsift|$(BINDIR)/popsift|g' contrib/$$u >$(DESTDIR)$(UNITDIR_USER)/$$u && \
+		chmod 0644 $(DESTDIR)$(UNITDIR_USER)/$$u || exit 1; \
+	done
+
+# `make dist`: popsift-VERSION.tar.gz of the tracked files (git archive of
+# HEAD in a git checkout; else this tree without what builds make), which
+# builds and runs `make check` on its own.  Without git the tarball is
+# written outside the tree first (tar fails on a directory that changes).
+DIST = popsift-$(VERSION)
+
+version:
+	@echo $(VERSION)
+
+dist:
+	@test -n "$(VERSION)" || { echo "dist: no POPSIFT_VERSION in src/version.h" >&2; exit 1; }
+	rm -f $(DIST).tar.gz
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && \
+	   [ "$$(git rev-parse --show-toplevel)" = "$$(pwd -P)" ]; then \
+		git -c tar.umask=0022 archive --format=tar.gz --prefix=$(DIST)/ -o $(DIST).tar.gz HEAD; \
+	else \
+		t=$$(mktemp) && trap 'rm -f "$$t"' EXIT && \
+		tar -czf "$$t" --transform 's|^\.|$(DIST)|' \
+			--exclude=./.git --exclude=./build --exclude=./tests/out \
+			--exclude=./popsift --exclude=./popsift-asan --exclude='./popsift-*.tar.gz' \
+			--exclude='__pycache__' --exclude='*.o' \
+			--exclude=./debian/popsift --exclude=./debian/popsift-dbgsym \
+			--exclude=./debian/tmp --exclude=./debian/.debhelper \
+			--exclude='./debian/*.substvars' --exclude='./debian/*.log' \
+			--exclude=./debian/files --exclude=./debian/debhelper-build-stamp \
+			. && chmod 0644 "$$t" && mv "$$t" $(DIST).tar.gz; \
+	fi
+	@echo "dist: $(DIST).tar.gz"
 
 clean:
 	rm -rf popsift popsift-asan build src/*.o $(patsubst %.c,%,$(wildcard tests/unit/test-*.c))
 
-.PHONY: all deps demo units check valgrind bench install clean
+.PHONY: all deps demo units check valgrind bench install version dist clean
 
 # libFuzzer targets (tests/fuzz/fuzz-*.c; Debian: clang, libclang-rt-14-dev).
 # `make fuzz FUZZ_SECONDS=N` builds them apart in build/fuzz/ and runs

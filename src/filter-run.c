@@ -116,8 +116,10 @@ static int reap(pid_t pid, int failed, long long deadline, int *status)
 {
 	int nap = 1;    /* ms: it usually exits right after closing its output */
 	for (;;) {
-		if (failed || now_ms() >= deadline)
+		if (failed || now_ms() >= deadline) {
 			kill(-pid, SIGKILL);
+			failed = 1;   /* it may be reaped right below: ours, not "by signal" */
+		}
 		pid_t w = waitpid(pid, status, failed ? 0 : WNOHANG);
 		if (w == pid)
 			return failed ? -1 : WIFSIGNALED(*status) ? -2 : 0;

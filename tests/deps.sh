@@ -27,7 +27,7 @@ dovecot-pop3d dovecot-imapd dovecot-lmtpd spamassassin spamc bogofilter procmail
 fetchmail mpop getmail6 groff-base man-db mailutils-pop3d libpam0g liblockfile1
 courier-authlib courier-authlib-userdb libcourier-unicode4 libidn12 libgnutls30 libgdbm6
 libical3 libxapian30 libicu72 libjansson4 libkrb5-3 libldap-2.5-0 libpq5 libwrap0 libpcre3
-libssl3 libxml2 libsasl2-2 libsasl2-modules sasl2-bin util-linux $*"
+libssl3 libxml2 libsasl2-2 libsasl2-modules sasl2-bin util-linux dpkg-dev debhelper lintian zsh logrotate systemd $*"
 
 missing=""
 for p in $PKGS; do
