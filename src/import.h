@@ -50,6 +50,23 @@ void fm_tokens_free(struct fmtok *t);
 int  fm_convert(const char *file, const char *text, FILE *out, FILE *summary,
 		int *naccounts, char **err);
 
+/* ------------------------------------------ shared by the converters (import-util.c) */
+
+/* What a converted config says about a setting it could not convert;
+ * `popsift check -v` lists these lines. */
+#define IMPORT_LOST_MARK "could not convert:"
+
+/* `key value`, quoted when the config reader would otherwise cut or
+ * unquote it; -1 when no config line can hold it (a line break). */
+int   import_put(FILE *out, const char *key, const char *v);
+/* s as one word for split_args and sh alike ('...' when needed); NULL
+ * when no config line can hold it (a line break, or " #"). */
+char *import_shell_quote(const char *s);
+/* The words quoted and joined by blanks; NULL as import_shell_quote. */
+char *import_join_argv(char *const *argv);
+/* Each line of text written after prefix (an empty line as "#"). */
+void  import_comment_out(FILE *out, const char *text, const char *prefix);
+
 /* ------------------------------------------------------ cmd-import.c */
 
 /* `popsift import KIND [FILE] [ACCOUNT]`; returns the exit code. */
