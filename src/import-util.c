@@ -84,3 +84,29 @@ void import_comment_out(FILE *out, const char *text, const char *prefix)
 		text += n + (text[n] == '\n');
 	}
 }
+
+/* Lines a converter left: "# could not convert: ..." (also in a
+ * commented-out account, "#~ # could not convert: ...").  A count;
+ * out NULL only counts. */
+int import_list_lost(const char *path, FILE *out)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	char *line = NULL;
+	size_t cap = 0;
+	int n = 0;
+	for (long no = 1; getline(&line, &cap, f) >= 0; no++) {
+		const char *s = line + strspn(line, " \t#~");
+		if (line[strspn(line, " \t")] != '#' ||
+		    strncmp(s, IMPORT_LOST_MARK, strlen(IMPORT_LOST_MARK)) != 0)
+			continue;
+		s += strlen(IMPORT_LOST_MARK);
+		if (out)
+			fprintf(out, "%s:%ld: could not convert:%.*s\n", path, no, (int)strcspn(s, "\r\n"), s);
+		n++;
+	}
+	free(line);
+	fclose(f);
+	return n;
+}

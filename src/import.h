@@ -66,6 +66,9 @@ char *import_shell_quote(const char *s);
 char *import_join_argv(char *const *argv);
 /* Each line of text written after prefix (an empty line as "#"). */
 void  import_comment_out(FILE *out, const char *text, const char *prefix);
+/* `check -v`: each "could not convert" comment in the config at path,
+ * as "path:line: could not convert: ..." on out (NULL: none); how many. */
+int   import_list_lost(const char *path, FILE *out);
 
 /* ------------------------------------------------------ cmd-import.c */
 

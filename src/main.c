@@ -202,6 +202,10 @@ static int cmd_check(const struct cli *c)
 			rules_dump(r, stdout);
 		rules_free(r);
 	}
+	int lost = import_list_lost(cf.file, log_level >= 1 ? stdout : NULL);
+	if (lost && log_level < 1)
+		log_info(NULL, "%s: %d \"could not convert\" comment%s from popsift import: "
+			 "check -v lists them", cf.file, lost, lost == 1 ? "" : "s");
 	if (code == 0)
 		log_info(NULL, "%s: %d account%s, OK", cf.file, n, n == 1 ? "" : "s");
 	conf_free(&cf);
