@@ -2,6 +2,8 @@
  * getmailrc) share: writing a value or a command so that popsift's
  * config reader (conf.c split_line) and split_args read back exactly
  * what the old tool meant, and commenting an account out. */
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,5 +110,88 @@ int import_list_lost(const char *path, FILE *out)
 	}
 	free(line);
 	fclose(f);
+	return n;
+}
+
+void inotes_add(struct inotes *ns, int line, int lost, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *text;
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = xstrdup(fmt);
+	va_end(ap);
+	ns->v = xrealloc(ns->v, (ns->n + 1) * sizeof *ns->v);
+	ns->v[ns->n++] = (struct inote){ .line = line, .lost = lost, .text = text };
+}
+
+void inotes_flush(FILE *out, const char *file, struct inotes *from, struct inotes *all)
+{
+	for (size_t i = 0; i < from->n; i++) {
+		struct inote *n = &from->v[i];
+		fprintf(out, "# %s %s (%s:%d)\n", n->lost ? IMPORT_LOST_MARK : "note:", n->text,
+			file, n->line);
+		all->v = xrealloc(all->v, (all->n + 1) * sizeof *all->v);
+		all->v[all->n++] = *n;
+	}
+	free(from->v);
+	from->v = NULL;
+	from->n = 0;
+}
+
+void inotes_summary(FILE *s, const char *file, int naccounts, const struct inotes *all)
+{
+	size_t lost = 0;
+	for (size_t i = 0; i < all->n; i++)
+		lost += (size_t)all->v[i].lost;
+	fprintf(s, "popsift: %s: %d account%s converted", file, naccounts,
+		naccounts == 1 ? "" : "s");
+	fprintf(s, lost ? "; could not convert %zu setting%s:\n" : "; everything converted\n",
+		lost, lost == 1 ? "" : "s");
+	for (int line = 0, next; line != INT_MAX; line = next) {   /* by line, stable */
+		next = INT_MAX;
+		for (size_t i = 0; i < all->n; i++) {
+			const struct inote *n = &all->v[i];
+			int dup = 0;        /* an inherited setting, said once */
+			for (size_t j = 0; j < i && !dup; j++)
+				dup = all->v[j].line == n->line && !strcmp(all->v[j].text, n->text);
+			if (n->lost && n->line == line && !dup)
+				fprintf(s, "  %s:%d: %s\n", file, n->line, n->text);
+			if (n->lost && n->line > line && n->line < next)
+				next = n->line;
+		}
+	}
+}
+
+void inotes_free(struct inotes *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i].text);
+	free(ns->v);
+	ns->v = NULL;
+	ns->n = 0;
+}
+
+#define SHELL_SYNTAX "|&;<>()$`\\\"'*?[]{}~=#!\t"
+
+char *import_sh_command(const char *cmd)
+{
+	if (strpbrk(cmd, "\r\n") != NULL)
+		return NULL;
+	if (strpbrk(cmd, SHELL_SYNTAX) == NULL)
+		return xstrdup(cmd + strspn(cmd, " "));
+	char *q = import_shell_quote(cmd);
+	char *all = q ? xasprintf("/bin/sh -c %s", q) : NULL;
+	free(q);
+	return all;
+}
+
+/* Letters, digits and . _ - + @ : an account name conf.c accepts. */
+char *import_account_name(const char *s)
+{
+	char *n = xstrdup(*s ? s : "mail");
+	for (char *p = n; *p; p++)
+		if (strchr(" \t/#\"'\\", *p) || (unsigned char)*p < 0x20)
+			*p = '_';
 	return n;
 }
