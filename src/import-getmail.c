@@ -103,7 +103,8 @@ static void emit_retriever(struct gm *g, const char *type)
 	if (!ssl)
 		note(g, line, "%s: getmail spoke POP3 in clear text; popsift asks for STLS "
 		     "(write tls off only for a server without it)", type);
-	if ((v = get(g, "retriever", "ssl_ca_certs", &line)))
+	if ((v = get(g, "retriever", "ca_certs", &line)) ||
+	    (v = get(g, "retriever", "ssl_ca_certs", &line)))
 		import_put(g->out, "tls_ca_file", v);
 	static const char *const no[] = { "ssl_fingerprints", "ssl_cert_hostname", "ssl_version",
 		"ssl_ciphers", "keyfile", "certfile", NULL };
@@ -178,13 +179,17 @@ static void emit_lmtp(struct gm *g, const char *sec, int line)
 		lost(g, line, "[%s] MDA_lmtp without a host", sec);
 		return;
 	}
-	char *where = host[0] == '/' ? xasprintf("unix:%s", host) :
-		      xasprintf("%s:%s", host, port ? port : "24");
-	char *v = xasprintf("%s%s%s", where, rcpt ? " " : "", rcpt ? rcpt : "");
-	if (import_put(g->out, "deliver lmtp", v) < 0 || strchr(v, '"'))
-		lost(g, line, "[%s] MDA_lmtp %s: cannot be written", sec, v);
+	char *argv[3] = { host[0] == '/' ? xasprintf("unix:%s", host) :
+			  xasprintf("%s:%s", host, port ? port : "24"),
+			  rcpt ? xstrdup(rcpt) : NULL, NULL };
+	char *v = import_join_argv(argv);
+	if (v)
+		fprintf(g->out, "deliver lmtp %s\n", v);
+	else
+		lost(g, line, "[%s] MDA_lmtp %s: cannot be written", sec, argv[0]);
 	free(v);
-	free(where);
+	free(argv[0]);
+	free(argv[1]);
 }
 
 static void emit_dest(struct gm *g, const char *sec, int depth)
@@ -252,8 +257,9 @@ static void emit_filters(struct gm *g)
 			     "rules file (exitcodes_drop: match pipe ... returns CODES discard)",
 			     kv->section, cmd);
 		else if (!strcmp(kv->val, "Filter_classifier") && cmd)
-			lost(g, kv->line, "[%s] Filter_classifier: put \"match pipe \\\"%s\\\" "
-			     "returns 0 ...\" in a rules file", kv->section, cmd);
+			lost(g, kv->line, "[%s] Filter_classifier: getmail added its output as a "
+			     "header; decide in a rules file with match pipe \"%s\" returns CODES "
+			     "...", kv->section, cmd);
 		else
 			lost(g, kv->line, "[%s] %s: no equivalent", kv->section, kv->val);
 		free(cmd);
