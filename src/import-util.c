@@ -139,11 +139,21 @@ void inotes_flush(FILE *out, const char *file, struct inotes *from, struct inote
 	from->n = 0;
 }
 
+/* An inherited setting (mpop's account X : Y) is said in each account
+ * but counted and listed once. */
+static int repeated(const struct inotes *all, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (all->v[j].line == all->v[i].line && !strcmp(all->v[j].text, all->v[i].text))
+			return 1;
+	return 0;
+}
+
 void inotes_summary(FILE *s, const char *file, int naccounts, const struct inotes *all)
 {
 	size_t lost = 0;
 	for (size_t i = 0; i < all->n; i++)
-		lost += (size_t)all->v[i].lost;
+		lost += (size_t)(all->v[i].lost && !repeated(all, i));
 	fprintf(s, "popsift: %s: %d account%s converted", file, naccounts,
 		naccounts == 1 ? "" : "s");
 	fprintf(s, lost ? "; could not convert %zu setting%s:\n" : "; everything converted\n",
@@ -152,10 +162,7 @@ void inotes_summary(FILE *s, const char *file, int naccounts, const struct inote
 		next = INT_MAX;
 		for (size_t i = 0; i < all->n; i++) {
 			const struct inote *n = &all->v[i];
-			int dup = 0;        /* an inherited setting, said once */
-			for (size_t j = 0; j < i && !dup; j++)
-				dup = all->v[j].line == n->line && !strcmp(all->v[j].text, n->text);
-			if (n->lost && n->line == line && !dup)
+			if (n->lost && n->line == line && !repeated(all, i))
 				fprintf(s, "  %s:%d: %s\n", file, n->line, n->text);
 			if (n->lost && n->line > line && n->line < next)
 				next = n->line;
