@@ -243,6 +243,31 @@ static void emit_options(struct gm *g)
 		     v);
 }
 
+/* Keys of [retriever] and [options] that nothing above reads: said,
+ * unless popsift needs nothing for them. */
+static void emit_unknown(struct gm *g)
+{
+	static const char *const known[] = {
+		"type", "server", "port", "username", "password", "password_command", "ca_certs",
+		"ssl_ca_certs", "ssl_fingerprints", "ssl_cert_hostname", "ssl_version",
+		"ssl_ciphers", "keyfile", "certfile", "use_apop", "use_xoauth2", "timeout",
+		"delete", "delete_after", "max_message_size", "max_messages_per_session",
+		"received", "delete_bigger_than", "max_bytes_per_session", "read_all",
+		"delivered_to", "message_log", "verbose", "message_log_verbose",
+		"to_oldmail_on_each_mail", "fingerprint", NULL,
+	};
+	for (size_t i = 0; i < g->in.n; i++) {
+		const struct ini_kv *kv = &g->in.v[i];
+		int seen = strcmp(kv->section, "retriever") != 0 &&
+			   strcmp(kv->section, "options") != 0;
+		for (int k = 0; known[k] && !seen; k++)
+			seen = strcmp(known[k], kv->key) == 0;
+		if (!seen)
+			lost(g, kv->line, "[%s] %s = %s: not understood", kv->section, kv->key,
+			     kv->val);
+	}
+}
+
 /* [filter-*]: popsift filters in its rules file; say the rule to write. */
 static void emit_filters(struct gm *g)
 {
@@ -316,6 +341,7 @@ static int convert_one(struct gm *g, const char *text, char **err)
 	emit_options(g);
 	emit_dest(g, "destination", 0);
 	emit_filters(g);
+	emit_unknown(g);
 	inotes_flush(g->out, g->file, &g->notes, &g->all);
 	return 1;
 }

@@ -249,17 +249,35 @@ static void emit_delivery(struct mp *m, const struct macct *a)
 	     k == 8 && !strncmp(v, "exchange", 8) ? " (an Exchange pickup directory)" : "");
 }
 
-/* killsize, skipsize and filter decide before the download, as popsift's
- * rules on the size and header do. */
+static int size_set(const char *v)
+{
+	return v && *v && strcmp(v, "off") != 0;
+}
+
+/* skipsize leaves a big message on the server, as max_size does; so
+ * does killsize with keep on (mpop then skips too); killsize without
+ * keep deletes it: a rule. */
+static void emit_sizes(struct mp *m, const struct macct *a)
+{
+	int line = a->line, keep = on(get(a, "keep", NULL));
+	const char *skip = get(a, "skipsize", NULL), *kill = get(a, "killsize", &line);
+	if (size_set(skip))
+		fprintf(m->out, "max_size %s\n", skip);
+	else if (size_set(kill) && keep)
+		fprintf(m->out, "max_size %s\n", kill);
+	if (size_set(kill) && !keep)
+		lost(m, line, "killsize %s: put \"match size > %s discard\" in a rules file "
+		     "(rules FILE)", kill, kill);
+	else if (size_set(kill) && size_set(skip))
+		lost(m, line, "killsize %s with keep: mpop skipped those too; max_size is "
+		     "skipsize's", kill);
+}
+
+/* filter decides before the download, as popsift's rules on the header do. */
 static void emit_limits(struct mp *m, const struct macct *a)
 {
 	int line = a->line;
-	const char *v = get(a, "skipsize", &line);
-	if (v && strcmp(v, "off") != 0 && *v)
-		fprintf(m->out, "max_size %s\n", v);
-	if ((v = get(a, "killsize", &line)) && strcmp(v, "off") != 0 && *v)
-		lost(m, line, "killsize %s: put \"match size > %s discard\" in a rules file "
-		     "(rules FILE)", v, v);
+	const char *v;
 	if ((v = get(a, "filter", &line)) && *v)
 		lost(m, line, "filter %s: popsift's rules decide on the header (rules FILE); "
 		     "an exit code can decide with match pipe \"sh -c '...'\" returns 1 discard, "
@@ -340,6 +358,7 @@ static void emit_account(struct mp *m, const struct macct *a)
 	emit_tls(m, a);
 	v = get(a, "keep", NULL);
 	fprintf(m->out, "keep %s\n", on(v) ? "yes" : "no");
+	emit_sizes(m, a);
 	emit_limits(m, a);
 	emit_delivery(m, a);
 	emit_unknown(m, a);

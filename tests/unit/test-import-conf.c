@@ -95,6 +95,10 @@ static void mpop_errors(void)
 	c = mpop("account b : a\n");
 	CHECK(c.rc == -1 && has(err, "no earlier account a"), "mpop: unknown parent");
 	conv_free(&c);
+	c = mpop("account a\nhost h\nkeep\nkillsize 5k\n");
+	CHECK(c.rc == 0 && has(c.out, "keep yes\nmax_size 5k\n") && !has(c.out, "discard"),
+	      "mpop: killsize with keep only skips: max_size");
+	conv_free(&c);
 	c = mpop("account a\nhost h\nuser u\ndelivery mda cat > \"/tmp/x #1\"\n");
 	CHECK(c.rc == 0 && has(c.out, "could not convert: delivery mda"),
 	      "mpop: a command a config line cannot hold is said, not cut");
@@ -141,6 +145,7 @@ static void getmail_files(void)
 		"[l]\ntype = MDA_lmtp\nhost = /run/lmtp\noverride = me\n"
 		"[s]\ntype = MultiSorter\n"
 		"[options]\nmax_message_size = 100\ndelete_bigger_than = 5\nmessage_log = ~/l\n"
+		"use_netrc = true\n"
 		"[filter-1]\ntype = Filter_external\npath = /bin/f\narguments = ('%(local)',)\n",
 		"[retriever]\ntype = SimplePOP3Retriever\nserver = h2\nusername = u@d\n"
 		"[destination]\ntype = MDA_external\npath = /bin/m\n"
@@ -155,6 +160,8 @@ static void getmail_files(void)
 	CHECK(has(c.out, "could not convert: delete_bigger_than 5"), "getmail: delete_bigger_than");
 	CHECK(has(c.out, "could not convert: [filter-1] Filter_external"), "getmail: filter said");
 	CHECK(has(c.out, "note: BrokenUIDLPOP3SSLRetriever"), "getmail: broken UIDL noted");
+	CHECK(has(c.out, "could not convert: [options] use_netrc = true: not understood"),
+	      "getmail: an unknown option said");
 	CHECK(has(c.out, "account u\nhost h2\n") && has(c.out, "tls starttls\n"),
 	      "getmail: getmailrc named for the user; plain POP3 asks for STLS");
 	CHECK(has(c.out, "deliver mda /bin/m -f %F 100%% 'x y'\n"),
