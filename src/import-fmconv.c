@@ -253,7 +253,8 @@ static void emit_notes(struct conv *v, const void *owner)
 				n->line);
 }
 
-/* fetchmail reads the file's first line; so does password_command. */
+/* passwordfile (newer fetchmails): the first line of FILE, as cat gives
+ * it and password_command takes it. */
 static void emit_passwordfile(struct conv *v, const struct fmuser *u)
 {
 	char *q = import_shell_quote(u->passwordfile);

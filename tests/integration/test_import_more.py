@@ -89,7 +89,7 @@ def test_fetchmailrc_fixes_with_a_file_fetchmail_reads(run, tmp):
 
 
 def test_fetchmailrc_passwordfile(run, tmp):
-    # fetchmail 6.4 has no passwordfile (its next release has): popsift's
+    # the fetchmail 6.4.37 installed here knows no passwordfile: popsift's
     # own reading only; the command it writes must give the first line.
     pw = tmp / "pw file"
     pw.write_text("s3cret\nsecond line\n")
