@@ -1,11 +1,13 @@
 /* cmd-import.c — `popsift import`: convert a .fetchmailrc to a config,
  * and seed the state database from the UIDL lists of fetchmail, mpop and
  * getmail, so that switching fetches again nothing they already fetched.
+ * (also an mpop or getmail configuration: import-mpop.c, import-getmail.c).
  * Seeded messages are "delivered": with keep no, the next run deletes
  * them from the server (the old tool delivered them); with keep yes or
  * keep AGE they stay, AGE counted from the import (getmail: from when it
  * fetched them). */
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,8 @@
 
 static const char usage_text[] =
 	"usage: popsift import fetchmailrc [FILE]\n"
+	"       popsift import mpoprc [FILE]\n"
+	"       popsift import getmailrc [FILE...]\n"
 	"       popsift [-f CONFIG] [--dry-run] import fetchids FILE [ACCOUNT]\n"
 	"       popsift [-f CONFIG] [--dry-run] import mpop-uidls FILE [ACCOUNT]\n"
 	"       popsift [-f CONFIG] [--dry-run] import getmail-oldmail FILE [ACCOUNT]\n";
@@ -49,16 +53,20 @@ static char *read_all(const char *path, size_t *len, char **err)
 	return buf;
 }
 
-static int import_fetchmailrc(const char *arg)
+typedef int convert_fn(const char *file, const char *text, FILE *out, FILE *summary,
+		       int *naccounts, char **err);
+
+/* A config converter: the file's text to stdout, the summary to stderr. */
+static int import_rc(const char *what, convert_fn *conv, char *path)
 {
-	char *path = arg ? xstrdup(arg) : expand_tilde("~/.fetchmailrc"), *err = NULL;
+	char *err = NULL;
 	size_t len;
 	char *text = read_all(path, &len, &err);
 	int code = text ? 0 : EX_NOINPUT, n = 0;
 	if (text && memchr(text, '\0', len)) {
-		seterr(&err, "%s: contains a NUL byte: not a .fetchmailrc", path);
+		seterr(&err, "%s: contains a NUL byte: not a %s", path, what);
 		code = EX_DATAERR;
-	} else if (text && fm_convert(path, text, stdout, stderr, &n, &err) < 0) {
+	} else if (text && conv(path, text, stdout, stderr, &n, &err) < 0) {
 		code = EX_DATAERR;
 	} else if (text && n == 0) {
 		seterr(&err, "%s: no POP3 account to convert", path);
@@ -69,6 +77,77 @@ static int import_fetchmailrc(const char *arg)
 	free(err);
 	free(text);
 	free(path);
+	return code;
+}
+
+/* mpop reads ~/.mpoprc, else $XDG_CONFIG_HOME/mpop/config. */
+static char *mpoprc_path(void)
+{
+	char *rc = expand_tilde("~/.mpoprc");
+	if (access(rc, F_OK) == 0)
+		return rc;
+	free(rc);
+	const char *x = getenv("XDG_CONFIG_HOME");
+	if (x && *x == '/')
+		return xasprintf("%s/mpop/config", x);
+	return expand_tilde("~/.config/mpop/config");
+}
+
+/* getmail6's getmaildir: ~/.config/getmail if it exists, else ~/.getmail;
+ * every getmailrc* file in it. */
+static int getmail_default(glob_t *g)
+{
+	char *dir = expand_tilde("~/.config/getmail");
+	const char *x = getenv("XDG_CONFIG_HOME");
+	if (x && *x == '/') {
+		free(dir);
+		dir = xasprintf("%s/getmail", x);
+	}
+	if (access(dir, F_OK) != 0) {
+		free(dir);
+		dir = expand_tilde("~/.getmail");
+	}
+	char *pat = xasprintf("%s/getmailrc*", dir);
+	int rc = glob(pat, 0, NULL, g);
+	if (rc != 0)
+		log_err(NULL, "%s: no getmail rc file: name one (popsift import getmailrc FILE)",
+			pat);
+	free(pat);
+	free(dir);
+	return rc == 0 ? 0 : EX_NOINPUT;
+}
+
+static int import_getmailrc(int n, char **files)
+{
+	glob_t g = { 0 };
+	if (n == 0) {
+		int code = getmail_default(&g);
+		if (code)
+			return code;
+		n = (int)g.gl_pathc;
+		files = g.gl_pathv;
+	}
+	char **texts = xcalloc((size_t)n, sizeof *texts), *err = NULL;
+	size_t len;
+	int code = 0, count = 0;
+	for (int i = 0; i < n && code == 0; i++)
+		if ((texts[i] = read_all(files[i], &len, &err)) == NULL)
+			code = EX_NOINPUT;
+		else if (memchr(texts[i], '\0', len))
+			code = EX_DATAERR, seterr(&err, "%s: contains a NUL byte: not a getmail rc "
+						  "file", files[i]);
+	if (code == 0 && getmail_convert((const char *const *)files, (const char *const *)texts,
+					 (size_t)n, stdout, stderr, &count, &err) < 0)
+		code = EX_DATAERR;
+	else if (code == 0 && count == 0)
+		code = EX_DATAERR, seterr(&err, "%s: no POP3 account to convert", files[0]);
+	if (err)
+		log_err(NULL, "%s", err);
+	for (int i = 0; i < n; i++)
+		free(texts[i]);
+	free(texts);
+	free(err);
+	globfree(&g);
 	return code;
 }
 
@@ -251,7 +330,13 @@ int cmd_import(const char *config, int nargs, char **args, int dry_run)
 {
 	static const char *const kinds[] = { "fetchids", "mpop-uidls", "getmail-oldmail", NULL };
 	if (nargs >= 1 && strcmp(args[0], "fetchmailrc") == 0 && nargs <= 2)
-		return import_fetchmailrc(nargs == 2 ? args[1] : NULL);
+		return import_rc(".fetchmailrc", fm_convert, nargs == 2 ? xstrdup(args[1]) :
+				 expand_tilde("~/.fetchmailrc"));
+	if (nargs >= 1 && strcmp(args[0], "mpoprc") == 0 && nargs <= 2)
+		return import_rc("mpop configuration", mpop_convert, nargs == 2 ?
+				 xstrdup(args[1]) : mpoprc_path());
+	if (nargs >= 1 && strcmp(args[0], "getmailrc") == 0)
+		return import_getmailrc(nargs - 1, args + 1);
 	for (int i = 0; nargs >= 2 && nargs <= 3 && kinds[i]; i++)
 		if (strcmp(args[0], kinds[i]) == 0)
 			return import_uidls(kinds[i], config, args[1], nargs == 3 ? args[2] : NULL,

@@ -11,6 +11,8 @@ struct fmuser {
 	char  **locals;         /* `is NAME... here` */
 	size_t  nlocals;
 	char   *password;
+	char   *passwordfile;   /* newer fetchmails: its first line is the password */
+	int     limit, fetchlimit;      /* 0: none */
 	int     ssl, sslcertck, keep;      /* -1 unset, 0, 1 */
 	int     sslproto;       /* -1 unset, 0 '' (no TLS at all), 1 a protocol */
 	char   *sslcertfile;

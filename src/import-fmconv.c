@@ -16,7 +16,7 @@ struct conv {
 	struct fm *c;
 	FILE   *out;
 	char  **names;          /* account names written */
-	size_t  n;
+	size_t  n, skipped;     /* skipped: written commented out */
 };
 
 /* fetchmail's default local name: the user running it. */
@@ -25,26 +25,6 @@ static const char *login_name(void)
 	const struct passwd *pw = getpwuid(getuid());
 	const char *u = pw ? pw->pw_name : getenv("USER");
 	return u && *u ? u : "root";
-}
-
-/* `key value`, quoted when the config parser would otherwise cut or
- * unquote it; -1 when no config line can hold it. */
-static int put(FILE *out, const char *key, const char *v)
-{
-	if (strpbrk(v, "\r\n") != NULL)
-		return -1;
-	if (*v != '\0' && strpbrk(v, " \t#\"\\") == NULL) {
-		fprintf(out, "%s %s\n", key, v);
-		return 0;
-	}
-	fprintf(out, "%s \"", key);
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			fputc('\\', out);
-		fputc(*v, out);
-	}
-	fputs("\"\n", out);
-	return 0;
 }
 
 static int taken(const struct conv *v, const char *name)
@@ -152,18 +132,19 @@ static void emit_port(struct conv *v, const struct fmpoll *p, const struct fmuse
 #define SHELL_CHARS "|&;<>()$`\\\"'*?[]{}~="
 
 /* %T is the local name; %F stays for popsift to expand (deliver-mda.c),
- * quoted when a shell will read it (it may be empty: a bounce), and %%
- * stays %%, popsift's percent sign too. */
+ * quoted when a shell will read it (it may be empty: a bounce) unless
+ * the user quoted it already, and %% stays %%, popsift's percent sign too. */
 static char *expand_mda(const char *s, const char *local, int shell)
 {
 	size_t cap = strlen(s) * 2 + strlen(local) * 4 + 1, n = 0;
 	char *o = xmalloc(cap);
-	for (; *s; s++) {
+	for (const char *start = s; *s; s++) {
+		int quoted = s > start && (s[-1] == '\'' || s[-1] == '"');
 		if (s[0] == '%' && s[1] == 'T' && n + strlen(local) < cap) {
 			memcpy(o + n, local, strlen(local));
 			n += strlen(local);
 			s++;
-		} else if (s[0] == '%' && s[1] == 'F' && shell) {
+		} else if (s[0] == '%' && s[1] == 'F' && shell && !quoted) {
 			memcpy(o + n, "\"%F\"", 4);
 			n += 4;
 			s++;
@@ -178,10 +159,44 @@ static char *expand_mda(const char *s, const char *local, int shell)
 	return o;
 }
 
+/* `sh -c 'SCRIPT'` as fetchmail's whole mda: fetchmail's own sh -c
+ * only ran it, so it is written as it stands, not wrapped again.  Only
+ * when the shell and split_args read the same three words: outside the
+ * quotes nothing but plain characters, inside "..." nothing the shell
+ * would expand. */
+static int runs_shell(const char *cmd)
+{
+	const char *sh[] = { "sh -c ", "/bin/sh -c ", "bash -c ", "/bin/bash -c ",
+			     "dash -c ", "/bin/dash -c ", "/usr/bin/bash -c ", NULL };
+	size_t k = 0;
+	for (int i = 0; sh[i] && k == 0; i++)
+		if (strncmp(cmd, sh[i], strlen(sh[i])) == 0)
+			k = strlen(sh[i]);
+	if (k == 0)
+		return 0;
+	char quote = 0;
+	int words = 0, inword = 0;
+	for (const char *p = cmd + k; *p; p++) {
+		if (quote && *p == quote)
+			quote = 0;
+		else if (quote == '"' && strchr("$`\\!", *p))
+			return 0;
+		else if (!quote && (*p == '\'' || *p == '"'))
+			quote = *p;
+		else if (!quote && (*p == ' ' || *p == '\t'))
+			inword = 0;
+		else if (!quote && strchr(SHELL_CHARS, *p))
+			return 0;
+		if (!inword && *p != ' ' && *p != '\t')
+			words++, inword = 1;
+	}
+	return quote == 0 && words >= 1;
+}
+
 /* fetchmail runs the mda with sh -c: keep a shell where one is needed. */
 static void put_mda(FILE *out, const char *cmd)
 {
-	if (strpbrk(cmd, SHELL_CHARS) == NULL) {
+	if (strpbrk(cmd, SHELL_CHARS) == NULL || runs_shell(cmd)) {
 		fprintf(out, "deliver mda %s\n", cmd);
 		return;
 	}
@@ -193,16 +208,15 @@ static void put_mda(FILE *out, const char *cmd)
 
 static void emit_mda(struct conv *v, const struct fmuser *u, const char *local)
 {
-	char *s = xasprintf(" %s", u->mda);
-	char *cmd = expand_mda(s + 1, local, strpbrk(s, SHELL_CHARS) != NULL);
-	if (strstr(cmd, " #") || strpbrk(cmd, "\r\n")) {
+	int shell = runs_shell(u->mda) || strpbrk(u->mda, SHELL_CHARS) != NULL;
+	char *cmd = expand_mda(u->mda, local, shell);
+	if (strstr(cmd, " #") || strstr(cmd, "\t#") || strpbrk(cmd, "\r\n")) {
 		fm_note(v->c, u->line, 1, u, "mda \"%s\": no equivalent (a # or newline "
 			"in the command): write a deliver line", u->mda);
 	} else {
 		put_mda(v->out, cmd);
 	}
 	free(cmd);
-	free(s);
 }
 
 /* fetchmail's default: SMTP to smtphost (localhost), RCPT TO the local
@@ -223,7 +237,7 @@ static void emit_forward(struct conv *v, const struct fmuser *u, const char *loc
 		xasprintf("%s@%s", local, u->smtpaddress ? u->smtpaddress : host);
 	fprintf(v->out, "deliver forward %s\n", rcpt);
 	if (strcasecmp(host, "localhost") != 0)
-		put(v->out, "smtp_host", host);
+		import_put(v->out, "smtp_host", host);
 	if (slash && *slash)
 		fprintf(v->out, "smtp_port %d\n", atoi(slash));
 	free(rcpt);
@@ -239,21 +253,36 @@ static void emit_notes(struct conv *v, const void *owner)
 				n->line);
 }
 
+/* passwordfile (newer fetchmails): the first line of FILE, as cat gives
+ * it and password_command takes it. */
+static void emit_passwordfile(struct conv *v, const struct fmuser *u)
+{
+	char *q = import_shell_quote(u->passwordfile);
+	if (q == NULL)
+		fm_note(v->c, u->line, 1, u, "passwordfile %s: a path with \" #\" or a line break: "
+			"write password_command cat -- FILE", u->passwordfile);
+	else
+		fprintf(v->out, "password_command cat -- %s\n", q);
+	free(q);
+}
+
 static void emit_login(struct conv *v, const struct fmpoll *p, const struct fmuser *u,
 		       const char *remote, const char *apop)
 {
 	FILE *out = v->out;
-	put(out, "host", p->via ? p->via : p->name);
+	import_put(out, "host", p->via ? p->via : p->name);
 	emit_port(v, p, u);
-	put(out, "user", remote);
-	if (u->password && *u->password && put(out, "password", u->password) < 0)
+	import_put(out, "user", remote);
+	if (u->password && *u->password && import_put(out, "password", u->password) < 0)
 		fm_note(v->c, u->line, 1, u, "password with a line break: use password_command");
-	if (u->password == NULL)
+	if (u->password == NULL && u->passwordfile)
+		emit_passwordfile(v, u);
+	else if (u->password == NULL)
 		fm_note(v->c, u->line, 0, u, "no password (fetchmail asked, or read ~/.netrc): "
 			"add password_command or password");
 	fprintf(out, "tls %s\n", tls_of(v, u));
 	if (u->sslcertfile)
-		put(out, "tls_ca_file", u->sslcertfile);
+		import_put(out, "tls_ca_file", u->sslcertfile);
 	if (u->sslcertck == 0)
 		fm_note(v->c, u->line, 1, u, "no sslcertck: popsift always checks certificates "
 			"(tls_ca_file for a private CA, tls_fingerprint to pin a key)");
@@ -264,24 +293,25 @@ static void emit_login(struct conv *v, const struct fmpoll *p, const struct fmus
 		fprintf(out, "timeout %d\n", p->timeout);
 }
 
-static void emit_user(struct conv *v, const struct fmpoll *p, const struct fmuser *u,
-		      const char *apop)
+static void user_body(struct conv *v, const struct fmpoll *p, const struct fmuser *u,
+		      const char *apop, const char *name)
 {
 	const char *remote = u->remote ? u->remote : login_name();
 	const char *local = u->nlocals ? u->locals[0] : login_name();
-	const char *host = p->via ? p->via : p->name;
-	fprintf(v->out, "\n# %s:%d: %s %s\naccount %s\n", v->c->file, u->line ? u->line : p->line,
-		p->skip ? "skip" : "poll", p->name, account_name(v, remote, host));
+	fprintf(v->out, "# %s:%d: %s %s\naccount %s\n", v->c->file, u->line ? u->line : p->line,
+		p->skip ? "skip" : "poll", p->name, name);
 	if (u->remote == NULL)
 		fm_note(v->c, p->line, 0, u, "no user: fetchmail's default, the login name %s",
 			remote);
 	if (u->nlocals > 1)
 		fm_note(v->c, u->line, 1, u, "is %s ... (multidrop): all mail goes to %s; sort it "
 			"with rules on the headers", local, local);
-	if (p->skip)
-		fm_note(v->c, p->line, 1, u, "skip: popsift polls every account of the config");
 	emit_login(v, p, u, remote, apop);
 	fprintf(v->out, "keep %s\n", u->keep == 1 ? "yes" : "no");
+	if (u->limit > 0)
+		fprintf(v->out, "max_size %d\n", u->limit);
+	if (u->fetchlimit > 0)
+		fprintf(v->out, "max_messages %d\n", u->fetchlimit);
 	if (p->interval > 0 && v->c->daemon > 0)
 		fprintf(v->out, "interval %d\n", p->interval * v->c->daemon);
 	if (u->mda)
@@ -293,6 +323,38 @@ static void emit_user(struct conv *v, const struct fmpoll *p, const struct fmuse
 			u->smtphost);
 	emit_notes(v, p);
 	emit_notes(v, u);
+}
+
+/* A skip poll is one fetchmail does not poll: a live account could empty
+ * a mailbox the user had switched off (keep no), so it is written
+ * commented out, every line, whole, ready to be switched back on. */
+static void emit_user(struct conv *v, const struct fmpoll *p, const struct fmuser *u,
+		      const char *apop)
+{
+	const char *remote = u->remote ? u->remote : login_name();
+	const char *name = account_name(v, remote, p->via ? p->via : p->name);
+	fputc('\n', v->out);
+	if (!p->skip) {
+		user_body(v, p, u, apop, name);
+		return;
+	}
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = v->out;
+	v->out = open_memstream(&text, &len);
+	if (v->out == NULL) {           /* never a live account: none at all */
+		v->out = out;
+		fprintf(out, "# skip %s: not converted (out of memory)\n", p->name);
+		return;
+	}
+	user_body(v, p, u, apop, name);
+	fclose(v->out);
+	v->out = out;
+	fprintf(out, "# skip %s: fetchmail does not poll it, so it is left commented out; "
+		"remove the \"#~ \" to switch it on\n", p->name);
+	import_comment_out(out, text, "#~ ");
+	v->skipped++;
+	free(text);
 }
 
 static void emit_poll(struct conv *v, struct fmpoll *p)
@@ -323,18 +385,20 @@ static void emit_head(struct conv *v)
 	if (c->daemon > 0)
 		fprintf(v->out, "interval %d\n", c->daemon);
 	if (c->logfile)
-		put(v->out, "log", c->logfile);
+		import_put(v->out, "log", c->logfile);
 	if (c->reject_discard)
 		fputs("on_reject discard\n", v->out);
 }
 
-static void summary_of(const struct fm *c, FILE *s, int naccounts)
+static void summary_of(const struct fm *c, FILE *s, int naccounts, size_t skipped)
 {
 	size_t lost = 0;
 	for (const struct fmnote *n = c->notes; n; n = n->next)
 		lost += (size_t)n->lost;
 	fprintf(s, "popsift: %s: %d account%s converted", c->file, naccounts,
 		naccounts == 1 ? "" : "s");
+	if (skipped)
+		fprintf(s, " (%zu commented out: skip)", skipped);
 	fprintf(s, lost ? "; could not convert %zu setting%s:\n" : "; everything converted\n",
 		lost, lost == 1 ? "" : "s");
 	const struct fmnote **v = xcalloc(lost + 1, sizeof *v);
@@ -372,7 +436,7 @@ int fm_convert(const char *file, const char *text, FILE *out, FILE *summary,
 		for (struct fmpoll *p = c.polls; p; p = p->next)
 			emit_poll(&v, p);
 		*naccounts = (int)v.n;
-		summary_of(&c, summary, *naccounts);
+		summary_of(&c, summary, *naccounts, v.skipped);
 		for (size_t i = 0; i < v.n; i++)
 			free(v.names[i]);
 		free(v.names);

@@ -16,6 +16,7 @@
 
 enum kind {
 	P_STR, U_STR, P_INT, U_FLAG,    /* stored at off in the poll or user */
+	U_INT,
 	P_FINE, U_FINE,                 /* popsift does this anyway */
 	P_LOST, U_LOST,                 /* lost whatever the value */
 	U_LOSTON,                       /* lost when on, fine when `no` */
@@ -55,6 +56,7 @@ static const struct kw kws[] = {
 	{ "esmtppassword", 1, P_LOST, 0, "use smtp_user and smtp_password_command" },
 	{ "tracepolls", 0, P_LOST, 0, "no poll trace header" },
 	{ "bad-header", 1, P_FINE, 0, NULL },
+	{ "passwordfile", 1, U_STR, UO(passwordfile), NULL },
 	{ "pass", 1, U_STR, UO(password), NULL }, { "password", 1, U_STR, UO(password), NULL },
 	{ "ssl", 0, U_FLAG, UO(ssl), NULL }, { "sslcertck", 0, U_FLAG, UO(sslcertck), NULL },
 	{ "sslproto", 1, SPECIAL, 0, NULL },
@@ -88,9 +90,9 @@ static const struct kw kws[] = {
 	{ "dropdelivered", 0, U_LOSTON, 0, "Delivered-To: lines are kept" },
 	{ "mimedecode", 0, U_LOSTON, 0, "messages are delivered as received" },
 	{ "idle", 0, U_LOSTON, 0, "IMAP IDLE: popsift polls every interval seconds" },
-	{ "limit", 1, U_LOST, 0, NULL },
+	{ "limit", 1, U_INT, UO(limit), NULL },
 	{ "warnings", 1, U_FINE, 0, NULL }, { "batchlimit", 1, U_FINE, 0, NULL },
-	{ "fetchlimit", 1, U_LOST, 0, "popsift fetches every new message in a run" },
+	{ "fetchlimit", 1, U_INT, UO(fetchlimit), NULL },
 	{ "fetchsizelimit", 1, U_FINE, 0, NULL }, { "fastuidl", 1, U_FINE, 0, NULL },
 	{ "expunge", 1, U_FINE, 0, NULL }, { "properties", 1, U_FINE, 0, NULL },
 };
@@ -189,6 +191,7 @@ static void user_copy(struct fmuser *u, const struct fmuser *d)
 	*u = *d;
 	u->remote = d->remote ? xstrdup(d->remote) : NULL;
 	u->password = d->password ? xstrdup(d->password) : NULL;
+	u->passwordfile = d->passwordfile ? xstrdup(d->passwordfile) : NULL;
 	u->sslcertfile = d->sslcertfile ? xstrdup(d->sslcertfile) : NULL;
 	u->mda = d->mda ? xstrdup(d->mda) : NULL;
 	u->smtphost = d->smtphost ? xstrdup(d->smtphost) : NULL;
@@ -203,7 +206,7 @@ static void user_copy(struct fmuser *u, const struct fmuser *d)
 
 static void user_clear(struct fmuser *u)
 {
-	char *strs[] = { u->remote, u->password, u->sslcertfile, u->mda, u->smtphost,
+	char *strs[] = { u->remote, u->password, u->passwordfile, u->sslcertfile, u->mda, u->smtphost,
 			 u->smtpaddress, u->smtpname };
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		free(strs[i]);
@@ -367,15 +370,16 @@ static int set_flag_or_str(struct fm *c, const struct kw *k, struct fmuser *u,
 static int store(struct fm *c, const struct fmtok *kw, const struct kw *k, const char *val,
 		 int no, char **err)
 {
-	struct fmuser *u = k->kind == P_STR || k->kind == P_INT ? NULL : cur_user(c, kw->line);
-	if (k->kind != P_INT)
+	struct fmuser *u = k->kind == P_STR || k->kind == P_INT ? NULL :
+		c->poll == &c->dpoll ? &c->duser : cur_user(c, kw->line);
+	if (k->kind != P_INT && k->kind != U_INT)
 		return set_flag_or_str(c, k, u, val, no);
 	char *end;
-	long n = strtol(val, &end, 10);
-	if (*val == '\0' || *end != '\0' || n < 0 || n > 1 << 30)
+	long n = no ? 0 : strtol(val, &end, 10);
+	if (!no && (*val == '\0' || *end != '\0' || n < 0 || n > 1 << 30))
 		return seterr(err, "%s:%d: %s: expected a number, not \"%s\"", c->file, kw->line,
 			      kw->s, val);
-	*(int *)(void *)((char *)c->poll + k->off) = (int)n;
+	*(int *)(void *)((char *)(u ? (void *)u : (void *)c->poll) + k->off) = (int)n;
 	return 0;
 }
 
@@ -384,11 +388,7 @@ static int lost(struct fm *c, const struct fmtok *kw, const struct kw *k, const 
 	int poll_level = k->kind == P_LOST;
 	const void *owner = c->poll == &c->dpoll ? NULL :
 		poll_level ? (const void *)c->poll : (const void *)cur_user(c, kw->line);
-	if (strcasecmp(k->name, "limit") == 0)
-		fm_note(c, kw->line, 1, owner, "limit %s: put \"match size > %s skip\" in a rules "
-			"file (rules FILE)", val, val);
-	else
-		fm_note(c, kw->line, 1, owner, "%s%s%s: %s", kw->s, *val ? " " : "", val, k->why);
+	fm_note(c, kw->line, 1, owner, "%s%s%s: %s", kw->s, *val ? " " : "", val, k->why);
 	return 0;
 }
 
@@ -421,7 +421,7 @@ static int option(struct fm *c, const struct fmtok *kw, char **err)
 	}
 	int rc = 0;
 	const char *v = val ? val : "";
-	if (k->kind <= U_FLAG)
+	if (k->kind <= U_INT)
 		rc = store(c, kw, k, v, no, err);
 	else if (k->kind == P_LOST || k->kind == U_LOST || (k->kind == U_LOSTON && !no) ||
 		 (k->kind == U_LOSTOFF && no))

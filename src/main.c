@@ -35,7 +35,8 @@ static void usage(void)
 	      "       popsift filter -r RULES [--dry-run] [--mbox F | --maildir D | FILE... | < MSG]\n"
 	      "       popsift [-f CONFIG] status [--json] [ACCOUNT]\n"
 	      "       popsift [-f CONFIG] log [--since 2d|DATE] [--json] [ACCOUNT]\n"
-	      "       popsift import fetchmailrc [FILE]\n"
+	      "       popsift import fetchmailrc|mpoprc [FILE]\n"
+	      "       popsift import getmailrc [FILE...]\n"
 	      "       popsift [-f CONFIG] [--dry-run] import fetchids|mpop-uidls|getmail-oldmail\n"
 	      "               FILE [ACCOUNT]\n"
 	      "       popsift providers [NAME]\n"
@@ -202,6 +203,10 @@ static int cmd_check(const struct cli *c)
 			rules_dump(r, stdout);
 		rules_free(r);
 	}
+	int lost = import_list_lost(cf.file, log_level >= 1 ? stdout : NULL);
+	if (lost && log_level < 1)
+		log_info(NULL, "%s: %d \"could not convert\" comment%s from popsift import: "
+			 "check -v lists them", cf.file, lost, lost == 1 ? "" : "s");
 	if (code == 0)
 		log_info(NULL, "%s: %d account%s, OK", cf.file, n, n == 1 ? "" : "s");
 	conf_free(&cf);

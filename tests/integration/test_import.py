@@ -99,9 +99,9 @@ def test_fetchmailrc_summary_and_comments(run, tmp):
     r = run("import", "fetchmailrc", rc)
     assert r.returncode == 0, r.stderr
     assert "defaults\ninterval 600\n" in r.stdout
-    assert "# could not convert: limit 2000000: put \"match size > 2000000 skip\"" in r.stdout
+    assert "max_size 2000000\n" in r.stdout and "match size" not in r.stdout
     assert "# could not convert: poll imap.example.com: proto imap" in r.stdout
-    assert "1 account converted; could not convert 4 settings:" in r.stderr
+    assert "1 account converted; could not convert 3 settings:" in r.stderr
     assert f"{rc}:2: set postmaster root" in r.stderr
     assert f"{rc}:3: fetchall" in r.stderr
 

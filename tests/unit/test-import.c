@@ -95,8 +95,8 @@ static void convert_lost(void)
 			    "poll d.org user v here is 'rv' there mda \"cat >>/tmp/it's\"\n", &sum, &n, &rc);
 	CHECK(rc == 0 && n == 3, "lost: three POP3 accounts, the IMAP one left out");
 	CHECK(has(out, "# could not convert: poll a.org: proto imap"), "lost: IMAP poll said");
-	CHECK(has(out, "# could not convert: limit 5000: put \"match size > 5000 skip\""),
-	      "lost: limit suggests a rule");
+	CHECK(has(out, "max_size 5000\n") && !has(out, "limit 5000"),
+	      "lost: limit (from defaults) -> max_size, not a rule");
 	CHECK(has(out, "deliver mda /usr/bin/procmail -f %F -d bob\n"), "lost: %T expanded, %F kept");
 	CHECK(has(out, "could not convert: fetchall"), "lost: fetchall");
 	CHECK(has(out, "could not convert: no sslcertck"), "lost: no sslcertck");
@@ -109,14 +109,43 @@ static void convert_lost(void)
 	CHECK(has(out, "deliver mda /bin/sh -c 'cat >>/tmp/it'\\''s'\n"),
 	      "lost: shell command kept in sh -c, quote escaped");
 	CHECK(has(out, "tls starttls\n") && has(out, "# note: no ssl"), "lost: no ssl -> starttls, noted");
-	CHECK(has(sum, "could not convert 4 settings:"), "lost: summary counts");
-	CHECK(has(sum, "  rc:1: limit 5000"), "lost: summary names file:line");
+	CHECK(has(sum, "could not convert 3 settings:"), "lost: summary counts");
+	CHECK(has(sum, "  rc:2: poll a.org: proto imap"), "lost: summary names file:line");
 	free(out);
 	free(sum);
 	out = convert("poll e.org user v is bob here mda \"procmail -f %F -d %T | tee 100%%\"\n",
 		      &sum, &n, &rc);
 	CHECK(has(out, "deliver mda /bin/sh -c 'procmail -f \"%F\" -d bob | tee 100%%'\n"),
 	      "lost: %F quoted for the shell (it may be empty), %% kept");
+	free(out);
+	free(sum);
+}
+
+/* issue 17: fetchlimit, skip, passwordfile, mda already in sh -c */
+static void convert_fixes(void)
+{
+	char *sum;
+	int n, rc;
+	char *out = convert("poll a.org user u pass p fetchlimit 50 limit 2000 nokeep\n"
+			    "skip b.org user v passwordfile \"/home/v/pw file\" nokeep\n"
+			    "  mda \"/bin/sh -c 'procmail -f %F -d %T'\" is bob here\n"
+			    "poll c.org user w passwordfile /p/w mda \"procmail -f '%F' | cat\"\n",
+			    &sum, &n, &rc);
+	CHECK(rc == 0, "fix: converts");
+	CHECK(has(out, "max_messages 50\n") && !has(out, "could not convert: fetchlimit"),
+	      "fix: fetchlimit -> max_messages");
+	CHECK(has(out, "max_size 2000\n") && !has(out, "match size"), "fix: limit -> max_size");
+	CHECK(!has(out, "\naccount v\n") && has(out, "\n#~ account v\n#~ host b.org\n"),
+	      "fix: a skip poll is commented out, not a live account");
+	CHECK(has(out, "# skip b.org: fetchmail does not poll it"), "fix: skip says why");
+	CHECK(has(sum, "(1 commented out: skip)"), "fix: summary counts the skip");
+	CHECK(has(out, "#~ password_command cat -- '/home/v/pw file'\n"),
+	      "fix: passwordfile -> password_command cat, quoted");
+	CHECK(has(out, "password_command cat -- /p/w\n"), "fix: passwordfile plain path");
+	CHECK(has(out, "#~ deliver mda /bin/sh -c 'procmail -f \"%F\" -d bob'\n"),
+	      "fix: an mda in sh -c is not wrapped twice; %F kept");
+	CHECK(has(out, "deliver mda /bin/sh -c 'procmail -f '\\''%F'\\'' | cat'\n"),
+	      "fix: an already quoted %F is not quoted again");
 	free(out);
 	free(sum);
 }
@@ -240,6 +269,7 @@ int main(void)
 	lexer();
 	convert_basic();
 	convert_lost();
+	convert_fixes();
 	convert_errors();
 	fetchids();
 	mpop();
