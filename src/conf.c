@@ -295,6 +295,7 @@ static void account_defaults(struct account *a)
 	a->max_backoff = 3600;
 	a->timeout = 60;
 	a->session_timeout = 1800;
+	a->after_run_timeout = 30;
 	a->received_header = 1;
 	a->fast_uidl = 1;
 	a->batch = 500;
@@ -328,7 +329,7 @@ static const struct key keys[] = {
 	{ "on_reject", K_ONREJECT, offsetof(struct account, on_reject_discard) },
 	{ "on_partial", K_ONPARTIAL, offsetof(struct account, on_partial_accept) },
 	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL), K(lmtp_rcpt, K_STR), K(mda_rcpt, K_STR),
-	K(after_run, K_STR), K(proxy, K_STR), K(smtp_proxy, K_STR), K(imap_proxy, K_STR),
+	K(after_run, K_STR), K(after_run_timeout, K_INT), K(proxy, K_STR), K(smtp_proxy, K_STR), K(imap_proxy, K_STR),
 #define O3(f) { "oauth_" #f, K_STR, offsetof(struct account, oauth.f) }, \
 	{ "smtp_oauth_" #f, K_STR, offsetof(struct account, smtp_oauth.f) }, \
 	{ "imap_oauth_" #f, K_STR, offsetof(struct account, imap_oauth.f) }

@@ -41,10 +41,10 @@ static void child(char **argv, const struct account *a, const struct result *r)
 	_exit(127);
 }
 
-/* The hook's wait status, or -1 when it outlived HOOK_SECONDS (killed). */
-static int wait_bounded(pid_t pid)
+/* The hook's wait status, or -1 when it outlived `seconds` (killed). */
+static int wait_bounded(pid_t pid, int seconds)
 {
-	double until = now_sec() + HOOK_SECONDS;
+	double until = now_sec() + seconds;
 	int status = 0;
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
@@ -83,10 +83,10 @@ void hook_run(const struct account *a, const struct result *r)
 		log_err(a->name, "after_run: cannot start %s: %s", argv[0], strerror(errno));
 	} else {
 		setpgid(pid, pid);
-		int status = wait_bounded(pid);
+		int status = wait_bounded(pid, a->after_run_timeout);
 		if (status == -1)
 			log_err(a->name, "after_run %s did not finish within %d s: killed", argv[0],
-				HOOK_SECONDS);
+				a->after_run_timeout);
 		else if (WIFSIGNALED(status))
 			log_err(a->name, "after_run %s killed by signal %d", argv[0], WTERMSIG(status));
 		else if (WEXITSTATUS(status) != 0)

@@ -8,11 +8,9 @@
 
 struct state;
 
-/* The seconds an after_run command may take before it is killed. */
-#define HOOK_SECONDS 30
-
 /* Run the account's after_run command, if any, with the run's counts in
- * its environment.  Its failure is logged; it changes nothing else. */
+ * its environment, for at most after_run_timeout seconds.  Its failure is
+ * logged; it changes nothing else. */
 void hook_run(const struct account *a, const struct result *r);
 
 /* Rewrite cf->metrics (if set) from the state database: every account

@@ -86,6 +86,7 @@ struct account {
 	int     provider;           /* `provider NAME`: 1 + its row in provider.c's table, 0 none */
 	unsigned keys_set;          /* PRESET_* bits (provider.h) of keys the config wrote */
 	char   *after_run;          /* command run after each poll (hook.c) */
+	int     after_run_timeout;  /* seconds before it is killed */
 	char   *proxy, *smtp_proxy, *imap_proxy;   /* socks5h://, http://... (proxy.c) */
 	struct account *next;
 };

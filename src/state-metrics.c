@@ -14,14 +14,13 @@ sqlite3 *state_db(struct state *st);
 
 /* one scan of runs for every account, not one per account */
 static const char q_totals[] =
-	"SELECT r.account,count(*),sum(r.new),sum(r.delivered),sum(r.deleted),sum(r.bytes),"
-	"sum(r.status<>0),max(CASE WHEN r.status=0 THEN r.ended END),"
-	"(SELECT ended FROM runs WHERE id=max(r.id)),"
-	"(SELECT ended-started FROM runs WHERE id=max(r.id)),"
-	"(SELECT status FROM runs WHERE id=max(r.id)),"
-	"(SELECT count(*) FROM messages m WHERE m.account=r.account AND "
+	"WITH t AS (SELECT account,count(*) n,sum(new) nw,sum(delivered) dv,sum(deleted) dl,"
+	" sum(bytes) b,sum(status<>0) e,max(CASE WHEN status=0 THEN ended END) ok,max(id) last"
+	" FROM runs GROUP BY account) "
+	"SELECT t.account,n,nw,dv,dl,b,e,ok,r.ended,r.ended-r.started,r.status,"
+	"(SELECT count(*) FROM messages m WHERE m.account=t.account AND "
 	" m.state IN ('failed','deferred','rejected')) "
-	"FROM runs r GROUP BY r.account";
+	"FROM t JOIN runs r ON r.id=t.last";
 
 int state_metrics(struct state *st, int (*fn)(void *arg, const struct acct_totals *t),
 		  void *arg, char **err)

@@ -132,7 +132,8 @@ class Daemon:
         full_env.update(env or {})
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [str(binary), *(["-vv"] if verbose else []), "-f", str(config), "daemon"],
+            # -v: polls that find nothing are logged only then
+            [str(binary), *(["-vv"] if verbose else ["-v"]), "-f", str(config), "daemon"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env,
             start_new_session=True)
