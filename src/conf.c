@@ -14,6 +14,7 @@
 #include "popsift.h"
 #include "oauth.h"
 #include "provider.h"
+#include "proxy.h"
 #include "route.h"
 #include "state.h"
 
@@ -450,6 +451,14 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		rk = rk < 0 ? perr(c, "%s", re) : 0;
 		free(re);
 		return rk;
+	}
+	if (!strcmp(key, "proxy") || !strcmp(key, "smtp_proxy") || !strcmp(key, "imap_proxy")) {
+		char *pe = NULL;
+		if (proxy_check(v, &pe) < 0) {
+			perr(c, "%s: %s", key, pe);
+			free(pe);
+			return -1;
+		}
 	}
 	if (strcmp(key, "deliver") == 0) {
 		/* an account's own deliver lines replace what defaults gave it */

@@ -27,6 +27,7 @@
 #include <curl/curl.h>
 
 #include "deliver.h"
+#include "proxy.h"
 #include "secret.h"
 #include "msg.h"
 #include "smtp.h"
@@ -166,6 +167,7 @@ static void setup(const struct smtp *s, CURL *h, const char *secret)
 	const struct account *a = s->a;
 	long secs = a->timeout > 0 ? a->timeout : 60;
 	curl_easy_setopt(h, CURLOPT_URL, s->url);
+	proxy_setup(h, a, SIDE_SMTP);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, secs);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
