@@ -250,6 +250,7 @@ static int open_once(struct conn *c, const struct account *a, const char *secret
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	if (rc != CURLE_OK) {
 		*code = classify(c, rc, a, detail, err);
+		proxy_blame(a, SIDE_POP3, err);
 		conn_close(c);
 		return -1;
 	}

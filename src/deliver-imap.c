@@ -315,6 +315,7 @@ static int unreachable(const struct imapt *t, CURLcode rc, struct outcome *o)
 	} else {
 		o->fail_code = EX_TEMPFAIL;
 		msg = xasprintf("cannot reach IMAP server %s: %s", t->where, why);
+		proxy_blame(t->a, SIDE_IMAP, &msg);
 	}
 	mark_down(t->a->name, o->fail_code, msg);
 	o->rc = -1;

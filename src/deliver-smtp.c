@@ -229,6 +229,7 @@ static int unreachable(const struct smtp *s, CURLcode rc, struct outcome *o)
 	} else {
 		o->fail_code = EX_TEMPFAIL;
 		msg = xasprintf("cannot forward through %s: %s", s->where, why);
+		proxy_blame(s->a, SIDE_SMTP, &msg);
 	}
 	mark_down(s->a, o->fail_code, msg);
 	seterr(&o->err, "%s", msg);

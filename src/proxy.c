@@ -3,6 +3,7 @@
  * and HTTP with a CONNECT tunnel, since POP3, SMTP and IMAP are not HTTP.
  * The rest of popsift sees the same connection (CONNECT_ONLY), TLS and
  * certificate checks included: they are end to end with the server. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -44,4 +45,19 @@ int proxy_check(const char *url, char **err)
 	}
 	return seterr(err, "expected socks5h://HOST:PORT, socks5://, socks4a://, socks4:// "
 		      "or http://HOST:PORT (or none), not \"%s\"", url);
+}
+
+void proxy_blame(const struct account *a, enum side side, char **err)
+{
+	const char *p = proxy_for(a, side);
+	if (p == NULL || *err == NULL)
+		return;
+	/* user:password@ of a proxy URL stays out of the log */
+	const char *at = strchr(p, '@'), *rest = strstr(p, "://");
+	char *shown = at && rest && at > rest ? xasprintf("%.*s%s", (int)(rest + 3 - p), p, at + 1)
+					      : xstrdup(p);
+	char *e = xasprintf("%s (via proxy %s)", *err, shown);
+	free(shown);
+	free(*err);
+	*err = e;
 }

@@ -13,6 +13,9 @@ const char *proxy_for(const struct account *a, enum side side);
 /* Point the libcurl handle (a CURL *) at the side's proxy, if any. */
 void proxy_setup(void *curl, const struct account *a, enum side side);
 
+/* A connection failed: *err (malloc'd) names the side's proxy too, if any. */
+void proxy_blame(const struct account *a, enum side side, char **err);
+
 /* A config value: 0, or -1 with *err naming what is wrong. */
 int  proxy_check(const char *url, char **err);
 
