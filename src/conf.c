@@ -14,6 +14,7 @@
 #include "popsift.h"
 #include "oauth.h"
 #include "provider.h"
+#include "proxy.h"
 #include "route.h"
 #include "state.h"
 
@@ -239,6 +240,7 @@ static void account_copy(struct account *a, const struct account *src)
 	DUP(imap_folder); DUP(imap_tls_ca_file);
 	DUP(smtp_from); DUP(smtp_helo); DUP(smtp_tls_ca_file); DUP(token_dir);
 	DUP(lmtp_rcpt); DUP(mda_rcpt);
+	DUP(after_run); DUP(proxy); DUP(smtp_proxy); DUP(imap_proxy);
 	oauth_copy(&a->oauth, &src->oauth);
 	oauth_copy(&a->smtp_oauth, &src->smtp_oauth);
 	oauth_copy(&a->imap_oauth, &src->imap_oauth);
@@ -267,7 +269,8 @@ static void account_clear(struct account *a)
 		&a->smtp_host, &a->smtp_user, &a->smtp_password, &a->smtp_password_command,
 		&a->smtp_from, &a->smtp_helo, &a->smtp_tls_ca_file, &a->token_dir,
 		&a->imap_host, &a->imap_user, &a->imap_password, &a->imap_password_command,
-		&a->imap_folder, &a->imap_tls_ca_file, &a->lmtp_rcpt, &a->mda_rcpt };
+		&a->imap_folder, &a->imap_tls_ca_file, &a->lmtp_rcpt, &a->mda_rcpt,
+		&a->after_run, &a->proxy, &a->smtp_proxy, &a->imap_proxy };
 	route_free(a->route);
 	oauth_clear(&a->oauth);
 	oauth_clear(&a->smtp_oauth);
@@ -293,6 +296,7 @@ static void account_defaults(struct account *a)
 	a->max_backoff = 3600;
 	a->timeout = 60;
 	a->session_timeout = 1800;
+	a->after_run_timeout = 30;
 	a->received_header = 1;
 	a->fast_uidl = 1;
 	a->batch = 500;
@@ -326,6 +330,7 @@ static const struct key keys[] = {
 	{ "on_reject", K_ONREJECT, offsetof(struct account, on_reject_discard) },
 	{ "on_partial", K_ONPARTIAL, offsetof(struct account, on_partial_accept) },
 	K(sasl_ir, K_BOOL), K(imap_sasl_ir, K_BOOL), K(lmtp_rcpt, K_STR), K(mda_rcpt, K_STR),
+	K(after_run, K_STR), K(after_run_timeout, K_INT), K(proxy, K_STR), K(smtp_proxy, K_STR), K(imap_proxy, K_STR),
 #define O3(f) { "oauth_" #f, K_STR, offsetof(struct account, oauth.f) }, \
 	{ "smtp_oauth_" #f, K_STR, offsetof(struct account, smtp_oauth.f) }, \
 	{ "imap_oauth_" #f, K_STR, offsetof(struct account, imap_oauth.f) }
@@ -428,6 +433,11 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		set_str(&c->cf->log, v);
 		return 0;
 	}
+	if (strcmp(key, "metrics") == 0) {
+		free(c->cf->metrics);
+		c->cf->metrics = expand_tilde(v);
+		return 0;
+	}
 	if (strcmp(key, "provider") == 0)
 		return provider_set(a, v) == 0 ? 0 :
 			perr(c, "unknown provider \"%s\" (popsift providers lists them)", v);
@@ -441,6 +451,14 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		rk = rk < 0 ? perr(c, "%s", re) : 0;
 		free(re);
 		return rk;
+	}
+	if (!strcmp(key, "proxy") || !strcmp(key, "smtp_proxy") || !strcmp(key, "imap_proxy")) {
+		char *pe = NULL;
+		if (proxy_check(v, &pe) < 0) {
+			perr(c, "%s: %s", key, pe);
+			free(pe);
+			return -1;
+		}
 	}
 	if (strcmp(key, "deliver") == 0) {
 		/* an account's own deliver lines replace what defaults gave it */
@@ -711,5 +729,6 @@ void conf_free(struct config *cf)
 	free(cf->file);
 	free(cf->state);
 	free(cf->log);
+	free(cf->metrics);
 	memset(cf, 0, sizeof *cf);
 }

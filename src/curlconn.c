@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "popsift.h"
+#include "proxy.h"
 
 int conn_global_init(void)
 {
@@ -131,6 +132,7 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 		 a->host, a->port);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+	proxy_setup(h, a, SIDE_POP3);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)a->timeout);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)a->timeout);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -248,6 +250,7 @@ static int open_once(struct conn *c, const struct account *a, const char *secret
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	if (rc != CURLE_OK) {
 		*code = classify(c, rc, a, detail, err);
+		proxy_blame(a, SIDE_POP3, err);
 		conn_close(c);
 		return -1;
 	}

@@ -37,6 +37,7 @@
 #include "imap-once.h"
 #include "mime.h"
 #include "msg.h"
+#include "proxy.h"
 #include "secret.h"
 
 
@@ -273,6 +274,7 @@ static void setup(const struct imapt *t, CURL *h, const char *secret)
 	const struct account *a = t->a;
 	long secs = a->timeout > 0 ? a->timeout : 60;
 	curl_easy_setopt(h, CURLOPT_URL, t->url);
+	proxy_setup(h, a, SIDE_IMAP);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, secs);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
@@ -313,6 +315,7 @@ static int unreachable(const struct imapt *t, CURLcode rc, struct outcome *o)
 	} else {
 		o->fail_code = EX_TEMPFAIL;
 		msg = xasprintf("cannot reach IMAP server %s: %s", t->where, why);
+		proxy_blame(t->a, SIDE_IMAP, &msg);
 	}
 	mark_down(t->a->name, o->fail_code, msg);
 	o->rc = -1;

@@ -177,28 +177,48 @@ static uint64_t random64(void)
 	return v;
 }
 
-/* A dotlock older than this, or whose owner is gone, is stale (procmail
- * uses the same age). */
-#define DOTLOCK_STALE 300
+/* Stale dotlocks, by the conventions of the programs that make them:
+ * - a lock holding a process id (liblockfile's dotlockfile -p, mutt,
+ *   popsift) is valid while that process lives on this host, and stale
+ *   as soon as it is gone (kill(pid, 0) says ESRCH), whatever its age;
+ * - a lock without one (procmail and its lockfile(1) write "0"; others
+ *   leave it empty) is stale once it has not been touched for procmail's
+ *   default LOCKTIMEOUT, 1024 s (liblockfile says 5 minutes: the longer
+ *   of the two, since waiting only leaves the mail on the server).
+ * *why says which, for the error when the wait runs out. */
+#define DOTLOCK_TIMEOUT 1024
 
-static int dotlock_stale(const char *lock)
+static int dotlock_stale(const char *lock, struct stat *seen, char *why, size_t whylen)
 {
-	struct stat st;
-	if (lstat(lock, &st) < 0)
-		return 1;
-	if (time(NULL) - st.st_mtime > DOTLOCK_STALE)
-		return 1;
+	if (lstat(lock, seen) < 0)
+		return 0;   /* gone already: try again */
 	char buf[32] = "";
 	int fd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd >= 0) {
-		ssize_t n = S_ISREG(st.st_mode) ? read(fd, buf, sizeof buf - 1) : 0;
+		ssize_t n = S_ISREG(seen->st_mode) ? read(fd, buf, sizeof buf - 1) : 0;
 		buf[n > 0 ? n : 0] = '\0';
 		close(fd);
 	}
-	long pid = atol(buf);
-	if (pid <= 0)   /* empty or garbage: another program's half-made lock */
-		return time(NULL) - st.st_mtime > 10;
-	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	char *end;
+	long pid = strtol(buf, &end, 10);
+	long age = (long)(time(NULL) - seen->st_mtime);
+	if (pid > 0 && end != buf && (*end == '\0' || *end == '\n')) {
+		snprintf(why, whylen, "held by process %ld", pid);
+		return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	}
+	snprintf(why, whylen, "held by another program (no process id in it: procmail or "
+		 "lockfile(1)?), %ld s old; broken at %d s", age, DOTLOCK_TIMEOUT);
+	return age > DOTLOCK_TIMEOUT;
+}
+
+/* Remove a lock judged stale, unless it has been replaced since it was
+ * judged (another program may have broken it and locked anew). */
+static void dotlock_break(const char *lock, const struct stat *seen)
+{
+	struct stat now;
+	if (lstat(lock, &now) == 0 && now.st_ino == seen->st_ino && now.st_dev == seen->st_dev &&
+	    now.st_mtime == seen->st_mtime)
+		unlink(lock);
 }
 
 /* The lock appears whole or not at all: the pid goes into a unique file
@@ -234,6 +254,7 @@ static int dotlock_try(const char *lock)
 static int dotlock(struct target *t, char **err)
 {
 	char *lock = xasprintf("%s.lock", t->dest.path);
+	char why[160] = "held by another program";
 	int rc = 0;
 	for (int tries = 0;; tries++) {
 		if (dotlock_try(lock) == 0) {
@@ -243,12 +264,13 @@ static int dotlock(struct target *t, char **err)
 		if (errno == EACCES || errno == EROFS || errno == EPERM)
 			break;   /* a directory we may not write to: fcntl alone must do */
 		if (errno != EEXIST || tries >= LOCK_WAIT * 10) {
-			rc = seterr(err, "cannot lock %s: %s", lock,
-				    errno == EEXIST ? "held by another program" : strerror(errno));
+			rc = seterr(err, "cannot lock %s: %s", lock, errno == EEXIST ? why :
+				    strerror(errno));
 			break;
 		}
-		if (dotlock_stale(lock))
-			unlink(lock);
+		struct stat seen;
+		if (dotlock_stale(lock, &seen, why, sizeof why))
+			dotlock_break(lock, &seen);
 		else
 			usleep(100000);
 	}

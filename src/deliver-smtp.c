@@ -27,6 +27,7 @@
 #include <curl/curl.h>
 
 #include "deliver.h"
+#include "proxy.h"
 #include "secret.h"
 #include "msg.h"
 #include "smtp.h"
@@ -132,6 +133,7 @@ static void setup(const struct smtp *s, CURL *h, const char *secret)
 	const struct account *a = s->a;
 	long secs = a->timeout > 0 ? a->timeout : 60;
 	curl_easy_setopt(h, CURLOPT_URL, s->url);
+	proxy_setup(h, a, SIDE_SMTP);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, secs);
 	curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
@@ -193,6 +195,7 @@ static int unreachable(const struct smtp *s, CURLcode rc, struct outcome *o)
 	} else {
 		o->fail_code = EX_TEMPFAIL;
 		msg = xasprintf("cannot forward through %s: %s", s->where, why);
+		proxy_blame(s->a, SIDE_SMTP, &msg);
 	}
 	mark_down(s->a, o->fail_code, msg);
 	seterr(&o->err, "%s", msg);

@@ -81,9 +81,15 @@ volatile int stop_requested;
 static enum { TO_STDERR, TO_SYSLOG, TO_FILE } target = TO_STDERR;
 static FILE *logfile;
 static char *logpath;
+int log_daemon;
+/* A person at a terminal sees what a one-shot command says even when
+ * `log` sends it to a file or syslog too; the daemon, started from a
+ * terminal or not, writes only where `log` says. */
+static int tee_tty;
 
 int log_open(const char *where, char **err)
 {
+	tee_tty = !log_daemon && isatty(2);
 	if (where == NULL || strcmp(where, "stderr") == 0) {
 		target = TO_STDERR;
 		return 0;
@@ -143,6 +149,8 @@ static void vlog(int prio, const char *acct, const char *fmt, va_list ap)
 
 static void vlog_line(int prio, const char *line)
 {
+	if (target != TO_STDERR && tee_tty)
+		fprintf(stderr, "%s\n", line);
 	if (target == TO_SYSLOG) {
 		syslog(prio, "%s", line);
 		return;

@@ -11,6 +11,7 @@
 #include "fetch.h"
 #include "import.h"
 #include "oauth.h"
+#include "ops.h"
 #include "provider.h"
 #include "sched.h"
 #include "rules.h"
@@ -166,6 +167,7 @@ static int cmd_run(const struct cli *c)
 		struct result r;
 		code = worse(code, fetch_account(a, st, &o, &r));
 		result_print(a, &r, c->json, first);
+		after_account(&cf, a, st, &r, c->dry_run);
 		first = 0;
 		result_free(&r);
 	}

@@ -85,6 +85,9 @@ struct account {
 	char   *token_dir;          /* OAuth2 token files: oauth/ next to the state database */
 	int     provider;           /* `provider NAME`: 1 + its row in provider.c's table, 0 none */
 	unsigned keys_set;          /* PRESET_* bits (provider.h) of keys the config wrote */
+	char   *after_run;          /* command run after each poll (hook.c) */
+	int     after_run_timeout;  /* seconds before it is killed */
+	char   *proxy, *smtp_proxy, *imap_proxy;   /* socks5h://, http://... (proxy.c) */
 	struct account *next;
 };
 
@@ -96,6 +99,7 @@ struct config {
 	int     max_parallel;   /* daemon: accounts polled at once */
 	int     lock_wait;      /* seconds `run` waits for the state lock */
 	char   *log;            /* stderr | syslog | FILE */
+	char   *metrics;        /* Prometheus text file (metrics.c), or NULL */
 };
 
 /* conf.c */
@@ -115,6 +119,7 @@ extern volatile int stop_requested;
 
 /* log.c: every line about an account starts with its name. */
 extern int log_level;           /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+extern int log_daemon;          /* set before log_open: never copy lines to a terminal */
 int  log_open(const char *target, char **err);   /* stderr | syslog | FILE */
 void log_reopen(void);
 void log_err(const char *acct, const char *fmt, ...)

@@ -26,6 +26,11 @@ void result_print(const struct account *a, const struct result *r, int json, int
 		log_err(a->name, "%s", r->error);
 	if (r->error && r->nnew == 0 && r->delivered == 0 && r->deleted == 0)
 		return;   /* the error says it all */
+	/* the daemon's log says what changed and what failed: a poll that
+	 * found nothing is a line only at -v */
+	if (log_daemon && log_level < 1 && r->nnew == 0 && r->delivered == 0 &&
+	    r->deleted == 0 && r->failed == 0)
+		return;
 	log_info(a->name, "%d new, %d delivered, %d kept, %d deleted, %.1f MB in %.1f s",
 		 r->nnew, r->delivered, r->kept, r->deleted, (double)r->bytes / 1e6, r->seconds);
 }

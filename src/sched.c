@@ -20,6 +20,7 @@
 
 #include "fetch.h"
 #include "oauth.h"
+#include "ops.h"
 #include "sched.h"
 #include "state.h"
 
@@ -269,6 +270,7 @@ static void child(struct sched *s, const struct account *a)
 	}
 	int code = fetch_account(a, st, &o, &r);
 	result_print(a, &r, 0, 1);
+	after_account(&s->cf, a, st, &r, 0);
 	state_close(st);
 	exit(code);   /* not _exit: atexit handlers QUIT the SMTP connection */
 }
@@ -526,6 +528,7 @@ int sched_run(const char *path)
 		free(err);
 		return EX_CONFIG;
 	}
+	log_daemon = 1;
 	if (log_open(s.cf.log, &err) < 0 || lock_state(&s.cf, 0, &err) < 0) {
 		log_err(NULL, "%s", err);
 		free(err);

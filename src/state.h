@@ -91,6 +91,15 @@ int  state_load_one(struct state *st, const char *acct, const char *uidl, struct
 /* schedfile: the daemon's schedule, or NULL when no daemon runs */
 int  state_status(struct state *st, const char *acct, const char *schedfile, int json,
 		  char **err);
+/* state-metrics.c: per account that has runs, its totals (metrics.c) */
+struct acct_totals {
+	const char *account;
+	long long runs, nnew, delivered, deleted, bytes, errors, undelivered;
+	long long last_exit;
+	double  last_ended, last_duration, last_success;   /* 0: none */
+};
+int  state_metrics(struct state *st, int (*fn)(void *arg, const struct acct_totals *t),
+		   void *arg, char **err);
 int  state_log(struct state *st, const char *acct, long long since, int json, char **err);
 
 #endif

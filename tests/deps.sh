@@ -9,6 +9,11 @@
 # forwarding tests, started with its own config: tests/lib/exim.py).  And
 # mailutils-pop3d (GNU pop3d, tests/integration/test_compat.py; its system
 # service may fail to bind 110 next to Dovecot: the tests do not need it).
+# Likewise dante-server and tinyproxy (the SOCKS and HTTP proxies of
+# tests/integration/test_proxy.py, started there with their own configs on
+# free loopback ports; their system services are not used).  procmail's
+# lockfile(1) and liblockfile-bin's dotlockfile make the mbox locks of
+# tests/integration/test_dotlock.py.
 #
 # POP3 servers that cannot be installed next to dovecot-pop3d (they declare
 # Conflicts: pop3-server) are only unpacked: `apt-get download` and
@@ -23,7 +28,7 @@ CACHE=${POPSIFT_DEB_CACHE:-/var/cache/popsift-test}
 UNPACK="popa3d solid-pop3d courier-pop courier-base cyrus-pop3d cyrus-common"
 
 PKGS="gcc make pkg-config libcurl4-openssl-dev libpcre2-dev libsqlite3-dev
-dovecot-pop3d dovecot-imapd dovecot-lmtpd spamassassin spamc bogofilter procmail python3-aiosmtpd python3-pytest openssl procps exim4-daemon-light
+dovecot-pop3d dovecot-imapd dovecot-lmtpd spamassassin spamc bogofilter procmail dante-server tinyproxy liblockfile-bin python3-aiosmtpd python3-pytest openssl procps exim4-daemon-light
 fetchmail mpop getmail6 groff-base man-db mailutils-pop3d libpam0g liblockfile1
 courier-authlib courier-authlib-userdb libcourier-unicode4 libidn12 libgnutls30 libgdbm6
 libical3 libxapian30 libicu72 libjansson4 libkrb5-3 libldap-2.5-0 libpq5 libwrap0 libpcre3

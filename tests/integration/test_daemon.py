@@ -14,7 +14,8 @@ so that a signal lands in the middle of them on any machine.
 
 status / log / retention / contrib:   test_daemon_ops.py
 
-Polls are counted from the daemon's own stderr: every poll of an account
+Polls are counted from the daemon's own stderr (run with -v, since by
+default a poll that found nothing is not logged): every poll of an account
 ends with "NAME: N new, N delivered, ..." (or an error line naming the
 account, then "NAME: failed (exit N): next try in S s" from the
 scheduler); a reader thread stamps each line with time.monotonic().
@@ -132,7 +133,8 @@ class Daemon:
         full_env.update(env or {})
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [str(binary), *(["-vv"] if verbose else []), "-f", str(config), "daemon"],
+            # -v: polls that find nothing are logged only then
+            [str(binary), *(["-vv"] if verbose else ["-v"]), "-f", str(config), "daemon"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env,
             start_new_session=True)
