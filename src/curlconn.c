@@ -359,3 +359,8 @@ void conn_close(struct conn *c)
 	free(c->greeting);
 	c->greeting = NULL;
 }
+
+const char *conn_lib_version(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version;
+}

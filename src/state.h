@@ -93,4 +93,7 @@ int  state_status(struct state *st, const char *acct, const char *schedfile, int
 		  char **err);
 int  state_log(struct state *st, const char *acct, long long since, int json, char **err);
 
+/* "3.40.1": for popsift --version */
+const char *state_lib_version(void);
+
 #endif
