@@ -13,6 +13,7 @@
 
 #include "popsift.h"
 #include "oauth.h"
+#include "conf-suggest.h"
 #include "provider.h"
 #include "route.h"
 #include "state.h"
@@ -25,6 +26,8 @@ struct pctx {
 	struct account *cur;      /* NULL while in a defaults section */
 	struct account **tail;
 	int own_dests;            /* the account has its own deliver line */
+	int section;              /* a defaults or account line was seen */
+	const char *key;          /* the line's key, for value errors */
 	char **err;
 };
 
@@ -62,7 +65,7 @@ static int parse_int(struct pctx *c, const char *v, int lo, int hi, int *out)
 	errno = 0;
 	long n = strtol(v, &end, 10);
 	if (*v == '\0' || *end != '\0' || errno != 0 || n < lo || n > hi)
-		return perr(c, "expected a number, not \"%s\"", v);
+		return perr(c, "%s: expected a number from %d to %d, not \"%s\"", c->key, lo, hi, v);
 	*out = (int)n;
 	return 0;
 }
@@ -397,8 +400,23 @@ static int new_account(struct pctx *c, const char *name)
 	return 0;
 }
 
+static int unknown_key(struct pctx *c, const char *key)
+{
+	struct suggest sg = { .word = key };
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		suggest_try(&sg, keys[i].name);
+	const char *best = suggest_result(&sg);
+	return best ? perr(c, "unknown key \"%s\" (did you mean \"%s\"?)", key, best)
+		    : perr(c, "unknown key \"%s\"", key);
+}
+
 static int do_line(struct pctx *c, const char *key, const char *v)
 {
+	c->section |= !strcmp(key, "defaults") || !strcmp(key, "account");
+	c->key = key;
+	if (!c->section)   /* as mpop: a key belongs to a section */
+		return perr(c, "\"%s\" comes before any defaults or account line: put a "
+			    "\"defaults\" line above it (keys there apply to every account)", key);
 	if (strcmp(key, "defaults") == 0) {
 		c->cur = NULL;
 		return *v ? perr(c, "defaults takes no value (\"%s\")", v) : 0;
@@ -464,7 +482,7 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		a->keys_set |= provider_key_bit(key);
 		return set_key(c, a, &keys[i], v);
 	}
-	return perr(c, "unknown key \"%s\"", key);
+	return unknown_key(c, key);
 }
 
 /* Split "key value  # comment" into key and value.  A value in double
