@@ -437,8 +437,8 @@ static size_t plan(struct fetch *f, int fast)
 			log_err(f->a->name, "UIDL %s was deleted in an earlier run but is on the "
 				"server again: leaving message %lu alone (run --all fetches it)",
 				sm->uidl, sm->num);
-		else if (done && !sm->want && !f->opts->dry_run && (!f->a->keep || expired(f, e)))
-			queue_dele(f, sm);
+		else if (done && !sm->want && (!f->a->keep || expired(f, e)))
+			f->opts->dry_run ? (void)f->r.deleted++ : queue_dele(f, sm);
 	}
 	/* a fast listing holds only the tail: the rest is there, not gone */
 	if (!fast)
@@ -827,10 +827,12 @@ int fetch_account(const struct account *a, struct state *st, const struct runopt
 	fetch_recover_end(&f);
 	conn_close(&c);
 	f.r.seconds = now_sec() - t0;
+	f.r.dry_run = o->dry_run;
 	if (f.r.code == 0 && f.r.failed > 0)
 		fail(&f, EX_TEMPFAIL, "%d message%s could not be delivered and stay on the server",
 		     f.r.failed, f.r.failed == 1 ? "" : "s");
-	record_run(&f);
+	if (!o->dry_run)   /* its counts are what would have been: not a run for status */
+		record_run(&f);
 	free_fetch(&f);
 	*r = f.r;
 	return r->code;

@@ -201,7 +201,7 @@ static int cmd_run(const struct cli *c)
 		return EX_TEMPFAIL;
 	}
 	struct runopts o = { .all = c->all, .dry_run = c->dry_run,
-			     .progress = isatty(2) && log_level == 0 && !c->json };
+			     .progress = isatty(2) && log_level == 0 && !c->json, .json = c->json };
 	if (c->json)
 		fputs("{\"accounts\":[", stdout);
 	int first = 1;
