@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "conn.h"
+#include "login-hint.h"
 #include "popsift.h"
 
 int conn_global_init(void)
@@ -186,9 +187,12 @@ static int classify(const struct conn *c, CURLcode rc, const struct account *a,
 	if (rc == CURLE_LOGIN_DENIED && !c->sent_credentials)
 		return no_method(c, a, err);
 	switch (rc) {
-	case CURLE_LOGIN_DENIED:
-		seterr(err, "login refused for user %s at %s: %s", a->user, a->host, why);
+	case CURLE_LOGIN_DENIED: {
+		char *hint = login_hint(a);
+		seterr(err, "login refused for user %s at %s: %s (%s)", a->user, a->host, why, hint);
+		free(hint);
 		return EX_NOPERM;
+	}
 	case CURLE_USE_SSL_FAILED:
 		seterr(err, "%s does not offer STLS; not continuing without TLS", a->host);
 		return EX_UNAVAILABLE;

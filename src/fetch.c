@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "login-hint.h"
 #include "deliver.h"
 #include "fastuidl.h"
 #include "fetch.h"
@@ -103,10 +104,13 @@ static int listed(struct pop3 *p, const char *what, unsigned long num, unsigned 
 static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	const struct fetch *f = arg;
-	if (ev == P3_ERR)
-		return pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s",
-				 f->a->user, f->a->host, (int)n, s);
-	return 0;
+	if (ev != P3_ERR)
+		return 0;
+	char *hint = login_hint(f->a);
+	pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s (%s)", f->a->user,
+		  f->a->host, (int)n, s, hint);
+	free(hint);
+	return -1;
 }
 
 static int on_uidl(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
