@@ -567,6 +567,29 @@ static void oauth_default_auth(struct account *a)
 		a->imap_auth = AUTH_XOAUTH2;
 }
 
+/* libcurl's form, sha256//BASE64 of the public key (';' between several),
+ * or a key file; a certificate's hex digest (mpop, fetchmail) is another
+ * hash, of another thing, that no pin can be made from. */
+static int check_pin(struct pctx *c, const struct account *a)
+{
+	const char *s = a->tls_fingerprint;
+	if (s == NULL || *s == '/')
+		return 0;
+	for (;;) {
+		size_t n = strcspn(s, ";"), b = strspn(s + 8, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"abcdefghijklmnopqrstuvwxyz0123456789+/=");
+		if (strncmp(s, "sha256//", 8) != 0 || n != 8 + 44 || b != 44 || s[51] != '=')
+			return perr(c, "account \"%s\": tls_fingerprint \"%s\" is not sha256//BASE64, "
+				    "the SHA-256 of the server's public key (as curl --pinnedpubkey; "
+				    "mpop's and fetchmail's hex fingerprints are of the certificate and "
+				    "cannot be used): see popsift.conf(5) for the openssl command that "
+				    "prints it", a->name, a->tls_fingerprint);
+		if (s[n] == '\0')
+			return 0;
+		s += n + 1;
+	}
+}
+
 static int check_account(struct pctx *c, struct account *a)
 {
 	c->line = a->line;
@@ -584,6 +607,8 @@ static int check_account(struct pctx *c, struct account *a)
 		return perr(c, "account \"%s\" has no deliver line and no rules", a->name);
 	if (a->password && a->password_command)
 		return perr(c, "account \"%s\" has both password and password_command", a->name);
+	if (check_pin(c, a) < 0)
+		return -1;
 	if (route_check(a->route, &e) < 0) {
 		perr(c, "account \"%s\": %s", a->name, e);
 		free(e);
