@@ -194,7 +194,7 @@ static int classify(const struct conn *c, CURLcode rc, const struct account *a,
 		return no_method(c, a, err);
 	switch (rc) {
 	case CURLE_LOGIN_DENIED: {
-		char *hint = login_hint(a);
+		char *hint = login_hint(a, SIDE_POP3);
 		seterr(err, "login refused for user %s at %s: %s (%s)", a->user, a->host, why, hint);
 		free(hint);
 		return EX_NOPERM;

@@ -106,7 +106,7 @@ static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, s
 	const struct fetch *f = arg;
 	if (ev != P3_ERR)
 		return 0;
-	char *hint = login_hint(f->a);
+	char *hint = login_hint(f->a, SIDE_POP3);
 	pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s (%s)", f->a->user,
 		  f->a->host, (int)n, s, hint);
 	free(hint);

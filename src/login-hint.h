@@ -3,8 +3,9 @@
 #define LOGIN_HINT_H
 
 #include "popsift.h"
+#include "secret.h"
 
 /* "account NAME (FILE:LINE): check ...; PROVIDER wants: ..." (malloc'd). */
-char *login_hint(const struct account *a);
+char *login_hint(const struct account *a, enum side side);
 
 #endif

@@ -42,3 +42,19 @@ def test_new_gives_the_same_hint(dovecot, config, run):
     r = run("-f", cfg, "new")
     assert r.returncode == 77, r.stderr
     assert f"account test ({cfg}:{account_line(cfg)})" in r.stderr
+
+
+def test_smtp_refused_login_gets_the_hint_too(dovecot, config, run):
+    from smtpd import Recorder
+    srv = Recorder(users={"fwd": "right"}).start()
+    try:
+        dovecot.add_message("alice", b"From: a@b\nSubject: s\n\nbody\n")
+        cfg = config(smtp_host="127.0.0.1", smtp_port=srv.port, smtp_user="fwd",
+                     smtp_password="wrong", deliver="forward bob@example.org")
+        r = run("-f", cfg, "run")
+        assert r.returncode == 77, r.stderr
+        assert f"account test ({cfg}:{account_line(cfg)}): check smtp_user and smtp_password;" \
+            in r.stderr, r.stderr
+        assert dovecot.count("alice") == 1
+    finally:
+        srv.stop()
