@@ -90,7 +90,7 @@ static int on_list(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 		return pop3_fail(p, EX_UNAVAILABLE, "malformed LIST line \"%.*s\"",
 				 (int)(n > 80 ? 80 : n), s);
 	m->total_bytes += size;
-	if (bsearch(&num, m->nums, m->nnew, sizeof *m->nums, by_num))
+	if (m->nnew > 0 && bsearch(&num, m->nums, m->nnew, sizeof *m->nums, by_num))
 		m->bytes += size;
 	return 0;
 }
@@ -141,7 +141,8 @@ static int dialogue(struct newmail *m, struct pop3 *p, struct conn *c, const cha
 	if (m->no_uidl)
 		return fail(m, EX_UNAVAILABLE, "the server has no UIDL: popsift cannot tell new "
 			    "mail without downloading headers (popsift run can)");
-	qsort(m->nums, m->nnew, sizeof *m->nums, by_num);
+	if (m->nnew > 0)   /* nums is NULL with none */
+		qsort(m->nums, m->nnew, sizeof *m->nums, by_num);
 	pop3_queue(p, P3_LINES, 0, on_list, m, "LIST");
 	pop3_queue(p, P3_SINGLE, 0, NULL, NULL, "QUIT");
 	return pop3_flush(p);
