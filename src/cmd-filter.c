@@ -18,6 +18,7 @@
 #include "mime.h"
 #include "msg.h"
 #include "rules.h"
+#include "usage.h"
 
 #define FILTER_BATCH 10000      /* messages per commit: the input is never deleted, so a
 				 * crash costs a re-run, and each commit is an fsync per folder */
@@ -502,8 +503,7 @@ static void do_mbox(struct filter *f, const char *path)
 
 static int usage(void)
 {
-	fputs("usage: popsift filter -r RULES [--dry-run] [--account NAME] [--deliver DEST]\n"
-	      "                      [--mbox F | --maildir D | FILE... | < MSG]\n", stderr);
+	usage_print(stderr, "filter");
 	return EX_USAGE;
 }
 

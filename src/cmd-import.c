@@ -18,14 +18,7 @@
 #include "popsift.h"
 #include "sched.h"
 #include "state.h"
-
-static const char usage_text[] =
-	"usage: popsift import fetchmailrc [FILE]\n"
-	"       popsift import mpoprc [FILE]\n"
-	"       popsift import getmailrc [FILE...]\n"
-	"       popsift [-f CONFIG] [--dry-run] import fetchids FILE [ACCOUNT]\n"
-	"       popsift [-f CONFIG] [--dry-run] import mpop-uidls FILE [ACCOUNT]\n"
-	"       popsift [-f CONFIG] [--dry-run] import getmail-oldmail FILE [ACCOUNT]\n";
+#include "usage.h"
 
 /* The whole file (NUL bytes allowed), NUL-terminated; "-" is stdin. */
 static char *read_all(const char *path, size_t *len, char **err)
@@ -341,6 +334,6 @@ int cmd_import(const char *config, int nargs, char **args, int dry_run)
 		if (strcmp(args[0], kinds[i]) == 0)
 			return import_uidls(kinds[i], config, args[1], nargs == 3 ? args[2] : NULL,
 					    dry_run);
-	fputs(usage_text, stderr);
+	usage_print(stderr, "import");
 	return EX_USAGE;
 }

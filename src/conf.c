@@ -13,6 +13,7 @@
 
 #include "popsift.h"
 #include "oauth.h"
+#include "conf-suggest.h"
 #include "provider.h"
 #include "proxy.h"
 #include "route.h"
@@ -26,6 +27,8 @@ struct pctx {
 	struct account *cur;      /* NULL while in a defaults section */
 	struct account **tail;
 	int own_dests;            /* the account has its own deliver line */
+	int section;              /* a defaults or account line was seen */
+	const char *key;          /* the line's key, for value errors */
 	char **err;
 };
 
@@ -63,7 +66,7 @@ static int parse_int(struct pctx *c, const char *v, int lo, int hi, int *out)
 	errno = 0;
 	long n = strtol(v, &end, 10);
 	if (*v == '\0' || *end != '\0' || errno != 0 || n < lo || n > hi)
-		return perr(c, "expected a number, not \"%s\"", v);
+		return perr(c, "%s: expected a number from %d to %d, not \"%s\"", c->key, lo, hi, v);
 	*out = (int)n;
 	return 0;
 }
@@ -402,8 +405,23 @@ static int new_account(struct pctx *c, const char *name)
 	return 0;
 }
 
+static int unknown_key(struct pctx *c, const char *key)
+{
+	struct suggest sg = { .word = key };
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+		suggest_try(&sg, keys[i].name);
+	const char *best = suggest_result(&sg);
+	return best ? perr(c, "unknown key \"%s\" (did you mean \"%s\"?)", key, best)
+		    : perr(c, "unknown key \"%s\"", key);
+}
+
 static int do_line(struct pctx *c, const char *key, const char *v)
 {
+	c->section |= !strcmp(key, "defaults") || !strcmp(key, "account");
+	c->key = key;
+	if (!c->section)   /* as mpop: a key belongs to a section */
+		return perr(c, "\"%s\" comes before any defaults or account line: put a "
+			    "\"defaults\" line above it (keys there apply to every account)", key);
 	if (strcmp(key, "defaults") == 0) {
 		c->cur = NULL;
 		return *v ? perr(c, "defaults takes no value (\"%s\")", v) : 0;
@@ -482,7 +500,7 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		a->keys_set |= provider_key_bit(key);
 		return set_key(c, a, &keys[i], v);
 	}
-	return perr(c, "unknown key \"%s\"", key);
+	return unknown_key(c, key);
 }
 
 /* Split "key value  # comment" into key and value.  A value in double
@@ -567,6 +585,29 @@ static void oauth_default_auth(struct account *a)
 		a->imap_auth = AUTH_XOAUTH2;
 }
 
+/* libcurl's form, sha256//BASE64 of the public key (';' between several),
+ * or a key file; a certificate's hex digest (mpop, fetchmail) is another
+ * hash, of another thing, that no pin can be made from. */
+static int check_pin(struct pctx *c, const struct account *a)
+{
+	const char *s = a->tls_fingerprint;
+	if (s == NULL || *s == '/')
+		return 0;
+	for (;;) {
+		size_t n = strcspn(s, ";"), b = strspn(s + 8, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"abcdefghijklmnopqrstuvwxyz0123456789+/=");
+		if (strncmp(s, "sha256//", 8) != 0 || n != 8 + 44 || b != 44 || s[51] != '=')
+			return perr(c, "account \"%s\": tls_fingerprint \"%s\" is not sha256//BASE64, "
+				    "the SHA-256 of the server's public key (as curl --pinnedpubkey; "
+				    "mpop's and fetchmail's hex fingerprints are of the certificate and "
+				    "cannot be used): see popsift.conf(5) for the openssl command that "
+				    "prints it", a->name, a->tls_fingerprint);
+		if (s[n] == '\0')
+			return 0;
+		s += n + 1;
+	}
+}
+
 static int check_account(struct pctx *c, struct account *a)
 {
 	c->line = a->line;
@@ -584,6 +625,8 @@ static int check_account(struct pctx *c, struct account *a)
 		return perr(c, "account \"%s\" has no deliver line and no rules", a->name);
 	if (a->password && a->password_command)
 		return perr(c, "account \"%s\" has both password and password_command", a->name);
+	if (check_pin(c, a) < 0)
+		return -1;
 	if (route_check(a->route, &e) < 0) {
 		perr(c, "account \"%s\": %s", a->name, e);
 		free(e);

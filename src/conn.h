@@ -41,4 +41,7 @@ int  conn_wait_ms(struct conn *c, int want_write, int ms);
 void conn_close(struct conn *c);
 int  conn_global_init(void);
 
+/* "7.88.1": for popsift --version */
+const char *conn_lib_version(void);
+
 #endif

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "conn.h"
+#include "login-hint.h"
 #include "popsift.h"
 #include "proxy.h"
 
@@ -147,6 +148,12 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 		curl_easy_setopt(h, CURLOPT_CAINFO, a->tls_ca_file);
 	if (a->tls_fingerprint)
 		curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY, a->tls_fingerprint);
+	/* a pin alone trusts the key it names (a self-signed server), as with
+	 * mpop and fetchmail: libcurl checks the pin with VERIFYPEER off too */
+	if (a->tls_fingerprint && a->tls_ca_file == NULL) {
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
 	if (a->auth != AUTH_USER) {
 		curl_easy_setopt(h, CURLOPT_USERNAME, a->user);
 		if (a->auth == AUTH_XOAUTH2 || a->auth == AUTH_OAUTHBEARER)
@@ -188,9 +195,12 @@ static int classify(const struct conn *c, CURLcode rc, const struct account *a,
 	if (rc == CURLE_LOGIN_DENIED && !c->sent_credentials)
 		return no_method(c, a, err);
 	switch (rc) {
-	case CURLE_LOGIN_DENIED:
-		seterr(err, "login refused for user %s at %s: %s", a->user, a->host, why);
+	case CURLE_LOGIN_DENIED: {
+		char *hint = login_hint(a, SIDE_POP3);
+		seterr(err, "login refused for user %s at %s: %s (%s)", a->user, a->host, why, hint);
+		free(hint);
 		return EX_NOPERM;
+	}
 	case CURLE_USE_SSL_FAILED:
 		seterr(err, "%s does not offer STLS; not continuing without TLS", a->host);
 		return EX_UNAVAILABLE;
@@ -207,7 +217,11 @@ static int classify(const struct conn *c, CURLcode rc, const struct account *a,
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_CACERT_BADFILE:
-		seterr(err, "TLS with %s:%d failed verification: %s", a->host, a->port, why);
+		seterr(err, "TLS with %s:%d failed verification: %s%s", a->host, a->port, why,
+		       rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ? " (the server's key is not the one "
+		       "tls_fingerprint names)" : a->tls_ca_file || a->tls_fingerprint ? "" :
+		       " (for a self-signed server: tls_fingerprint sha256//BASE64 pins its key, "
+		       "tls_ca_file trusts its CA; see popsift.conf(5))");
 		return EX_UNAVAILABLE;
 	default:
 		seterr(err, "connection to %s:%d failed during greeting, TLS or login: %s",
@@ -361,4 +375,9 @@ void conn_close(struct conn *c)
 	c->sock = -1;
 	free(c->greeting);
 	c->greeting = NULL;
+}
+
+const char *conn_lib_version(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version;
 }

@@ -32,6 +32,7 @@
 #include <curl/curl.h>
 
 #include "deliver.h"
+#include "login-hint.h"
 #include "dqueue.h"
 #include "imap.h"
 #include "imap-once.h"
@@ -306,8 +307,10 @@ static int unreachable(const struct imapt *t, CURLcode rc, struct outcome *o)
 	char *msg;
 	if (rc == CURLE_LOGIN_DENIED) {
 		o->fail_code = EX_NOPERM;
-		msg = xasprintf("IMAP login refused for user %s at %s: %s", t->a->imap_user,
-				t->where, why);
+		char *hint = login_hint(t->a, SIDE_IMAP);
+		msg = xasprintf("IMAP login refused for user %s at %s: %s (%s)", t->a->imap_user,
+				t->where, why, hint);
+		free(hint);
 	} else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
 		   rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_USE_SSL_FAILED) {
 		o->fail_code = EX_UNAVAILABLE;

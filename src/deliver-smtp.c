@@ -28,6 +28,7 @@
 
 #include "deliver.h"
 #include "proxy.h"
+#include "login-hint.h"
 #include "secret.h"
 #include "msg.h"
 #include "smtp.h"
@@ -186,8 +187,11 @@ static int unreachable(const struct smtp *s, CURLcode rc, struct outcome *o)
 	char *msg;
 	if (rc == CURLE_LOGIN_DENIED) {
 		o->fail_code = EX_NOPERM;
-		msg = xasprintf("SMTP login refused for user %s at %s: %d %s", s->a->smtp_user,
-				s->where, auth ? auth->code : 0, auth && auth->text ? auth->text : why);
+		char *hint = login_hint(s->a, SIDE_SMTP);
+		msg = xasprintf("SMTP login refused for user %s at %s: %d %s (%s)", s->a->smtp_user,
+				s->where, auth ? auth->code : 0, auth && auth->text ? auth->text : why,
+				hint);
+		free(hint);
 	} else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
 		   rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_USE_SSL_FAILED) {
 		o->fail_code = EX_UNAVAILABLE;

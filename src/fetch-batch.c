@@ -154,14 +154,25 @@ int batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *
 	return 0;
 }
 
-void dry_run_line(const struct fetch *f, const struct srvmsg *sm)
+static void tally(const struct fetch *f, const struct srvmsg *sm, struct result *r);
+
+/* --dry-run: one line for the message, and the counts a real run would
+ * make of it (tally, may_dele), so the summary says what would happen
+ * and agrees with `status` after the real run. */
+void dry_run_line(struct fetch *f, const struct srvmsg *sm)
 {
 	char *subj = text_safe(sm->subject ? sm->subject : "(no subject)");
 	char *act = text_safe(sm->action ? sm->action : "deliver");
-	printf("%s: %lu %s | %s | %s\n", f->a->name, sm->num, subj,
-	       sm->rule ? sm->rule : "default", act);
+	fprintf(f->opts->json ? stderr : stdout, "%s: %lu %s | %s | %s\n", f->a->name, sm->num,
+		subj, sm->rule ? sm->rule : "default", act);
 	free(subj);
 	free(act);
+	if (sm->skipped) {
+		f->r.skipped++;
+		return;
+	}
+	tally(f, sm, &f->r);
+	f->r.deleted += !sm->keep && (sm->rule_discard || !f->a->keep);
 }
 
 /* A failed forward says how (deliver-smtp.c): deferred or rejected, and

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "login-hint.h"
 #include "deliver.h"
 #include "fastuidl.h"
 #include "fetch.h"
@@ -103,10 +104,13 @@ static int listed(struct pop3 *p, const char *what, unsigned long num, unsigned 
 static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	const struct fetch *f = arg;
-	if (ev == P3_ERR)
-		return pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s",
-				 f->a->user, f->a->host, (int)n, s);
-	return 0;
+	if (ev != P3_ERR)
+		return 0;
+	char *hint = login_hint(f->a, SIDE_POP3);
+	pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s (%s)", f->a->user,
+		  f->a->host, (int)n, s, hint);
+	free(hint);
+	return -1;
 }
 
 static int on_uidl(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
@@ -406,8 +410,8 @@ static size_t plan(struct fetch *f, int fast)
 			log_err(f->a->name, "UIDL %s was deleted in an earlier run but is on the "
 				"server again: leaving message %lu alone (run --all fetches it)",
 				sm->uidl, sm->num);
-		else if (done && !sm->want && !f->opts->dry_run && (!f->a->keep || expired(f, e)))
-			queue_dele(f, sm);
+		else if (done && !sm->want && (!f->a->keep || expired(f, e)))
+			f->opts->dry_run ? (void)f->r.deleted++ : queue_dele(f, sm);
 	}
 	/* a fast listing holds only the tail: the rest is there, not gone */
 	if (!fast)
@@ -784,10 +788,12 @@ int fetch_account(const struct account *a, struct state *st, const struct runopt
 	fetch_recover_end(&f);
 	conn_close(&c);
 	f.r.seconds = now_sec() - t0;
+	f.r.dry_run = o->dry_run;
 	if (f.r.code == 0 && f.r.failed > 0)
 		fail(&f, EX_TEMPFAIL, "%d message%s could not be delivered and stay on the server",
 		     f.r.failed, f.r.failed == 1 ? "" : "s");
-	record_run(&f);
+	if (!o->dry_run)   /* its counts are what would have been: not a run for status */
+		record_run(&f);
 	free_fetch(&f);
 	*r = f.r;
 	return r->code;

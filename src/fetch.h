@@ -18,6 +18,7 @@ struct runopts {
 	int all;          /* fetch messages already seen */
 	int dry_run;
 	int progress;     /* a progress line on the terminal */
+	int json;         /* stdout carries JSON: --dry-run lines go to stderr */
 };
 
 /* One per listed message, up to a million: flags are bits (0 or 1). */
@@ -45,6 +46,7 @@ struct result {
 	double  seconds;
 	int     code;
 	char   *error;
+	int     dry_run;    /* the counts say what a run would have done */
 };
 
 struct fetch {
@@ -102,7 +104,7 @@ void batch_abort(struct fetch *f);
 char *received_header(const struct fetch *f, const struct srvmsg *sm);
 struct decision;
 int  batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *d);
-void dry_run_line(const struct fetch *f, const struct srvmsg *sm);
+void dry_run_line(struct fetch *f, const struct srvmsg *sm);
 
 /* fetch-recover.c: undo what a dead batch left, before anything else */
 int  fetch_recover(struct fetch *f);

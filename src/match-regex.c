@@ -201,3 +201,11 @@ void regex_dump(const struct regex *re, FILE *out)
 	}
 	fprintf(out, "/%s", re->flags);
 }
+
+const char *rules_lib_version(void)
+{
+	static char v[64];
+	if (v[0] == '\0' && pcre2_config(PCRE2_CONFIG_VERSION, v) < 0)
+		snprintf(v, sizeof v, "%d.%d", PCRE2_MAJOR, PCRE2_MINOR);
+	return v;
+}

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sysexits.h>
 
-#define POPSIFT_VERSION "0.1"
+#include "version.h"   /* POPSIFT_VERSION */
 
 enum tls_mode  { TLS_ON, TLS_STARTTLS, TLS_OFF };
 enum auth_mode { AUTH_ANY, AUTH_USER, AUTH_APOP, AUTH_PLAIN, AUTH_LOGIN,

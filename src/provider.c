@@ -10,6 +10,7 @@
 
 #include "provider.h"
 #include "secret.h"
+#include "usage.h"
 
 #define CODE   "authorization code (授权码) made in the web settings, not the web password"
 #define ENABLE "enable POP3/SMTP in the web mail settings first"
@@ -281,7 +282,7 @@ static void print_one(const struct provider *p, FILE *out)
 int cmd_providers(int nargs, char **args)
 {
 	if (nargs > 1) {
-		fputs("usage: popsift providers [NAME]\n", stderr);
+		usage_print(stderr, "providers");
 		return EX_USAGE;
 	}
 	if (nargs == 1) {

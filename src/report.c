@@ -12,9 +12,10 @@ void result_print(const struct account *a, const struct result *r, int json, int
 		printf("%s{\"account\":", first ? "" : ",");
 		json_puts(a->name);
 		printf(",\"new\":%d,\"delivered\":%d,\"kept\":%d,\"deleted\":%d,\"failed\":%d,"
-		       "\"skipped\":%d,\"bytes\":%llu,\"seconds\":%.3f,\"exit\":%d,\"error\":",
+		       "\"skipped\":%d,\"bytes\":%llu,\"seconds\":%.3f,\"exit\":%d,",
 		       r->nnew, r->delivered, r->kept, r->deleted, r->failed, r->skipped,
 		       r->bytes, r->seconds, r->code);
+		fputs(r->dry_run ? "\"dry_run\":true,\"error\":" : "\"error\":", stdout);
 		if (r->error)
 			json_puts(r->error);
 		else
@@ -31,8 +32,9 @@ void result_print(const struct account *a, const struct result *r, int json, int
 	if (log_daemon && log_level < 1 && r->nnew == 0 && r->delivered == 0 &&
 	    r->deleted == 0 && r->failed == 0)
 		return;
-	log_info(a->name, "%d new, %d delivered, %d kept, %d deleted, %.1f MB in %.1f s",
-		 r->nnew, r->delivered, r->kept, r->deleted, (double)r->bytes / 1e6, r->seconds);
+	log_info(a->name, "%d new, %d delivered, %d kept, %d deleted, %.1f MB in %.1f s%s",
+		 r->nnew, r->delivered, r->kept, r->deleted, (double)r->bytes / 1e6, r->seconds,
+		 r->dry_run ? " (dry run: what a run would do; nothing was done)" : "");
 }
 
 /* A result crosses a pipe or a socket (a `run` child to its parent, the

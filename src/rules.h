@@ -64,4 +64,7 @@ int  rules_prefetch_useful(const struct rules *r);
  * argv[0] is "filter"; returns an exit code (sysexits). */
 int  cmd_filter(int argc, char **argv);
 
+/* "10.42 2022-12-11": for popsift --version */
+const char *rules_lib_version(void);
+
 #endif

@@ -566,3 +566,8 @@ sqlite3 *state_db(struct state *st)
 {
 	return st->db;
 }
+
+const char *state_lib_version(void)
+{
+	return sqlite3_libversion();
+}

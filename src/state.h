@@ -102,4 +102,7 @@ int  state_metrics(struct state *st, int (*fn)(void *arg, const struct acct_tota
 		   void *arg, char **err);
 int  state_log(struct state *st, const char *acct, long long since, int json, char **err);
 
+/* "3.40.1": for popsift --version */
+const char *state_lib_version(void);
+
 #endif

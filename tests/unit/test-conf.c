@@ -76,7 +76,7 @@ static void errors(void)
 	bad("account a\nhost h\nfoo bar\n", "cfg:3: unknown key \"foo\"", "unknown key");
 	bad("account a\ntls maybe\n", "cfg:2: tls must be", "bad tls value");
 	bad("account a\nauth magic\n", "cfg:2: unknown auth", "bad auth");
-	bad("account a\nport 99999\n", "cfg:2: expected a number", "bad port");
+	bad("account a\nport 99999\n", "cfg:2: port: expected a number", "bad port");
 	bad("account a\nkeep perhaps\n", "cfg:2: expected yes or no", "bad bool");
 	bad("account a\nuser u\ndeliver mbox /x\n", "cfg:1: account \"a\" has no host", "no host");
 	bad("account a\nhost h\ndeliver mbox /x\n", "has no user", "no user");
@@ -91,7 +91,7 @@ static void errors(void)
 	bad("defaults x\n", "defaults takes no value", "defaults with value");
 	snprintf(buf, sizeof buf, "%saccount a\nhost h\n", acct);
 	bad(buf, "cfg:5: account \"a\" defined twice", "duplicate account");
-	bad("state /a\nstate /b\n", "one state database", "two state files");
+	bad("defaults\nstate /a\nstate /b\n", "one state database", "two state files");
 	snprintf(buf, sizeof buf, "%spassword x\npassword_command y\n", acct);
 	bad(buf, "both password and password_command", "password and command");
 }
