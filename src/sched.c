@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,6 +53,7 @@ struct slot {
 	double  cur;       /* the adaptive interval now */
 	double  asked;     /* `run` asked over the control socket then; 0 not */
 	int     ask_all, poll_all;   /* ... with --all; the running poll has it */
+	int     timed;     /* the next poll is on the schedule (not first, not asked) */
 };
 
 static volatile sig_atomic_t got_hup, got_usr1;
@@ -196,6 +198,8 @@ struct sched {
 	size_t nslots;
 	int running;
 	struct ctl *ctl;
+	unsigned long polls, timed;   /* started since the daemon started; on schedule */
+	double lag_sum, lag_max;      /* of those on schedule */
 	int dirty;          /* the schedule file is out of date */
 	double written;     /* ... was last written then */
 };
@@ -284,6 +288,7 @@ static void poll_now(struct sched *s)
 	s->dirty = 1;
 	for (size_t i = 0; i < s->nslots; i++) {
 		s->slots[i].next = now_sec();
+		s->slots[i].timed = 0;
 		s->slots[i].paused = 0;
 		s->slots[i].auth_fails = 0;
 		s->slots[i].again = s->slots[i].pid != 0;
@@ -336,6 +341,21 @@ static void child(struct sched *s, const struct account *a, int res_fd, int all)
 	exit(code);   /* not _exit: atexit handlers QUIT the SMTP connection */
 }
 
+/* How late polls start after their due time: the measure of keeping up.
+ * The first poll of each account and polls asked for (SIGUSR1, `run`)
+ * are left out: every one of them is due at once. */
+static void note_lag(struct sched *s, struct slot *sl)
+{
+	double lag = now_sec() - sl->next;
+	s->polls++;
+	if (!sl->timed)
+		return;
+	s->timed++;
+	s->lag_sum += lag;
+	if (lag > s->lag_max)
+		s->lag_max = lag;
+}
+
 static void start(struct sched *s, struct slot *sl)
 {
 	struct account *a = account_named(&s->cf, sl->name);
@@ -362,6 +382,7 @@ static void start(struct sched *s, struct slot *sl)
 		return;
 	}
 	setpgid(pid, pid);   /* also here: whichever of the two runs first */
+	note_lag(s, sl);
 	sl->ask_all = 0;
 	sl->res_fd = res[0];
 	s->dirty = 1;
@@ -503,6 +524,7 @@ static void finished(struct sched *s, struct slot *sl, int status)
 	sl->auth_fails = code == EX_NOPERM ? sl->auth_fails + 1 : 0;
 	double d = sched_delay(a, sl->cur, sl->fails, rnd());
 	sl->next = now_sec() + d;
+	sl->timed = 1;
 	if (sl->auth_fails >= AUTH_PAUSE) {
 		sl->paused = 1;
 		log_err(a->name, "paused after %d refused logins in a row (so the provider does "
@@ -518,10 +540,12 @@ static void finished(struct sched *s, struct slot *sl, int status)
 	}
 	if (sl->again && !sl->paused)
 		sl->next = now_sec();
+	sl->timed = !(sl->again && !sl->paused);
 	sl->again = 0;
 	if (sl->asked > 0) {   /* asked by the user: as SIGUSR1, a pause does not hold */
 		sl->paused = sl->auth_fails = 0;
 		sl->next = now_sec();
+		sl->timed = 0;
 	}
 }
 
@@ -646,8 +670,10 @@ static void ctl_ask(void *ctx, const char *name, int all, double when)
 		sl->asked = when;
 		sl->ask_all |= all;
 		sl->paused = sl->auth_fails = 0;
-		if (sl->pid == 0)
+		if (sl->pid == 0) {
 			sl->next = now_sec();
+			sl->timed = 0;
+		}
 	}
 	s->dirty = 1;
 }
@@ -699,6 +725,24 @@ static void loop(struct sched *s)
 	stop_children(s);
 }
 
+/* At the stop: whether it kept up, and what it cost (bench/daemon.py
+ * reads this line). */
+static void report_usage(const struct sched *s)
+{
+	struct rusage self, kids;
+	if (getrusage(RUSAGE_SELF, &self) < 0 || getrusage(RUSAGE_CHILDREN, &kids) < 0)
+		return;
+	double cs = (double)self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 +
+		    (double)self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6;
+	double ck = (double)kids.ru_utime.tv_sec + kids.ru_utime.tv_usec / 1e6 +
+		    (double)kids.ru_stime.tv_sec + kids.ru_stime.tv_usec / 1e6;
+	log_info(NULL, "usage: %lu polls (%lu on schedule: started %.3f s late at most, %.3f s "
+		 "on average), CPU %.3f s in the daemon and %.3f s in its polls, peak RSS %ld KB "
+		 "in the daemon and %ld KB in a poll", s->polls, s->timed, s->lag_max,
+		 s->timed ? s->lag_sum / (double)s->timed : 0.0, cs, ck, self.ru_maxrss,
+		 kids.ru_maxrss);
+}
+
 int sched_run(const char *path)
 {
 	struct sched s = { .path = path };
@@ -734,6 +778,7 @@ int sched_run(const char *path)
 	log_info(NULL, "daemon started: %zu account%s, up to %d at once", s.nslots,
 		 s.nslots == 1 ? "" : "s", s.cf.max_parallel);
 	loop(&s);
+	report_usage(&s);
 	char *sched = xasprintf("%s.sched", s.cf.state);
 	unlink(sched);
 	free(sched);
