@@ -338,6 +338,13 @@ static void child(struct sched *s, const struct account *a, int res_fd, int all)
 	result_print(a, &r, 0, 1);
 	send_result(res_fd, &r);
 	state_close(st);
+	if (r.nnew == 0) {
+		/* nothing new, so no deliverer has an atexit goodbye to say: skip
+		 * the libraries' destructors (OpenSSL frees every table it built),
+		 * a tenth of what an empty poll costs */
+		fflush(NULL);
+		_exit(code);
+	}
 	exit(code);   /* not _exit: atexit handlers QUIT the SMTP connection */
 }
 
