@@ -314,25 +314,50 @@ void ctl_service(struct ctl *c, const struct pollfd *p, int n, const struct ctl_
 		accept_one(c);
 }
 
+/* Client i's answer for its j-th name: 1 when that was its last (or it
+ * would not take it) and it is gone. */
+static int answer_one(struct ctl *c, int i, size_t j, const char *packed)
+{
+	struct client *k = &c->cl[i];
+	char *line = xasprintf("res %s %s", k->names[j], packed);
+	int rc = say(k, line);
+	free(line);
+	free(k->names[j]);
+	k->names[j] = NULL;
+	if (rc == 0 && --k->left > 0)
+		return 0;
+	drop(c, i);
+	return 1;
+}
+
 void ctl_result(struct ctl *c, const char *name, double started, const char *packed)
 {
 	for (int i = 0; c && i < c->ncl; i++) {
 		struct client *k = &c->cl[i];
 		if (k->names == NULL || k->since > started)
 			continue;   /* asked during this poll: the next one is its */
-		for (size_t j = 0; j < k->n; j++) {
-			if (k->names[j] == NULL || strcmp(k->names[j], name) != 0)
-				continue;
-			char *line = xasprintf("res %s %s", name, packed);
-			int rc = say(k, line);
-			free(line);
-			free(k->names[j]);
-			k->names[j] = NULL;
-			if (rc < 0 || --k->left == 0)
-				drop(c, i--);
-			break;
-		}
+		for (size_t j = 0; j < k->n; j++)
+			if (k->names[j] && strcmp(k->names[j], name) == 0) {
+				i -= answer_one(c, i, j, packed);
+				break;
+			}
 	}
+}
+
+void ctl_forget(struct ctl *c, int (*has)(void *ctx, const char *name), void *ctx)
+{
+	struct result r = { .code = EX_USAGE,
+			    .error = "the account left the daemon's config (reloaded) before its poll" };
+	char *line = result_pack(&r);
+	for (int i = 0; c && i < c->ncl; i++) {
+		struct client *k = &c->cl[i];
+		for (size_t j = 0; k->names && j < k->n; j++)
+			if (k->names[j] && !has(ctx, k->names[j]) && answer_one(c, i, j, line)) {
+				i--;   /* gone: another client moved to i */
+				break;
+			}
+	}
+	free(line);
 }
 
 void ctl_child(struct ctl *c)

@@ -45,6 +45,9 @@ int  ctl_pollfds(const struct ctl *c, struct pollfd *p, int max, double *wake);
 void ctl_service(struct ctl *c, const struct pollfd *p, int n, const struct ctl_ops *ops);
 /* A poll of name that started at `started` ended with this packed result. */
 void ctl_result(struct ctl *c, const char *name, double started, const char *packed);
+/* After a reload: clients waiting for an account that has no poll to
+ * come (has() says which still do) are told so. */
+void ctl_forget(struct ctl *c, int (*has)(void *ctx, const char *name), void *ctx);
 /* In a forked poll: close the fds, leave the socket file alone. */
 void ctl_child(struct ctl *c);
 /* Stop listening and remove the socket file. */

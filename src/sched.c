@@ -31,10 +31,6 @@
 #define CAP_GRACE  10
 /* Between TERM and KILL: time to commit or abandon a batch safely. */
 #define KILL_GRACE 5
-/* Adaptive intervals: each empty poll stretches the wait this much. */
-#define ADAPT_GROW 1.5
-/* max_interval when neither it nor interval is written: 6 x the default. */
-#define ADAPT_MAX  1800
 /* The longest a poll's packed result may be (its error is cut to fit). */
 #define RES_MAX    16384
 
@@ -124,39 +120,6 @@ int lock_busy(const struct config *cf)
 	return busy;
 }
 
-static double min_interval(const struct account *a)
-{
-	return a->interval > 0 ? a->interval : 300;
-}
-
-/* Pinned (max = interval) when the config writes interval but not
- * max_interval; adaptive up to ADAPT_MAX when it writes neither. */
-double sched_max_interval(const struct account *a)
-{
-	double lo = min_interval(a);
-	double hi = a->max_interval >= 0 ? a->max_interval : a->interval_set ? lo : ADAPT_MAX;
-	return hi > lo ? hi : lo;
-}
-
-double sched_adapt(const struct account *a, double cur, int found_mail)
-{
-	double lo = min_interval(a), hi = sched_max_interval(a);
-	double next = found_mail ? lo : cur * ADAPT_GROW;
-	return next < lo ? lo : next > hi ? hi : next;
-}
-
-double sched_delay(const struct account *a, double base, int fails, double rnd)
-{
-	if (base <= 0)
-		base = min_interval(a);
-	double d = base * (0.9 + 0.2 * rnd);
-	for (int i = 0; i < fails && d < a->max_backoff; i++)
-		d *= 2;
-	if (fails > 0 && a->max_backoff > 0 && d > a->max_backoff)
-		d = a->max_backoff;
-	return d;
-}
-
 static double rnd(void)
 {
 	return (double)random() / (double)RAND_MAX;
@@ -240,11 +203,11 @@ static void sync_slots(struct sched *s)
 				log_info(a->name, "login settings changed: polling again");
 			}
 			free(ns->ident);
-			ns->cur = sched_adapt(a, ns->cur / ADAPT_GROW, 0);   /* into new bounds */
+			ns->cur = sched_clamp(a, ns->cur);   /* into the new bounds */
 		} else {
 			ns->name = xstrdup(a->name);
 			ns->next = now_sec();
-			ns->cur = min_interval(a);
+			ns->cur = sched_clamp(a, 0);
 			ns->res_fd = -1;
 		}
 		ns->ident = ident;
@@ -262,6 +225,16 @@ static void sync_slots(struct sched *s)
 	free(old);
 }
 
+/* A poll of name may still come: it is in the config, or it runs. */
+static int has_slot(void *ctx, const char *name)
+{
+	const struct sched *s = ctx;
+	for (size_t i = 0; i < s->nslots; i++)
+		if (strcmp(s->slots[i].name, name) == 0 && (!s->slots[i].orphan || s->slots[i].pid))
+			return 1;
+	return 0;
+}
+
 static void reload(struct sched *s)
 {
 	struct config cf;
@@ -276,6 +249,7 @@ static void reload(struct sched *s)
 	conf_free(&s->cf);
 	s->cf = cf;
 	sync_slots(s);
+	ctl_forget(s->ctl, has_slot, s);
 	size_t n = 0;
 	for (const struct account *a = cf.accounts; a; a = a->next)
 		n++;
@@ -525,6 +499,7 @@ static void finished(struct sched *s, struct slot *sl, int status)
 	s->dirty = 1;
 	if (a == NULL) {
 		sl->orphan = 1;   /* never polled again */
+		ctl_forget(s->ctl, has_slot, s);
 		return;
 	}
 	sl->fails = code == 0 ? 0 : sl->fails + 1;
@@ -567,9 +542,15 @@ static void reap(struct sched *s)
 	}
 }
 
+/* Polls a `run` waits for go first, then the others in config order. */
 static double start_due(struct sched *s)
 {
 	double t = now_sec(), wake = t + 3600;
+	for (size_t i = 0; i < s->nslots && s->running < s->cf.max_parallel; i++) {
+		struct slot *sl = &s->slots[i];
+		if (sl->asked > 0 && !sl->pid && !sl->paused && !sl->orphan && sl->next <= t)
+			start(s, sl);
+	}
 	for (size_t i = 0; i < s->nslots; i++) {
 		struct slot *sl = &s->slots[i];
 		if (sl->pid || sl->paused || sl->orphan)
@@ -655,7 +636,7 @@ static double write_schedule(struct sched *s)
 			fprintf(f, "%s %lld %s %.0f %.0f %.0f\n", sl->name,
 				wall + (long long)(sl->next - mono),
 				sl->pid ? "polling" : sl->paused ? "paused" : "waiting", sl->cur,
-				min_interval(a), sched_max_interval(a));
+				sched_clamp(a, 0), sched_max_interval(a));
 		}
 		if (fclose(f) == 0)
 			rename(tmp, path);

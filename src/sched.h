@@ -26,5 +26,7 @@ double sched_delay(const struct account *a, double base, int fails, double rnd);
 double sched_adapt(const struct account *a, double cur, int found_mail);
 /* max_interval if written; else interval if written (pinned); else 1800. */
 double sched_max_interval(const struct account *a);
+/* cur within [interval, sched_max_interval] (0: interval). */
+double sched_clamp(const struct account *a, double cur);
 
 #endif
