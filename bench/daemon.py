@@ -18,7 +18,7 @@ and of a poll (the usage line: getrusage of its children; sampled from
     /usr/bin/python3 bench/daemon.py [--mode round|scale|both]
         [--accounts 50] [--parallel 8] [--messages 20] [--size 20000]
         [--delay-ms 0,10] [--runs 3]
-        [--scale-accounts 1000] [--interval 60] [--minutes 5] [--scale-parallel 8]
+        [--scale-accounts 1000] [--interval 60] [--minutes 5] [--scale-parallel 32]
 
 Dovecot runs its pop3-login in performance mode for the scale run (one
 login process serves many connections), so that the machine's CPU goes
@@ -200,7 +200,7 @@ def main():
     ap.add_argument("--scale-accounts", type=int, default=1000)
     ap.add_argument("--interval", type=int, default=60)
     ap.add_argument("--minutes", type=float, default=5)
-    ap.add_argument("--scale-parallel", type=int, default=8)
+    ap.add_argument("--scale-parallel", type=int, default=32)
     ap.add_argument("--accounts", type=int, default=50)
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--messages", type=int, default=20)
@@ -266,6 +266,19 @@ def proc_cpu(pid: int) -> tuple[float, float]:
     return (int(f[11]) + int(f[12])) / hz, (int(f[13]) + int(f[14])) / hz
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of pid, its reaped children and its live descendants."""
+    try:
+        own, kids = proc_cpu(pid)
+        total = own + kids
+        for t in Path(f"/proc/{pid}/task").iterdir():
+            for c in (t / "children").read_text().split():
+                total += tree_cpu(int(c))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return total
+
+
 def vm_hwm(pid: int) -> int:
     """Peak RSS in KB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -305,6 +318,7 @@ class Scale:
     def run(self) -> dict:
         cfg = self.config()
         subprocess.run([self.popsift, "-f", str(cfg), "status"], capture_output=True, check=True)
+        dc0 = tree_cpu(self.dc.proc.pid)
         t0 = time.monotonic()
         p = subprocess.Popen([self.popsift, "-f", str(cfg), "daemon"],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -320,6 +334,7 @@ class Scale:
                     kid_hwm = max(kid_hwm, vm_hwm(int(task)))
             time.sleep(0.05)
         own, kids = proc_cpu(p.pid)
+        self.dovecot_cpu = tree_cpu(self.dc.proc.pid) - dc0
         hwm = vm_hwm(p.pid)
         wall = time.monotonic() - t0
         p.send_signal(signal.SIGTERM)
@@ -359,6 +374,7 @@ class Scale:
             "max_gap": max(gaps, default=float("nan")),
             "cpu_daemon": own, "cpu_polls": kids,
             "cpu_per_poll_ms": (own + kids) / n * 1000 if n else float("nan"),
+            "dovecot_per_poll_ms": self.dovecot_cpu / n * 1000 if n else float("nan"),
             "rss_daemon_kb": hwm,
             "rss_poll_kb": int(usage.group(8)) if usage else None,
             "rss_poll_sampled_kb": kid_hwm,
@@ -394,6 +410,10 @@ def scale(args):
           f"{r['first_round']:.1f} s)")
     print(f"  CPU per poll         {r['cpu_per_poll_ms']:.1f} ms (daemon {r['cpu_daemon']:.2f} s"
           f" + polls {r['cpu_polls']:.2f} s)")
+    print(f"  Dovecot's CPU        {r['dovecot_per_poll_ms']:.1f} ms per poll (the server side, "
+          f"which in real life runs elsewhere); popsift + Dovecot need "
+          f"{(r['cpu_per_poll_ms'] + r['dovecot_per_poll_ms']) * args.scale_accounts / iv / 1000:.2f}"
+          f" CPUs for {args.scale_accounts} polls per {iv} s")
     rp = f"{r['rss_poll_kb'] / 1024:.1f} MB" if r["rss_poll_kb"] else "n/a"
     print(f"  peak RSS             daemon {r['rss_daemon_kb'] / 1024:.1f} MB, a poll {rp} "
           f"(sampled: {r['rss_poll_sampled_kb'] / 1024:.1f} MB)")
