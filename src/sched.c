@@ -542,22 +542,36 @@ static void reap(struct sched *s)
 	}
 }
 
-/* Polls a `run` waits for go first, then the others in config order. */
+/* The due poll to start next: one a `run` waits for, else the longest
+ * overdue, so that when polls cannot keep up every account is late
+ * alike, rather than the first in the config polled again and again and
+ * the last never. */
+static struct slot *most_due(struct sched *s, double t)
+{
+	struct slot *best = NULL;
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct slot *sl = &s->slots[i];
+		if (sl->pid || sl->paused || sl->orphan || sl->next > t)
+			continue;
+		int asked = sl->asked > 0, best_asked = best && best->asked > 0;
+		if (best == NULL || asked > best_asked ||
+		    (asked == best_asked && sl->next < best->next))
+			best = sl;
+	}
+	return best;
+}
+
 static double start_due(struct sched *s)
 {
 	double t = now_sec(), wake = t + 3600;
-	for (size_t i = 0; i < s->nslots && s->running < s->cf.max_parallel; i++) {
-		struct slot *sl = &s->slots[i];
-		if (sl->asked > 0 && !sl->pid && !sl->paused && !sl->orphan && sl->next <= t)
-			start(s, sl);
-	}
+	struct slot *sl;
+	/* bounded: a slot start() cannot start stays due */
+	for (int n = 0; n < s->cf.max_parallel && s->running < s->cf.max_parallel &&
+			(sl = most_due(s, t)) != NULL; n++)
+		start(s, sl);
 	for (size_t i = 0; i < s->nslots; i++) {
-		struct slot *sl = &s->slots[i];
-		if (sl->pid || sl->paused || sl->orphan)
-			continue;
-		if (sl->next <= t && s->running < s->cf.max_parallel)
-			start(s, sl);
-		else if (sl->next < wake)
+		sl = &s->slots[i];
+		if (!sl->pid && !sl->paused && !sl->orphan && sl->next < wake)
 			wake = sl->next > t ? sl->next : t + 0.1;
 	}
 	return wake;

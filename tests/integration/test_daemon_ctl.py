@@ -255,3 +255,23 @@ def test_adaptive_interval_in_status(dovecot2, daemon, tmp):
                  what="a's interval shorter after mail")
     rc, _ = d.stop()
     assert rc == 0
+
+
+def test_overloaded_daemon_polls_every_account_alike(make_dovecot, daemon, tmp):
+    """More polls due than max_parallel can serve (8 accounts every second,
+    one poll at a time): the longest overdue goes first, so every account
+    is polled, late alike; in config order the first accounts, due again
+    at once, would take every turn and the last would wait for ever."""
+    users = [f"u{i}" for i in range(8)]
+    dc = make_dovecot(users={u: "secret" for u in users})
+    cfg = make_config(tmp / "config", {"state": tmp / "state.db", "max_parallel": 1},
+                      *(acct(dc, u, u, interval=1, deliver=f"mbox {tmp}/{u}.mbox")
+                        for u in users))
+    d = daemon(cfg)
+    d.wait_until(lambda: all(len(d.polls(u)) >= 3 for u in users), timeout=180,
+                 what="every account polled 3 times")
+    counts = {u: len(d.polls(u)) for u in users}
+    # by then none has had many more turns than the others
+    assert max(counts.values()) <= 6, counts
+    rc, _ = d.stop()
+    assert rc == 0
