@@ -24,6 +24,8 @@ fi
 
 [ -x ./popsift ] || make popsift
 /usr/bin/python3 bench/bench.py "$@"
+# 1,000 accounts in the daemon, interval 60 s, 5 minutes (issue 16)
+/usr/bin/python3 bench/daemon.py --mode scale
 # 1,000 messages through spamc (spamd up): popsift's `filter` against
 # fetchmail + procmail `:0fw | spamc`
 if command -v spamd >/dev/null 2>&1 && command -v procmail >/dev/null 2>&1; then

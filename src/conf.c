@@ -296,6 +296,7 @@ static void account_defaults(struct account *a)
 	a->tls = TLS_ON;
 	a->auth = AUTH_ANY;
 	a->interval = 300;
+	a->max_interval = -1;
 	a->max_backoff = 3600;
 	a->timeout = 60;
 	a->session_timeout = 1800;
@@ -321,7 +322,7 @@ static const struct key keys[] = {
 	K(host, K_STR), K(port, K_PORT), K(user, K_STR), K(password, K_STR),
 	K(password_command, K_STR), K(tls, K_TLS), K(tls_ca_file, K_PATH),
 	K(tls_fingerprint, K_STR), K(auth, K_AUTH), K(keep, K_KEEP), K(delete_after, K_AGE), K(rules, K_PATH),
-	K(interval, K_INT), K(max_size, K_SIZE), K(max_messages, K_INT), K(max_backoff, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
+	K(interval, K_INT), K(max_interval, K_INT), K(max_size, K_SIZE), K(max_messages, K_INT), K(max_backoff, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
 	K(session_timeout, K_INT),
 	K(fast_uidl, K_BOOL),
 	K(smtp_host, K_STR), K(smtp_port, K_PORT), K(smtp_tls, K_TLS), K(smtp_user, K_STR),
@@ -497,6 +498,8 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 			c->cf->has_password = 1;
 		if (!strcmp(key, "tls"))
 			a->tls_explicit = 1;
+		if (!strcmp(key, "interval"))
+			a->interval_set = 1;
 		a->keys_set |= provider_key_bit(key);
 		return set_key(c, a, &keys[i], v);
 	}

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "ctl.h"
 #include "fetch.h"
 #include "import.h"
 #include "oauth.h"
@@ -192,6 +193,12 @@ static int cmd_run(const struct cli *c)
 	int lockfd = -1;
 	/* logrotate's SIGHUP is for the daemon; a one-shot run carries on */
 	signal(SIGHUP, SIG_IGN);
+	/* the daemon holds the state: it polls them now, we print (ctl.c) */
+	if ((code = ctl_run(&cf, c->args, c->nargs, c->json, c->all, c->dry_run)) != CTL_NO_DAEMON) {
+		conf_free(&cf);
+		return code;
+	}
+	code = 0;
 	if (log_open(cf.log, &err) < 0 || (lockfd = lock_state(&cf, cf.lock_wait, &err)) < 0 ||
 	    state_open(cf.state, &st, &err) < 0) {
 		log_err(NULL, "%s", err);

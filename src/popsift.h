@@ -53,6 +53,8 @@ struct account {
 	struct dest *dests;
 	size_t  ndests;
 	int     interval;
+	int     interval_set;   /* `interval` written: pinned unless max_interval is too */
+	int     max_interval;   /* daemon: adaptive up to this (-1: not written) */
 	int     max_backoff;    /* daemon: longest wait after failures */
 	int     timeout;
 	int     session_timeout;   /* seconds from connect to QUIT (0: no limit) */

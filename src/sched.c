@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "fetch.h"
 #include "oauth.h"
 #include "ops.h"
@@ -30,6 +32,8 @@
 #define CAP_GRACE  10
 /* Between TERM and KILL: time to commit or abandon a batch safely. */
 #define KILL_GRACE 5
+/* The longest a poll's packed result may be (its error is cut to fit). */
+#define RES_MAX    16384
 
 struct slot {
 	char   *name;
@@ -42,6 +46,11 @@ struct slot {
 	double  started;   /* when the poll began */
 	double  term_at;   /* TERM sent (its cap passed, or shutdown); 0 not yet */
 	int     killed;    /* KILL sent */
+	int     res_fd;    /* the running poll's result pipe (report.c result_pack) */
+	double  cur;       /* the adaptive interval now */
+	double  asked;     /* `run` asked over the control socket then; 0 not */
+	int     ask_all, poll_all;   /* ... with --all; the running poll has it */
+	int     timed;     /* the next poll is on the schedule (not first, not asked) */
 };
 
 static volatile sig_atomic_t got_hup, got_usr1;
@@ -112,17 +121,6 @@ int lock_busy(const struct config *cf)
 	return busy;
 }
 
-double sched_delay(const struct account *a, int fails, double rnd)
-{
-	double base = a->interval > 0 ? a->interval : 300;
-	double d = base * (0.9 + 0.2 * rnd);
-	for (int i = 0; i < fails && d < a->max_backoff; i++)
-		d *= 2;
-	if (fails > 0 && a->max_backoff > 0 && d > a->max_backoff)
-		d = a->max_backoff;
-	return d;
-}
-
 static double rnd(void)
 {
 	return (double)random() / (double)RAND_MAX;
@@ -163,6 +161,11 @@ struct sched {
 	struct slot *slots;
 	size_t nslots;
 	int running;
+	struct ctl *ctl;
+	unsigned long polls, timed;   /* started since the daemon started; on schedule */
+	double lag_sum, lag_max;      /* of those on schedule */
+	int dirty;          /* the schedule file is out of date */
+	double written;     /* ... was last written then */
 };
 
 static struct account *account_named(struct config *cf, const char *name)
@@ -201,9 +204,12 @@ static void sync_slots(struct sched *s)
 				log_info(a->name, "login settings changed: polling again");
 			}
 			free(ns->ident);
+			ns->cur = sched_clamp(a, ns->cur);   /* into the new bounds */
 		} else {
 			ns->name = xstrdup(a->name);
 			ns->next = now_sec();
+			ns->cur = sched_clamp(a, 0);
+			ns->res_fd = -1;
 		}
 		ns->ident = ident;
 	}
@@ -220,6 +226,16 @@ static void sync_slots(struct sched *s)
 	free(old);
 }
 
+/* A poll of name may still come: it is in the config, or it runs. */
+static int has_slot(void *ctx, const char *name)
+{
+	const struct sched *s = ctx;
+	for (size_t i = 0; i < s->nslots; i++)
+		if (strcmp(s->slots[i].name, name) == 0 && (!s->slots[i].orphan || s->slots[i].pid))
+			return 1;
+	return 0;
+}
+
 static void reload(struct sched *s)
 {
 	struct config cf;
@@ -234,6 +250,7 @@ static void reload(struct sched *s)
 	conf_free(&s->cf);
 	s->cf = cf;
 	sync_slots(s);
+	ctl_forget(s->ctl, has_slot, s);
 	size_t n = 0;
 	for (const struct account *a = cf.accounts; a; a = a->next)
 		n++;
@@ -243,26 +260,50 @@ static void reload(struct sched *s)
 static void poll_now(struct sched *s)
 {
 	got_usr1 = 0;
+	s->dirty = 1;
 	for (size_t i = 0; i < s->nslots; i++) {
 		s->slots[i].next = now_sec();
+		s->slots[i].timed = 0;
 		s->slots[i].paused = 0;
 		s->slots[i].auth_fails = 0;
 		s->slots[i].again = s->slots[i].pid != 0;
 	}
 }
 
-static void child(struct sched *s, const struct account *a)
+/* The parent's descriptors are not the poll's: its wake-up pipe, the
+ * control socket and the other polls' result pipes. */
+static void child_fds(struct sched *s)
 {
-	/* its own process group: a KILL reaches a password_command or an MDA too */
-	setpgid(0, 0);
-	for (int i = 0; i < 2; i++) {   /* the parent's wake-up pipe is not ours */
+	for (int i = 0; i < 2; i++) {
 		if (wake_fd[i] >= 0)
 			close(wake_fd[i]);
 		wake_fd[i] = -1;
 	}
+	ctl_child(s->ctl);
+	for (size_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].res_fd >= 0)
+			close(s->slots[i].res_fd);
+}
+
+/* The result goes up the pipe for a `run` that asked the daemon. */
+static void send_result(int fd, struct result *r)
+{
+	if (r->error && strlen(r->error) > RES_MAX / 4)
+		r->error[RES_MAX / 4] = '\0';
+	char *line = result_pack(r);
+	if (fd >= 0 && write_all(fd, line, strlen(line)) < 0)
+		(void)0;   /* the daemon then says how the poll ended */
+	free(line);
+}
+
+static void child(struct sched *s, const struct account *a, int res_fd, int all)
+{
+	/* its own process group: a KILL reaches a password_command or an MDA too */
+	setpgid(0, 0);
+	child_fds(s);
 	struct state *st = NULL;
 	char *err = NULL;
-	struct runopts o = { 0 };
+	struct runopts o = { .all = all };
 	struct result r;
 	if (state_open(s->cf.state, &st, &err) < 0) {
 		log_err(a->name, "%s", err);
@@ -270,26 +311,64 @@ static void child(struct sched *s, const struct account *a)
 	}
 	int code = fetch_account(a, st, &o, &r);
 	result_print(a, &r, 0, 1);
+	send_result(res_fd, &r);
 	after_account(&s->cf, a, st, &r, 0);
 	state_close(st);
+	if (r.nnew == 0) {
+		/* nothing new, so no deliverer has an atexit goodbye to say: skip
+		 * the libraries' destructors (OpenSSL frees every table it built),
+		 * a tenth of what an empty poll costs */
+		fflush(NULL);
+		_exit(code);
+	}
 	exit(code);   /* not _exit: atexit handlers QUIT the SMTP connection */
+}
+
+/* How late polls start after their due time: the measure of keeping up.
+ * The first poll of each account and polls asked for (SIGUSR1, `run`)
+ * are left out: every one of them is due at once. */
+static void note_lag(struct sched *s, struct slot *sl)
+{
+	double lag = now_sec() - sl->next;
+	s->polls++;
+	if (!sl->timed)
+		return;
+	s->timed++;
+	s->lag_sum += lag;
+	if (lag > s->lag_max)
+		s->lag_max = lag;
 }
 
 static void start(struct sched *s, struct slot *sl)
 {
 	struct account *a = account_named(&s->cf, sl->name);
+	int res[2] = { -1, -1 };
 	if (a == NULL)
 		return;
+	if (pipe2(res, O_CLOEXEC | O_NONBLOCK) < 0)
+		log_err(a->name, "pipe: %s (a `run` waiting for this poll gets no counts)",
+			strerror(errno));
+	sl->poll_all = sl->ask_all;
 	fflush(NULL);   /* the child must not write the parent's buffers again */
 	pid_t pid = fork();
-	if (pid == 0)
-		child(s, a);
+	if (pid == 0) {
+		close(res[0]);
+		child(s, a, res[1], sl->poll_all);
+	}
+	if (res[1] >= 0)
+		close(res[1]);
 	if (pid < 0) {
 		log_err(a->name, "fork: %s", strerror(errno));
+		if (res[0] >= 0)
+			close(res[0]);
 		sl->next = now_sec() + 60;
 		return;
 	}
 	setpgid(pid, pid);   /* also here: whichever of the two runs first */
+	note_lag(s, sl);
+	sl->ask_all = 0;
+	sl->res_fd = res[0];
+	s->dirty = 1;
 	sl->pid = pid;
 	sl->started = now_sec();
 	sl->term_at = 0;
@@ -368,6 +447,45 @@ static double enforce_caps(struct sched *s)
 	return wake;
 }
 
+/* The poll's own result from its pipe, or one saying how it ended. */
+static void take_result(struct slot *sl, const struct account *a, int status, int capped,
+			struct result *r)
+{
+	char buf[RES_MAX + 1];
+	size_t len = 0;
+	ssize_t n;
+	while (sl->res_fd >= 0 && len < RES_MAX &&
+	       (n = read(sl->res_fd, buf + len, RES_MAX - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	if (sl->res_fd >= 0)
+		close(sl->res_fd);
+	sl->res_fd = -1;
+	if (len > 0 && buf[len - 1] == '\n' && result_unpack(buf, r) == 0)
+		return;
+	memset(r, 0, sizeof *r);
+	r->code = WIFEXITED(status) && WEXITSTATUS(status) ? WEXITSTATUS(status) : EX_SOFTWARE;
+	r->error = a ? how_ended(capped, a, status)
+		     : xstrdup("the account left the config during the poll");
+}
+
+/* A `run` that asked over the socket gets its answer; one that asked
+ * during this poll gets the next, which starts now. */
+static void answer(struct sched *s, struct slot *sl, const struct account *a, int status,
+		   int capped)
+{
+	struct result r;
+	take_result(sl, a, status, capped, &r);
+	char *line = result_pack(&r);
+	ctl_result(s->ctl, sl->name, sl->started, line);
+	free(line);
+	if (a && status == 0 && !capped)
+		sl->cur = sched_adapt(a, sl->cur, r.nnew > 0);
+	result_free(&r);
+	if (sl->asked > 0 && sl->asked <= sl->started)
+		sl->asked = 0;
+}
+
 static void finished(struct sched *s, struct slot *sl, int status)
 {
 	struct account *a = sl->orphan ? NULL : account_named(&s->cf, sl->name);
@@ -375,18 +493,22 @@ static void finished(struct sched *s, struct slot *sl, int status)
 	if (sl->term_at > 0 && code == 0)
 		code = EX_TEMPFAIL;   /* cut short: back off all the same */
 	int capped = sl->term_at > 0;
+	answer(s, sl, a, status, capped);
 	sl->pid = 0;
 	sl->term_at = 0;
 	sl->killed = 0;
 	s->running--;
+	s->dirty = 1;
 	if (a == NULL) {
 		sl->orphan = 1;   /* never polled again */
+		ctl_forget(s->ctl, has_slot, s);
 		return;
 	}
 	sl->fails = code == 0 ? 0 : sl->fails + 1;
 	sl->auth_fails = code == EX_NOPERM ? sl->auth_fails + 1 : 0;
-	double d = sched_delay(a, sl->fails, rnd());
+	double d = sched_delay(a, sl->cur, sl->fails, rnd());
 	sl->next = now_sec() + d;
+	sl->timed = 1;
 	if (sl->auth_fails >= AUTH_PAUSE) {
 		sl->paused = 1;
 		log_err(a->name, "paused after %d refused logins in a row (so the provider does "
@@ -402,7 +524,13 @@ static void finished(struct sched *s, struct slot *sl, int status)
 	}
 	if (sl->again && !sl->paused)
 		sl->next = now_sec();
+	sl->timed = !(sl->again && !sl->paused);
 	sl->again = 0;
+	if (sl->asked > 0) {   /* asked by the user: as SIGUSR1, a pause does not hold */
+		sl->paused = sl->auth_fails = 0;
+		sl->next = now_sec();
+		sl->timed = 0;
+	}
 }
 
 static void reap(struct sched *s)
@@ -416,16 +544,36 @@ static void reap(struct sched *s)
 	}
 }
 
+/* The due poll to start next: one a `run` waits for, else the longest
+ * overdue, so that when polls cannot keep up every account is late
+ * alike, rather than the first in the config polled again and again and
+ * the last never. */
+static struct slot *most_due(struct sched *s, double t)
+{
+	struct slot *best = NULL;
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct slot *sl = &s->slots[i];
+		if (sl->pid || sl->paused || sl->orphan || sl->next > t)
+			continue;
+		int asked = sl->asked > 0, best_asked = best && best->asked > 0;
+		if (best == NULL || asked > best_asked ||
+		    (asked == best_asked && sl->next < best->next))
+			best = sl;
+	}
+	return best;
+}
+
 static double start_due(struct sched *s)
 {
 	double t = now_sec(), wake = t + 3600;
+	struct slot *sl;
+	/* bounded: a slot start() cannot start stays due */
+	for (int n = 0; n < s->cf.max_parallel && s->running < s->cf.max_parallel &&
+			(sl = most_due(s, t)) != NULL; n++)
+		start(s, sl);
 	for (size_t i = 0; i < s->nslots; i++) {
-		struct slot *sl = &s->slots[i];
-		if (sl->pid || sl->paused || sl->orphan)
-			continue;
-		if (sl->next <= t && s->running < s->cf.max_parallel)
-			start(s, sl);
-		else if (sl->next < wake)
+		sl = &s->slots[i];
+		if (!sl->pid && !sl->paused && !sl->orphan && sl->next < wake)
 			wake = sl->next > t ? sl->next : t + 0.1;
 	}
 	return wake;
@@ -437,6 +585,9 @@ static void gone(struct sched *s, pid_t pid)
 		if (s->slots[i].pid == pid) {
 			s->slots[i].pid = 0;
 			s->running--;
+			if (s->slots[i].res_fd >= 0)
+				close(s->slots[i].res_fd);
+			s->slots[i].res_fd = -1;
 		}
 }
 
@@ -474,9 +625,19 @@ static void stop_children(struct sched *s)
 	}
 }
 
-/* For `popsift status`: when each account is polled next. */
-static void write_schedule(const struct sched *s)
+/* For `popsift status`: when each account is polled next, and how often
+ * ("NAME EPOCH STATE INTERVAL MIN MAX").  At most once a second: with a
+ * thousand accounts a rewrite per poll's start and end cost more than
+ * the scheduling itself. */
+static double write_schedule(struct sched *s)
 {
+	double t = now_sec();
+	if (!s->dirty)
+		return 0;
+	if (t < s->written + 1)
+		return s->written + 1;
+	s->dirty = 0;
+	s->written = t;
 	char *path = xasprintf("%s.sched", s->cf.state);
 	char *tmp = xasprintf("%s.tmp", path);
 	FILE *f = fopen(tmp, "w");
@@ -485,20 +646,62 @@ static void write_schedule(const struct sched *s)
 		long long wall = (long long)time(NULL);
 		for (size_t i = 0; i < s->nslots; i++) {
 			const struct slot *sl = &s->slots[i];
-			if (sl->orphan)
+			const struct account *a = sl->orphan ? NULL : account_named(&s->cf, sl->name);
+			if (a == NULL)
 				continue;
-			fprintf(f, "%s %lld %s\n", sl->name, wall + (long long)(sl->next - mono),
-				sl->pid ? "polling" : sl->paused ? "paused" : "waiting");
+			fprintf(f, "%s %lld %s %.0f %.0f %.0f\n", sl->name,
+				wall + (long long)(sl->next - mono),
+				sl->pid ? "polling" : sl->paused ? "paused" : "waiting", sl->cur,
+				sched_clamp(a, 0), sched_max_interval(a));
 		}
 		if (fclose(f) == 0)
 			rename(tmp, path);
 	}
 	free(tmp);
 	free(path);
+	return 0;
+}
+
+/* ---- what the control socket may ask of the scheduler ---- */
+
+static void ctl_ask(void *ctx, const char *name, int all, double when)
+{
+	struct sched *s = ctx;
+	for (size_t i = 0; i < s->nslots; i++) {
+		struct slot *sl = &s->slots[i];
+		if (sl->orphan || strcmp(sl->name, name) != 0)
+			continue;
+		sl->asked = when;
+		sl->ask_all |= all;
+		sl->paused = sl->auth_fails = 0;
+		if (sl->pid == 0) {
+			sl->next = now_sec();
+			sl->timed = 0;
+		}
+	}
+	s->dirty = 1;
+}
+
+/* The longest a poll of this config may run before it is ended. */
+static int poll_bound(const struct config *cf)
+{
+	int m = 60;
+	for (const struct account *a = cf->accounts; a; a = a->next) {
+		int b = (a->session_timeout > 0 ? a->session_timeout : 86400) + a->timeout +
+			CAP_GRACE + KILL_GRACE;
+		m = b > m ? b : m;
+	}
+	return m;
+}
+
+static double earliest(double a, double b)
+{
+	return a > 0 && (b <= 0 || a < b) ? a : b;
 }
 
 static void loop(struct sched *s)
 {
+	struct ctl_ops ops = { .ctx = s, .ask = ctl_ask };
 	while (!stop_requested) {
 		if (got_hup)
 			reload(s);
@@ -506,17 +709,42 @@ static void loop(struct sched *s)
 			poll_now(s);
 		reap(s);
 		double due = start_due(s), cap = enforce_caps(s);   /* caps of polls just started too */
-		double wait = (cap > 0 && cap < due ? cap : due) - now_sec();
-		write_schedule(s);
+		double wake = earliest(earliest(cap, due), write_schedule(s));
+		struct pollfd pfd[20] = { { .fd = wake_fd[0], .events = POLLIN } };
+		double ctl_wake;
+		int n = 1 + ctl_pollfds(s->ctl, pfd + 1, 19, &ctl_wake);
+		double wait = earliest(wake, ctl_wake) - now_sec();
 		int ms = wait < 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
-		struct pollfd pfd = { .fd = wake_fd[0], .events = POLLIN };
 		if (!got_hup && !got_usr1 && !stop_requested)
-			poll(&pfd, wake_fd[0] >= 0, ms);   /* signals (SIGCHLD too) cut it short */
+			poll(pfd, (nfds_t)n, ms);   /* signals (SIGCHLD too) cut it short */
 		char buf[64];
 		while (wake_fd[0] >= 0 && read(wake_fd[0], buf, sizeof buf) > 0)
 			;
+		ops.accounts = s->cf.accounts;
+		ops.wait_s = poll_bound(&s->cf);
+		ctl_service(s->ctl, pfd + 1, n - 1, &ops);
 	}
+	ctl_close(s->ctl);   /* a waiting `run` learns at once; a new one waits for the lock */
+	s->ctl = NULL;
 	stop_children(s);
+}
+
+/* At the stop: whether it kept up, and what it cost (bench/daemon.py
+ * reads this line). */
+static void report_usage(const struct sched *s)
+{
+	struct rusage self, kids;
+	if (getrusage(RUSAGE_SELF, &self) < 0 || getrusage(RUSAGE_CHILDREN, &kids) < 0)
+		return;
+	double cs = (double)self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 +
+		    (double)self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6;
+	double ck = (double)kids.ru_utime.tv_sec + kids.ru_utime.tv_usec / 1e6 +
+		    (double)kids.ru_stime.tv_sec + kids.ru_stime.tv_usec / 1e6;
+	log_info(NULL, "usage: %lu polls (%lu on schedule: started %.3f s late at most, %.3f s "
+		 "on average), CPU %.3f s in the daemon and %.3f s in its polls, peak RSS %ld KB "
+		 "in the daemon and %ld KB in a poll", s->polls, s->timed, s->lag_max,
+		 s->timed ? s->lag_sum / (double)s->timed : 0.0, cs, ck, self.ru_maxrss,
+		 kids.ru_maxrss);
 }
 
 int sched_run(const char *path)
@@ -544,12 +772,18 @@ int sched_run(const char *path)
 		return EX_TEMPFAIL;
 	}
 	state_close(st);
+	s.ctl = ctl_open(s.cf.state, &err);
+	if (s.ctl == NULL) {
+		log_err(NULL, "%s: `run` will wait for the state lock rather than ask the daemon", err);
+		free(err);
+	}
 	install_signals();
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	sync_slots(&s);
 	log_info(NULL, "daemon started: %zu account%s, up to %d at once", s.nslots,
 		 s.nslots == 1 ? "" : "s", s.cf.max_parallel);
 	loop(&s);
+	report_usage(&s);
 	char *sched = xasprintf("%s.sched", s.cf.state);
 	unlink(sched);
 	free(sched);

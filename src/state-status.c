@@ -85,14 +85,26 @@ static void show_today(sqlite3 *db, const char *acct, int json)
 	sqlite3_finalize(s);
 }
 
-/* The daemon's schedule file, "NAME EPOCH STATE" lines. */
+/* The daemon's schedule file: "NAME EPOCH STATE [INTERVAL MIN MAX]". */
+static void show_interval(double cur, double lo, double hi, int json)
+{
+	if (json)
+		printf(",\"interval\":%.0f,\"min_interval\":%.0f,\"max_interval\":%.0f", cur, lo, hi);
+	else if (hi > lo)
+		printf("  interval   %.0f s (adaptive, %.0f to %.0f s)\n", cur, lo, hi);
+	else
+		printf("  interval   %.0f s\n", cur);
+}
+
 static void show_next(const char *schedfile, const char *acct, int json)
 {
 	FILE *f = schedfile ? fopen(schedfile, "r") : NULL;
-	char name[256], st[32];
+	char line[512], name[256], st[32];
 	long long when;
-	while (f && fscanf(f, "%255s %lld %31s", name, &when, st) == 3) {
-		if (strcmp(name, acct) != 0)
+	double cur, lo, hi;
+	while (f && fgets(line, sizeof line, f)) {
+		int n = sscanf(line, "%255s %lld %31s %lf %lf %lf", name, &when, st, &cur, &lo, &hi);
+		if (n < 3 || strcmp(name, acct) != 0)
 			continue;
 		time_t t = (time_t)when;
 		char buf[64];
@@ -105,6 +117,8 @@ static void show_next(const char *schedfile, const char *acct, int json)
 		} else {
 			printf("  next poll  %s (%s)\n", buf, st);
 		}
+		if (n == 6)
+			show_interval(cur, lo, hi, json);
 	}
 	if (f)
 		fclose(f);
