@@ -14,6 +14,8 @@
 #include "provider.h"
 #include "sched.h"
 #include "rules.h"
+#include "run.h"
+#include "shard.h"
 #include "state.h"
 
 int cmd_filter(int argc, char **argv);
@@ -21,6 +23,7 @@ int cmd_filter(int argc, char **argv);
 struct cli {
 	const char *config;
 	const char *since;
+	const char *shard;
 	int json, all, dry_run;
 	const char *cmd;
 	char **args;
@@ -29,8 +32,9 @@ struct cli {
 
 static void usage(void)
 {
-	fputs("usage: popsift [-f CONFIG] [-v | -vv | -q] run [--all] [--dry-run] [--json] [ACCOUNT...]\n"
-	      "       popsift [-f CONFIG] daemon\n"
+	fputs("usage: popsift [-f CONFIG] [-v | -vv | -q] run [--all] [--dry-run] [--json]\n"
+	      "               [--shard K/N] [ACCOUNT...]\n"
+	      "       popsift [-f CONFIG] daemon [--shard K/N]\n"
 	      "       popsift [-f CONFIG] check\n"
 	      "       popsift filter -r RULES [--dry-run] [--mbox F | --maildir D | FILE... | < MSG]\n"
 	      "       popsift [-f CONFIG] status [--json] [ACCOUNT]\n"
@@ -57,6 +61,8 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			log_level = -1;
 		else if (!strcmp(s, "--since") && i + 1 < argc)
 			c->since = argv[++i];
+		else if (!strcmp(s, "--shard") && i + 1 < argc)
+			c->shard = argv[++i];
 		else if (!strcmp(s, "--json"))
 			c->json = 1;
 		else if (!strcmp(s, "--all"))
@@ -71,6 +77,22 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			c->args[c->nargs++] = argv[i];
 	}
 	return c->cmd ? 0 : -1;
+}
+
+/* --shard K/N: this host's share of the config's accounts (run, daemon). */
+static int pick_shard(const struct cli *c)
+{
+	char *err = NULL;
+	if (c->shard == NULL)
+		return 0;
+	if (strcmp(c->cmd, "run") != 0 && strcmp(c->cmd, "daemon") != 0)
+		return fprintf(stderr, "popsift: --shard is for run and daemon\n"), -1;
+	if (shard_select(c->shard, &err) < 0) {
+		fprintf(stderr, "popsift: %s\n", err);
+		free(err);
+		return -1;
+	}
+	return 0;
 }
 
 static char *config_path(const struct cli *c)
@@ -95,84 +117,13 @@ static int load_config(const struct cli *c, struct config *cf)
 	return rc < 0 ? EX_CONFIG : 0;
 }
 
-/* The most telling code when accounts fail differently. */
-static int worse(int a, int b)
+static int cmd_run_cli(const struct cli *c)
 {
-	static const int order[] = { EX_CONFIG, EX_NOPERM, EX_UNAVAILABLE, EX_DATAERR,
-				     EX_SOFTWARE, EX_TEMPFAIL, 0 };
-	for (size_t i = 0; i < sizeof order / sizeof *order; i++)
-		if (a == order[i] || b == order[i])
-			return order[i];
-	return a ? a : b;
-}
-
-static int wanted(const struct cli *c, const char *name)
-{
-	if (c->nargs == 0)
-		return 1;
-	for (int i = 0; i < c->nargs; i++)
-		if (strcmp(c->args[i], name) == 0)
-			return 1;
-	return 0;
-}
-
-static int check_names(const struct cli *c, const struct config *cf)
-{
-	for (int i = 0; i < c->nargs; i++) {
-		const struct account *a = cf->accounts;
-		while (a && strcmp(a->name, c->args[i]) != 0)
-			a = a->next;
-		if (a == NULL) {
-			log_err(NULL, "no account \"%s\" in %s", c->args[i], cf->file);
-			return EX_USAGE;
-		}
-	}
-	return 0;
-}
-
-static int cmd_run(const struct cli *c)
-{
-	struct config cf;
-	int code = load_config(c, &cf);
-	if (code)
-		return code;
-	if ((code = check_names(c, &cf)) != 0) {
-		conf_free(&cf);
-		return code;
-	}
-	struct state *st = NULL;
-	char *err = NULL;
-	int lockfd = -1;
-	/* logrotate's SIGHUP is for the daemon; a one-shot run carries on */
-	signal(SIGHUP, SIG_IGN);
-	if (log_open(cf.log, &err) < 0 || (lockfd = lock_state(&cf, cf.lock_wait, &err)) < 0 ||
-	    state_open(cf.state, &st, &err) < 0) {
-		log_err(NULL, "%s", err);
-		free(err);
-		conf_free(&cf);
-		if (lockfd >= 0)
-			close(lockfd);
-		return EX_TEMPFAIL;
-	}
-	struct runopts o = { .all = c->all, .dry_run = c->dry_run,
-			     .progress = isatty(2) && log_level == 0 && !c->json };
-	if (c->json)
-		fputs("{\"accounts\":[", stdout);
-	int first = 1;
-	for (const struct account *a = cf.accounts; a; a = a->next) {
-		if (!wanted(c, a->name))
-			continue;
-		struct result r;
-		code = worse(code, fetch_account(a, st, &o, &r));
-		result_print(a, &r, c->json, first);
-		first = 0;
-		result_free(&r);
-	}
-	if (c->json)
-		printf("],\"exit\":%d}\n", code);
-	state_close(st);
-	close(lockfd);
-	conf_free(&cf);
+	char *path = config_path(c);
+	struct run_req q = { .config = path, .json = c->json, .all = c->all,
+			     .dry_run = c->dry_run, .names = c->args, .nnames = c->nargs };
+	int code = cmd_run(&q);
+	free(path);
 	return code;
 }
 
@@ -300,7 +251,7 @@ int main(int argc, char **argv)
 	umask(077);
 	if (argc > 1 && strcmp(argv[1], "filter") == 0)
 		return cmd_filter(argc - 1, argv + 1);
-	if (parse_cli(argc, argv, &c) < 0) {
+	if (parse_cli(argc, argv, &c) < 0 || pick_shard(&c) < 0) {
 		usage();
 		free(c.args);
 		return EX_USAGE;
@@ -309,7 +260,7 @@ int main(int argc, char **argv)
 		return EX_SOFTWARE;
 	int code;
 	if (!strcmp(c.cmd, "run"))
-		code = cmd_run(&c);
+		code = cmd_run_cli(&c);
 	else if (!strcmp(c.cmd, "check"))
 		code = cmd_check(&c);
 	else if (!strcmp(c.cmd, "status") || !strcmp(c.cmd, "log"))

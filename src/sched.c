@@ -21,6 +21,7 @@
 #include "fetch.h"
 #include "oauth.h"
 #include "sched.h"
+#include "shard.h"
 #include "state.h"
 
 #define AUTH_PAUSE 3   /* refused logins in a row before pausing */
@@ -230,6 +231,7 @@ static void reload(struct sched *s)
 		free(err);
 		return;
 	}
+	shard_apply(&cf);
 	conf_free(&s->cf);
 	s->cf = cf;
 	sync_slots(s);
@@ -526,6 +528,7 @@ int sched_run(const char *path)
 		free(err);
 		return EX_CONFIG;
 	}
+	shard_apply(&s.cf);
 	if (log_open(s.cf.log, &err) < 0 || lock_state(&s.cf, 0, &err) < 0) {
 		log_err(NULL, "%s", err);
 		free(err);
