@@ -156,8 +156,23 @@ static void job_error(struct job *j, int code, char *error)
 
 /* ---- one child per account ---- */
 
+static int child_code;
+
+/* The child's last exit handler: registered right after the fork, it
+ * runs after those the poll registered (the deliverers' goodbyes, such
+ * as an SMTP QUIT) and before those inherited from the parent (OpenSSL's
+ * and the libraries' teardown), which would only free memory the
+ * process is about to lose, copying on write every page they touch: on
+ * a virtual machine that tripled the CPU time of an empty poll. */
+static void child_exit(void)
+{
+	fflush(NULL);
+	_exit(child_code);
+}
+
 static _Noreturn void child(struct run *R, struct job *j, int wfd)
 {
+	atexit(child_exit);
 	for (size_t i = 0; i < R->n; i++)   /* the others' pipes are the parent's */
 		if (R->jobs[i].fd >= 0)
 			close(R->jobs[i].fd);
@@ -187,6 +202,7 @@ static _Noreturn void child(struct run *R, struct job *j, int wfd)
 	free(line);
 	result_free(&r);
 	state_close(st);
+	child_code = code;
 	exit(code);   /* not _exit: atexit handlers QUIT the SMTP connection */
 }
 
