@@ -591,7 +591,7 @@ int conf_parse(const char *path, const char *text, struct config *cf, char **err
 {
 	memset(cf, 0, sizeof *cf);
 	cf->file = xstrdup(path);
-	cf->max_parallel = 4;
+	cf->max_parallel = 16;   /* popsift.conf.5 says why */
 	cf->lock_wait = 60;
 	struct pctx c = { .file = path, .cf = cf, .tail = &cf->accounts, .err = err };
 	account_defaults(&c.tmpl);

@@ -33,20 +33,28 @@
 
 struct job {
 	const struct account *a;
-	pid_t  pid;        /* running while nonzero */
-	int    fd;         /* the child's result pipe, -1 when closed */
-	char  *buf;        /* what the child wrote */
-	size_t len;
-	double started, term_at;
-	int    killed, done;
+	int    done;
 	struct result r;
+};
+
+/* A worker process: polls the accounts it is handed, one at a time. */
+struct worker {
+	pid_t  pid;        /* alive while nonzero */
+	int    cmd;        /* account numbers to it, -1 once told to finish */
+	int    res;        /* "N result" lines from it, -1 when closed */
+	char  *buf;        /* what it wrote, up to a whole line */
+	size_t len;
+	long   cur;        /* the account it polls, -1 none */
+	double started, term_at;
+	int    killed;
 };
 
 struct run {
 	const struct config *cf;
 	const struct runopts *o;
 	struct job *jobs;
-	size_t n, next_start, next_print, running, ndone;
+	struct worker *w;
+	size_t n, nw, next_start, next_print, alive, ndone;
 	int    json, first, code, progress;
 	double progress_at;
 };
@@ -105,8 +113,7 @@ static size_t collect(struct run *R, const struct run_req *q)
 	R->jobs = xcalloc(n + 1, sizeof *R->jobs);
 	for (const struct account *a = R->cf->accounts; a; a = a->next)
 		if (wanted(q, a->name)) {
-			R->jobs[R->n].a = a;
-			R->jobs[R->n++].fd = -1;
+			R->jobs[R->n++].a = a;
 		}
 	return R->n;
 }
@@ -126,8 +133,8 @@ static void progress_line(struct run *R, int erase)
 		return;
 	}
 	R->progress_at = t;
-	fprintf(stderr, "\rpopsift: %zu/%zu accounts done, %zu polling ", R->ndone, R->n,
-		R->running);
+	fprintf(stderr, "\rpopsift: %zu/%zu accounts done, %zu processes ", R->ndone, R->n,
+		R->alive);
 }
 
 static void print_ready(struct run *R)
@@ -139,217 +146,286 @@ static void print_ready(struct run *R)
 		result_print(j->a, &j->r, R->json, R->first);
 		R->first = 0;
 		result_free(&j->r);
-		free(j->buf);
-		j->buf = NULL;
 	}
 	fflush(stdout);
 	progress_line(R, 0);
 }
 
-static void job_error(struct job *j, int code, char *error)
-{
-	memset(&j->r, 0, sizeof j->r);
-	j->r.code = code;
-	j->r.error = error;
-	j->done = 1;
-}
-
-/* ---- one child per account ---- */
+/* ---- worker processes ---- */
 
 static int child_code;
 
-/* The child's last exit handler: registered right after the fork, it
- * runs after those the poll registered (the deliverers' goodbyes, such
+/* The worker's last exit handler: registered right after the fork, it
+ * runs after those its polls registered (the deliverers' goodbyes, such
  * as an SMTP QUIT) and before those inherited from the parent (OpenSSL's
  * and the libraries' teardown), which would only free memory the
- * process is about to lose, copying on write every page they touch: on
- * a virtual machine that tripled the CPU time of an empty poll. */
+ * process is about to lose, copying on write every page they touch. */
 static void child_exit(void)
 {
 	fflush(NULL);
 	_exit(child_code);
 }
 
-static _Noreturn void child(struct run *R, struct job *j, int wfd)
+/* The next account number from the parent, -1 at EOF. */
+static long next_order(int fd)
 {
-	atexit(child_exit);
-	for (size_t i = 0; i < R->n; i++)   /* the others' pipes are the parent's */
-		if (R->jobs[i].fd >= 0)
-			close(R->jobs[i].fd);
-	if (R->o->dry_run)   /* whole lines: accounts' --dry-run lines interleave */
-		setvbuf(stdout, NULL, _IOLBF, 0);
-	struct state *st = NULL;
-	struct result r = { 0 };
-	char *err = NULL;
-	int code;
-	if (state_open(R->cf->state, &st, &err) < 0) {
-		r.code = code = EX_TEMPFAIL;
-		r.error = err;
-	} else {
-		code = fetch_account(j->a, st, R->o, &r);
-		r.code = code;
-	}
-	char *line = result_pack(&r);
-	size_t len = strlen(line), off = 0;
-	while (off < len) {
-		ssize_t w = write(wfd, line + off, len - off);
-		if (w < 0 && errno == EINTR)
+	char line[32];
+	size_t n = 0;
+	while (n < sizeof line - 1) {
+		ssize_t got = read(fd, line + n, 1);
+		if (got < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
+		if (got <= 0)
+			return -1;
+		if (line[n] == '\n')
 			break;
-		off += (size_t)w;
+		n++;
 	}
-	free(line);
-	result_free(&r);
-	state_close(st);
-	child_code = code;
-	exit(code);   /* not _exit: atexit handlers QUIT the SMTP connection */
+	line[n] = '\0';
+	return strtol(line, NULL, 10);
 }
 
-/* 0, or -1 when no process could be started (retry when one ends). */
-static int start(struct run *R, struct job *j)
+static void poll_one(struct run *R, struct state *st, long i, int res)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	struct result r = { 0 };
+	r.code = fetch_account(R->jobs[i].a, st, R->o, &r);
+	child_code = worse(child_code, r.code);
+	char *packed = result_pack(&r), *line = xasprintf("%ld %s", i, packed);
+	write_all(res, line, strlen(line));
+	free(line);
+	free(packed);
+	result_free(&r);
+}
+
+/* A worker opens its own connection to the state database (a SQLite
+ * handle never crosses a fork) and polls the accounts it is handed, as
+ * the whole of `run` did before: forking for every account cost ten
+ * times the CPU of an empty poll. */
+static _Noreturn void worker_main(struct run *R, int cmd, int res)
+{
+	atexit(child_exit);
+	for (size_t i = 0; i < R->nw; i++) {   /* the other workers' pipes are the parent's */
+		if (R->w[i].cmd >= 0)
+			close(R->w[i].cmd);
+		if (R->w[i].res >= 0)
+			close(R->w[i].res);
+	}
+	if (R->o->dry_run)   /* whole lines: the accounts' --dry-run lines interleave */
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	struct state *st = NULL;
+	char *err = NULL;
+	long i = next_order(cmd);
+	if (i >= 0 && state_open(R->cf->state, &st, &err) < 0) {
+		for (; i >= 0; i = next_order(cmd)) {
+			struct result r = { .code = EX_TEMPFAIL, .error = err };
+			char *packed = result_pack(&r), *line = xasprintf("%ld %s", i, packed);
+			write_all(res, line, strlen(line));
+			free(line);
+			free(packed);
+		}
+		child_code = EX_TEMPFAIL;
+	}
+	for (; i >= 0 && (size_t)i < R->n; i = next_order(cmd))
+		poll_one(R, st, i, res);
+	state_close(st);
+	exit(child_code);   /* not _exit: atexit handlers QUIT the SMTP connection */
+}
+
+/* 0, or -1 when no process could be started. */
+static int spawn(struct run *R, struct worker *w)
+{
+	int c[2], r[2];
+	if (pipe2(c, O_CLOEXEC) < 0)
 		return -1;
+	if (pipe2(r, O_CLOEXEC) < 0) {
+		close(c[0]);
+		close(c[1]);
+		return -1;
+	}
 	fflush(NULL);   /* the child must not write the parent's buffers again */
 	pid_t pid = fork();
 	if (pid == 0) {
-		close(p[0]);
-		child(R, j, p[1]);
+		close(c[1]);
+		close(r[0]);
+		worker_main(R, c[0], r[1]);
 	}
-	close(p[1]);
+	close(c[0]);
+	close(r[1]);
 	if (pid < 0) {
-		close(p[0]);
+		close(c[1]);
+		close(r[0]);
 		return -1;
 	}
-	j->pid = pid;
-	j->fd = p[0];
-	j->started = now_sec();
-	R->running++;
+	*w = (struct worker){ .pid = pid, .cmd = c[1], .res = r[0], .cur = -1 };
+	R->alive++;
 	return 0;
 }
 
-static void start_due(struct run *R)
+static void finish_job(struct run *R, long i, struct result *r)
 {
-	while (!stop_requested && R->next_start < R->n &&
-	       R->running < (size_t)R->cf->max_parallel) {
-		struct job *j = &R->jobs[R->next_start];
-		if (start(R, j) < 0) {
-			if (R->running > 0)
-				return;   /* out of processes: wait for one to end */
-			job_error(j, EX_TEMPFAIL, xasprintf("cannot start a process for the poll: %s",
-							    strerror(errno)));
-			R->ndone++;
-		}
-		R->next_start++;
-	}
-}
-
-/* >0 bytes read, 0 at EOF, -1 on an error or nothing to read yet. */
-static ssize_t append(struct job *j)
-{
-	char tmp[4096];
-	ssize_t got = read(j->fd, tmp, sizeof tmp);
-	if (got > 0) {
-		j->buf = xrealloc(j->buf, j->len + (size_t)got + 1);
-		memcpy(j->buf + j->len, tmp, (size_t)got);
-		j->len += (size_t)got;
-	}
-	return got;
-}
-
-/* A poll that ended without a result line is that account's error, not
- * the run's: every other account's result is still printed. */
-static void finish(struct run *R, struct job *j, int status)
-{
-	R->running--;
+	R->jobs[i].r = *r;
+	R->jobs[i].done = 1;
 	R->ndone++;
-	j->pid = 0;
-	if (j->fd >= 0) {   /* what it wrote before it ended */
-		fcntl(j->fd, F_SETFL, O_NONBLOCK);
-		while (append(j) > 0)
-			;
-		close(j->fd);
-		j->fd = -1;
+}
+
+static void job_error(struct run *R, long i, int code, char *error)
+{
+	struct result r = { .code = code, .error = error };
+	finish_job(R, i, &r);
+}
+
+static void retire(struct worker *w)
+{
+	if (w->cmd >= 0)
+		close(w->cmd);
+	w->cmd = -1;
+}
+
+/* Hand idle workers the next accounts; start workers up to max_parallel
+ * while accounts wait; tell idle ones to finish once none do. */
+static void dispatch(struct run *R)
+{
+	for (size_t k = 0; k < R->nw; k++) {
+		struct worker *w = &R->w[k];
+		if (w->pid == 0 && R->next_start < R->n && !stop_requested && spawn(R, w) < 0) {
+			if (R->alive > 0)
+				continue;   /* out of processes: the others carry on */
+			job_error(R, (long)R->next_start++,
+				  EX_TEMPFAIL, xasprintf("cannot start a process for the poll: %s",
+							 strerror(errno)));
+			continue;
+		}
+		if (w->pid == 0 || w->cur >= 0 || w->cmd < 0)
+			continue;
+		if (R->next_start >= R->n || stop_requested) {
+			retire(w);
+			continue;
+		}
+		char line[32];
+		int len = snprintf(line, sizeof line, "%zu\n", R->next_start);
+		w->cur = (long)R->next_start++;
+		w->started = now_sec();
+		if (write_all(w->cmd, line, (size_t)len) < 0)
+			retire(w);   /* it died: its end (ended) reports the account */
 	}
-	j->buf = j->buf ? j->buf : xstrdup("");
-	j->buf[j->len] = '\0';
-	if (result_unpack(j->buf, &j->r) == 0) {
-		j->done = 1;
+}
+
+/* One "N result" line from a worker. */
+static void take_line(struct run *R, struct worker *w, char *line)
+{
+	char *rest;
+	long i = strtol(line, &rest, 10);
+	struct result r;
+	if (i != w->cur || i < 0 || *rest != ' ' || result_unpack(rest + 1, &r) < 0) {
+		log_err(NULL, "a poll's worker sent a garbled result: stopping it");
+		kill(w->pid, SIGKILL);
+		w->killed = 1;
+		retire(w);
 		return;
 	}
-	int code = j->term_at > 0 ? EX_TEMPFAIL : EX_SOFTWARE;
-	if (WIFSIGNALED(status))
-		job_error(j, code, xasprintf("the poll ended without a result: killed by signal %d%s",
-					     WTERMSIG(status), j->killed ? " (it did not stop "
-					     "within the grace time after TERM)" : ""));
-	else
-		job_error(j, code, xasprintf("the poll ended without a result (exit %d)",
-					     WEXITSTATUS(status)));
-	log_err(j->a->name, "%s", j->r.error);
+	finish_job(R, i, &r);
+	w->cur = -1;
 }
 
-static struct job *job_of(struct run *R, pid_t pid)
+/* A worker ended: an account it was polling ends without a result, an
+ * error of that account alone, not of the run. */
+static void ended(struct run *R, struct worker *w, int status)
 {
-	for (size_t i = 0; i < R->n; i++)
-		if (R->jobs[i].pid == pid)
-			return &R->jobs[i];
+	if (w->res >= 0)
+		close(w->res);
+	retire(w);
+	R->alive--;
+	free(w->buf);
+	long i = w->cur;
+	struct worker gone = *w;
+	*w = (struct worker){ .cmd = -1, .res = -1, .cur = -1 };
+	if (i < 0)
+		return;
+	int code = gone.term_at > 0 ? EX_TEMPFAIL : EX_SOFTWARE;
+	char *why = WIFSIGNALED(status)
+		? xasprintf("the poll ended without a result: killed by signal %d%s",
+			    WTERMSIG(status), gone.killed ? " (it did not stop in time after TERM)" : "")
+		: xasprintf("the poll ended without a result (exit %d)", WEXITSTATUS(status));
+	log_err(R->jobs[i].a->name, "%s", why);
+	job_error(R, i, code, why);
+}
+
+static struct worker *worker_of(struct run *R, pid_t pid)
+{
+	for (size_t k = 0; k < R->nw; k++)
+		if (R->w[k].pid == pid)
+			return &R->w[k];
 	return NULL;
 }
 
-/* Read what a child wrote; at EOF it is exiting: reap it. */
-static void drain(struct run *R, struct job *j)
+/* Read what a worker wrote; at EOF it is exiting: reap it. */
+static void drain(struct run *R, struct worker *w)
 {
-	ssize_t got = append(j);
-	if (got > 0 || (got < 0 && (errno == EINTR || errno == EAGAIN)))
+	char tmp[4096];
+	ssize_t got = read(w->res, tmp, sizeof tmp);
+	if (got < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
-	close(j->fd);
-	j->fd = -1;
+	if (got > 0) {
+		w->buf = xrealloc(w->buf, w->len + (size_t)got + 1);
+		memcpy(w->buf + w->len, tmp, (size_t)got);
+		w->len += (size_t)got;
+		char *nl;
+		while (w->pid && (nl = memchr(w->buf, '\n', w->len)) != NULL) {
+			*nl = '\0';
+			take_line(R, w, w->buf);
+			size_t used = (size_t)(nl + 1 - w->buf);
+			memmove(w->buf, nl + 1, w->len - used);
+			w->len -= used;
+		}
+		return;
+	}
+	close(w->res);
+	w->res = -1;
 	int status;
-	while (waitpid(j->pid, &status, 0) < 0)
+	pid_t pid = w->pid;
+	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return;
-	finish(R, j, status);
+	ended(R, w, status);
 }
 
 /* ---- deadlines and signals ---- */
 
-static double deadline_of(const struct job *j)
+static double deadline_of(const struct run *R, const struct worker *w)
 {
-	if (j->term_at > 0)
-		return j->killed ? 0 : j->term_at + KILL_GRACE;
-	if (j->a->session_timeout <= 0)
+	if (w->term_at > 0)
+		return w->killed ? 0 : w->term_at + KILL_GRACE;
+	const struct account *a = w->cur >= 0 ? R->jobs[w->cur].a : NULL;
+	if (a == NULL || a->session_timeout <= 0)
 		return 0;
-	return j->started + j->a->session_timeout + j->a->timeout + CAP_GRACE;
+	return w->started + a->session_timeout + a->timeout + CAP_GRACE;
 }
 
-/* TERM to polls past their cap (or every poll once the run is told to
- * stop), KILL to those that outlive KILL_GRACE after it.  Returns the
- * next deadline, 0 for none. */
+/* TERM to a poll past its cap (or to every poll once the run is told to
+ * stop), KILL to one that outlives KILL_GRACE after it.  A worker told
+ * TERM polls nothing more.  Returns the next deadline, 0 for none. */
 static double enforce(struct run *R)
 {
 	double t = now_sec(), wake = 0;
-	for (size_t i = 0; i < R->n; i++) {
-		struct job *j = &R->jobs[i];
-		if (j->pid == 0)
+	for (size_t k = 0; k < R->nw; k++) {
+		struct worker *w = &R->w[k];
+		if (w->pid == 0)
 			continue;
-		double d = deadline_of(j);
-		if ((stop_requested && j->term_at == 0) || (d > 0 && t >= d)) {
-			if (j->term_at > 0) {
-				log_err(j->a->name, "the poll did not stop within %d s of TERM: "
-					"killing it", KILL_GRACE);
-				kill(j->pid, SIGKILL);
-				j->killed = 1;
-			} else {
-				if (!stop_requested)
-					log_err(j->a->name, "the poll has run %.0f s, past "
-						"session_timeout: ending it", t - j->started);
-				kill(j->pid, SIGTERM);
-				j->term_at = t;
-			}
-			d = deadline_of(j);
+		double d = deadline_of(R, w);
+		if (w->term_at == 0 && (stop_requested || (d > 0 && t >= d))) {
+			if (!stop_requested)
+				log_err(R->jobs[w->cur].a->name, "the poll has run %.0f s, past "
+					"session_timeout: ending it", t - w->started);
+			kill(w->pid, SIGTERM);
+			w->term_at = t;
+			retire(w);
+		} else if (d > 0 && t >= d) {
+			log_err(w->cur >= 0 ? R->jobs[w->cur].a->name : NULL, "the poll did not "
+				"stop within %d s of TERM: killing it", KILL_GRACE);
+			kill(w->pid, SIGKILL);
+			w->killed = 1;
 		}
+		d = deadline_of(R, w);
 		if (d > 0 && (wake == 0 || d < wake))
 			wake = d;
 	}
@@ -359,26 +435,24 @@ static double enforce(struct run *R)
 /* Told to stop: accounts not started yet are not polled this run. */
 static void skip_rest(struct run *R)
 {
-	for (; R->next_start < R->n; R->next_start++) {
-		job_error(&R->jobs[R->next_start], EX_TEMPFAIL,
+	for (; R->next_start < R->n; R->next_start++)
+		job_error(R, (long)R->next_start, EX_TEMPFAIL,
 			  xstrdup("not polled: stopped by a signal"));
-		R->ndone++;
-	}
 }
 
 /* Wait for output, an exit or a deadline, whichever comes first. */
 static void wait_some(struct run *R, double wake)
 {
-	struct pollfd *pf = xcalloc(R->n + 1, sizeof *pf);
-	struct job **who = xcalloc(R->n + 1, sizeof *who);
+	struct pollfd *pf = xcalloc(R->nw + 1, sizeof *pf);
+	struct worker **who = xcalloc(R->nw + 1, sizeof *who);
 	nfds_t np = 0;
-	for (size_t i = 0; i < R->n; i++)
-		if (R->jobs[i].pid && R->jobs[i].fd >= 0) {
-			pf[np].fd = R->jobs[i].fd;
+	for (size_t k = 0; k < R->nw; k++)
+		if (R->w[k].pid && R->w[k].res >= 0) {
+			pf[np].fd = R->w[k].res;
 			pf[np].events = POLLIN;
-			who[np++] = &R->jobs[i];
+			who[np++] = &R->w[k];
 		}
-	/* a child whose pipe a grandchild still holds is found by waitpid */
+	/* a worker whose pipe a grandchild still holds is found by waitpid */
 	int ms = 250;
 	if (wake > 0) {
 		double left = (wake - now_sec()) * 1000;
@@ -386,30 +460,47 @@ static void wait_some(struct run *R, double wake)
 	}
 	if (poll(pf, np, ms) > 0)
 		for (nfds_t k = 0; k < np; k++)
-			if (pf[k].revents)
+			if (pf[k].revents && who[k]->pid && who[k]->res == pf[k].fd)
 				drain(R, who[k]);
 	free(pf);
 	free(who);
 	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct job *j = job_of(R, pid);
-		if (j)
-			finish(R, j, status);
+		struct worker *w = worker_of(R, pid);
+		if (w == NULL)
+			continue;
+		if (w->res >= 0) {   /* what it wrote before it ended */
+			fcntl(w->res, F_SETFL, O_NONBLOCK);
+			for (int i = 0; i < 1024 && w->res >= 0 && w->pid == pid; i++)
+				drain(R, w);
+		}
+		if (w->pid == pid)
+			ended(R, w, status);
 	}
 }
 
 static void run_parallel(struct run *R)
 {
+	R->nw = R->n < (size_t)R->cf->max_parallel ? R->n : (size_t)R->cf->max_parallel;
+	R->w = xcalloc(R->nw + 1, sizeof *R->w);
+	for (size_t k = 0; k < R->nw; k++)
+		R->w[k] = (struct worker){ .cmd = -1, .res = -1, .cur = -1 };
 	while (R->next_print < R->n) {
-		start_due(R);
 		if (stop_requested)
 			skip_rest(R);
+		dispatch(R);
 		double wake = enforce(R);
-		if (R->running > 0)
+		if (R->alive > 0)
 			wait_some(R, wake);
 		print_ready(R);
 	}
+	while (R->alive > 0) {   /* idle workers told to finish */
+		for (size_t k = 0; k < R->nw; k++)
+			retire(&R->w[k]);
+		wait_some(R, enforce(R));
+	}
+	free(R->w);
 }
 
 static void run_here(struct run *R, struct state *st)

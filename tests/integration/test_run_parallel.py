@@ -157,23 +157,26 @@ def test_max_parallel_1_is_sequential(fake, run, tmp):
 
 
 def test_a_poll_that_dies_is_its_accounts_error(make_dovecot, run, tmp):
-    """A child killed without sending its result: that account fails with
-    EX_SOFTWARE, the others' results and mail are all there."""
-    dc = make_dovecot(users={"u1": "secret", "u2": "secret"}, ssl=False)
-    dc.add_message("u1", msg("m1"))
-    dc.add_message("u2", msg("m2"))
+    """A poll's process killed before it sends its result: that account
+    fails with EX_SOFTWARE; every other account, before and after it, is
+    polled and reported (a new process takes the dead one's place)."""
+    dc = make_dovecot(users={f"u{i}": "secret" for i in range(1, 5)}, ssl=False)
+    for i in range(1, 5):
+        dc.add_message(f"u{i}", msg(f"m{i}"))
     body = (dovecot_account(dc, "first", "u1", f"mbox {tmp}/1.mbox") +
             block("dies", host=dc.host, port=dc.port, tls="off", auth="user", user="u1",
                   password_command="sh -c 'kill -KILL $PPID'", deliver=f"mbox {tmp}/d.mbox") +
-            dovecot_account(dc, "last", "u2", f"mbox {tmp}/2.mbox"))
-    r = run("-f", write(tmp, body, max_parallel=3), "run", "--json")
+            "".join(dovecot_account(dc, f"a{i}", f"u{i}", f"mbox {tmp}/{i}.mbox")
+                    for i in range(2, 5)))
+    r = run("-f", write(tmp, body, max_parallel=2), "run", "--json")
     assert r.returncode == 70, r.stderr
     doc = json.loads(r.stdout)
-    assert [a["account"] for a in doc["accounts"]] == ["first", "dies", "last"]
-    assert [a["exit"] for a in doc["accounts"]] == [0, 70, 0]
+    assert [a["account"] for a in doc["accounts"]] == ["first", "dies", "a2", "a3", "a4"]
+    assert [a["exit"] for a in doc["accounts"]] == [0, 70, 0, 0, 0]
     assert "killed by signal 9" in doc["accounts"][1]["error"]
-    assert len(pt.mbox_messages(tmp / "1.mbox")) == 1
-    assert len(pt.mbox_messages(tmp / "2.mbox")) == 1
+    for i in range(1, 5):
+        assert len(pt.mbox_messages(tmp / f"{i}.mbox")) == 1
+        assert dc.count(f"u{i}") == 0
 
 
 def test_sigterm_mid_run_stops_safely(make_dovecot, fake, popsift, tmp):
