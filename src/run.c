@@ -1,13 +1,16 @@
 /* run.c — `popsift run`: one pass over the accounts, up to max_parallel
- * at once.  As in the daemon, each account is polled in a child process
- * of its own with its own state database connection (a SQLite handle
- * never crosses a fork); the child sends its result back as one line
- * (report.c result_pack) and the parent prints the results in config
+ * at once.  As in the daemon, polls run in child processes, each with
+ * its own state database connection (a SQLite handle never crosses a
+ * fork); unlike the daemon's one process per poll, a worker polls the
+ * accounts it is handed one after the other, as `run` itself did, since
+ * a fork, a database open and an exit per account cost ten times the
+ * CPU of an empty poll.  A worker sends each result back as one line
+ * (report.c result_pack); the parent prints the results in config
  * order, each as soon as it and every account before it are done.
  *
  * One account, or max_parallel 1, is polled in this process as before:
- * nothing to overlap, and the progress line stays.  Children stay in
- * run's process group, so a password_command may still ask on the
+ * nothing to overlap, and the message progress line stays.  Workers stay
+ * in run's process group, so a password_command may still ask on the
  * terminal and ^C reaches every poll at once, as it reached the one. */
 #include <errno.h>
 #include <fcntl.h>
