@@ -24,6 +24,9 @@ fi
 
 [ -x ./popsift ] || make popsift
 /usr/bin/python3 bench/bench.py "$@"
+# 300 accounts, nothing new, 20 ms RTT: run (parallel) against run with
+# max_parallel 1, fetchmail (sequential) and fdm (parallel-accounts)
+/usr/bin/python3 bench/accounts.py
 # 1,000 messages through spamc (spamd up): popsift's `filter` against
 # fetchmail + procmail `:0fw | spamc`
 if command -v spamd >/dev/null 2>&1 && command -v procmail >/dev/null 2>&1; then

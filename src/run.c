@@ -58,7 +58,7 @@ struct run {
 	struct job *jobs;
 	struct worker *w;
 	size_t n, nw, next_start, next_print, alive, ndone;
-	int    json, first, code, progress;
+	int    json, first, code, progress, progress_shown;
 	double progress_at;
 };
 
@@ -115,9 +115,8 @@ static size_t collect(struct run *R, const struct run_req *q)
 		n++;
 	R->jobs = xcalloc(n + 1, sizeof *R->jobs);
 	for (const struct account *a = R->cf->accounts; a; a = a->next)
-		if (wanted(q, a->name)) {
+		if (wanted(q, a->name))
 			R->jobs[R->n++].a = a;
-		}
 	return R->n;
 }
 
@@ -127,14 +126,17 @@ static size_t collect(struct run *R, const struct run_req *q)
 static void progress_line(struct run *R, int erase)
 {
 	double t = now_sec();
-	if (!R->progress || (!erase && t - R->progress_at < 0.5))
+	if (!R->progress)
 		return;
 	if (erase) {
-		if (R->progress_at > 0)
+		if (R->progress_shown)
 			fprintf(stderr, "\r%*s\r", 60, "");
-		R->progress_at = 0;
+		R->progress_shown = 0;
 		return;
 	}
+	if (R->progress_shown && t - R->progress_at < 0.5)
+		return;
+	R->progress_shown = 1;
 	R->progress_at = t;
 	fprintf(stderr, "\rpopsift: %zu/%zu accounts done, %zu processes ", R->ndone, R->n,
 		R->alive);
