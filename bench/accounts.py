@@ -5,7 +5,7 @@ new behind a 20 ms round trip (`make bench` runs it; alone:
 
 One throwaway Dovecot (tests/lib/popsift_test.py) with N users (passwd-file),
 each holding a few messages; its POP3 port behind bench/delayproxy.py (10 ms
-each way).  Dovecot reuses its processes (high-performance mode), so that
+each way; BENCH_ACCOUNTS_PROXIES, default 4, proxies share the accounts).  Dovecot reuses its processes (high-performance mode), so that
 what is measured is the clients, not Dovecot starting two processes per
 connection on the same CPUs.  Every tool first fetches everything once (keep: the mail stays),
 then each timed run finds nothing new on any account:
@@ -22,7 +22,8 @@ Prints a table: median seconds, ms per account, the ratio to popsift and
 the tool's own CPU seconds (its processes, not Dovecot's or the proxy's),
 with --json the same as JSON.  Environment: BENCH_ACCOUNTS_N (300),
 BENCH_RUNS (3; the sequential tools run BENCH_ACCOUNTS_SLOW_RUNS, default
-1, times), BENCH_ACCOUNTS_MSGS (3 messages per mailbox), POPSIFT.
+1, times), BENCH_ACCOUNTS_MSGS (3 messages per mailbox), BENCH_ACCOUNTS_TOOLS
+(popsift,popsift-P1,fetchmail,fdm: popsift always runs), POPSIFT.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ N = int(os.environ.get("BENCH_ACCOUNTS_N", "300"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SLOW_RUNS = int(os.environ.get("BENCH_ACCOUNTS_SLOW_RUNS", "1"))
 MSGS = int(os.environ.get("BENCH_ACCOUNTS_MSGS", "3"))
+# one delayproxy (a Python process) for all 300 connections is what a
+# parallel client waits for on a busy machine: account i goes through
+# proxy i % PROXIES
+PROXIES = int(os.environ.get("BENCH_ACCOUNTS_PROXIES", "4"))
+TOOLS = os.environ.get("BENCH_ACCOUNTS_TOOLS", "popsift,popsift-P1,fetchmail,fdm").split(",")
 RTT = 0.020
 PASSWORD = "secret"
 # A far server's CPU is not ours: Dovecot keeps its login and pop3
@@ -73,6 +79,11 @@ def users() -> list[str]:
     return [f"user{i:03d}" for i in range(N)]
 
 
+def accounts(pports: list[int]) -> list[tuple[str, int]]:
+    """(user, the port of the proxy in front of its server)."""
+    return [(u, pports[i % len(pports)]) for i, u in enumerate(users())]
+
+
 def message(user: str, k: int) -> bytes:
     return (f"From: Sender <sender@example.com>\nTo: {user}@example.org\n"
             f"Subject: bench {user} {k}\nMessage-ID: <{user}.{k}@bench.test>\n\n"
@@ -89,10 +100,10 @@ class Tool:
     label = "?"
     ok_codes = (0,)
 
-    def __init__(self, tmp: Path, pport: int):
+    def __init__(self, tmp: Path, pports: list[int]):
         self.dir = tmp / self.key
         self.dir.mkdir()
-        self.pport = pport
+        self.pports = pports
         self.env = {}
         self.setup()
 
@@ -110,20 +121,20 @@ class Tool:
 
 
 class Popsift(Tool):
-    def __init__(self, tmp, pport, parallel=None):
+    def __init__(self, tmp, pports, parallel=None):
         self.parallel = parallel
         self.key = "popsift" if parallel is None else f"popsift-P{parallel}"
         self.label = ("popsift run" if parallel is None
                       else f"popsift run, max_parallel {parallel}")
-        super().__init__(tmp, pport)
+        super().__init__(tmp, pports)
 
     def setup(self):
         head = f"defaults\nstate {self.dir}/state.db\nkeep yes\n"
         if self.parallel is not None:
             head = f"max_parallel {self.parallel}\n" + head
-        body = "".join(f"\naccount {u}\nhost 127.0.0.1\nport {self.pport}\ntls off\n"
+        body = "".join(f"\naccount {u}\nhost 127.0.0.1\nport {port}\ntls off\n"
                        f"user {u}\npassword {PASSWORD}\ndeliver mbox {self.dir}/{u}.mbox\n"
-                       for u in users())
+                       for u, port in accounts(self.pports))
         self.conf = pt.write_config(self.dir / "config", head + body, 0o600)
 
     def cmd(self):
@@ -137,9 +148,9 @@ class Fetchmail(Tool):
     def setup(self):
         self.out = self.dir / "out.bsmtp"
         rc = "set no syslog\nset no bouncemail\n" + "".join(
-            f"poll 127.0.0.1 service {self.pport} protocol pop3 uidl auth password:\n"
+            f"poll 127.0.0.1 service {port} protocol pop3 uidl auth password:\n"
             f'  user "{u}" there with password "{PASSWORD}" is "root" here\n'
-            f"  keep sslproto '' bsmtp \"{self.out}\"\n" for u in users())
+            f"  keep sslproto '' bsmtp \"{self.out}\"\n" for u, port in accounts(self.pports))
         self.conf = pt.write_config(self.dir / "fetchmailrc", rc)
         self.env["FETCHMAILHOME"] = str(self.dir)
 
@@ -151,10 +162,10 @@ class Fetchmail(Tool):
 class Fdm(Tool):
     key = "fdm"
 
-    def __init__(self, tmp, pport, parallel):
+    def __init__(self, tmp, pports, parallel):
         self.parallel = parallel
         self.label = f"fdm (parallel-accounts {parallel})"
-        super().__init__(tmp, pport)
+        super().__init__(tmp, pports)
 
     def setup(self):
         # fdm's fetch processes drop root for an unprivileged user
@@ -163,9 +174,9 @@ class Fdm(Tool):
         os.chmod(cdir, 0o1777)
         conf = (f'set lock-file "{self.dir}/fdm.lock"\nset default-user "root"\n'
                 f"set parallel-accounts {self.parallel}\n" + "".join(
-                    f'account "{u}" pop3 server "127.0.0.1" port {self.pport} user "{u}" '
+                    f'account "{u}" pop3 server "127.0.0.1" port {port} user "{u}" '
                     f'pass "{PASSWORD}" new-only cache "{cdir}/{u}.cache" no-apop keep\n'
-                    for u in users()) +
+                    for u, port in accounts(self.pports)) +
                 f'action "mbox" mbox "{self.dir}/out.mbox"\nmatch all action "mbox"\n')
         self.conf = pt.write_config(self.dir / "fdm.conf", conf)
 
@@ -195,18 +206,21 @@ def main() -> int:
         tmp = Path(t)
         for u in users():
             dc.add_messages(u, [message(u, k) for k in range(MSGS)])
-        px, pport = proxy(dc.port)
+        pxs = [proxy(dc.port) for _ in range(PROXIES)]
+        pports = [pport for _, pport in pxs]
         par = default_max_parallel()
         try:
-            rows = [measure(Popsift(tmp, pport), RUNS),
-                    measure(Popsift(tmp, pport, 1), SLOW_RUNS)]
-            if have["fetchmail"]:
-                rows.append(measure(Fetchmail(tmp, pport), SLOW_RUNS))
-            if have["fdm"]:
-                rows.append(measure(Fdm(tmp, pport, par), RUNS))
+            rows = [measure(Popsift(tmp, pports), RUNS)]
+            if "popsift-P1" in TOOLS:
+                rows.append(measure(Popsift(tmp, pports, 1), SLOW_RUNS))
+            if have["fetchmail"] and "fetchmail" in TOOLS:
+                rows.append(measure(Fetchmail(tmp, pports), SLOW_RUNS))
+            if have["fdm"] and "fdm" in TOOLS:
+                rows.append(measure(Fdm(tmp, pports, par), RUNS))
         finally:
-            px.terminate()
-            px.wait(timeout=30)
+            for px, _ in pxs:
+                px.terminate()
+                px.wait(timeout=30)
     ref = rows[0]["median"]
     for r in rows:
         r["x_popsift"] = r["median"] / ref
@@ -222,7 +236,10 @@ def main() -> int:
     for r in rows:
         print(f"{r['tool']:36} {r['median']:9.2f} {r['ms_per_account']:10.1f} "
               f"{r['x_popsift']:9.1f} {r['cpu']:6.2f}  {len(r['runs'])}")
-    goal = min(r["x_popsift"] for r in rows[1:3]) if len(rows) > 2 else rows[1]["x_popsift"]
+    seq = [r["x_popsift"] for r in rows if "max_parallel 1" in r["tool"] or "fetchmail" in r["tool"]]
+    if not seq:
+        return 0
+    goal = min(seq)
     print(f"goal: popsift run at least 10x faster than sequential popsift and fetchmail: "
           f"{goal:.1f}x {'met' if goal >= 10 else 'NOT met'}")
     return 0
