@@ -153,7 +153,8 @@ static void print_ready(struct run *R)
 		result_free(&j->r);
 	}
 	fflush(stdout);
-	progress_line(R, 0);
+	if (R->next_print < R->n)
+		progress_line(R, 0);
 }
 
 /* ---- worker processes ---- */
