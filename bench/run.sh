@@ -24,6 +24,9 @@ fi
 
 [ -x ./popsift ] || make popsift
 /usr/bin/python3 bench/bench.py "$@"
+# 300 accounts, nothing new, 20 ms RTT: run (parallel) against run with
+# max_parallel 1, fetchmail (sequential) and fdm (parallel-accounts)
+/usr/bin/python3 bench/accounts.py
 # 1,000 accounts in the daemon, interval 60 s, 5 minutes (issue 16)
 /usr/bin/python3 bench/daemon.py --mode scale
 # 1,000 messages through spamc (spamd up): popsift's `filter` against

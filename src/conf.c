@@ -416,22 +416,17 @@ static int unknown_key(struct pctx *c, const char *key)
 		    : perr(c, "unknown key \"%s\"", key);
 }
 
-static int do_line(struct pctx *c, const char *key, const char *v)
+/* A key of the whole config rather than of an account (state, log, ...):
+ * allowed before any section too.  -2 when key is not one. */
+static int global_key(struct pctx *c, const char *key, const char *v)
 {
-	c->section |= !strcmp(key, "defaults") || !strcmp(key, "account");
-	c->key = key;
-	if (!c->section)   /* as mpop: a key belongs to a section */
-		return perr(c, "\"%s\" comes before any defaults or account line: put a "
-			    "\"defaults\" line above it (keys there apply to every account)", key);
-	if (strcmp(key, "defaults") == 0) {
-		c->cur = NULL;
-		return *v ? perr(c, "defaults takes no value (\"%s\")", v) : 0;
-	}
-	if (strcmp(key, "account") == 0) {
-		c->own_dests = 0;
-		return new_account(c, v);
-	}
-	struct account *a = c->cur ? c->cur : &c->tmpl;
+	static const char *const names[] = { "state", "max_parallel", "lock_wait", "log",
+					     "metrics" };
+	size_t i = 0;
+	while (i < sizeof names / sizeof *names && strcmp(names[i], key) != 0)
+		i++;
+	if (i == sizeof names / sizeof *names)
+		return -2;
 	if (*v == '\0')
 		return perr(c, "%s needs a value", key);
 	if (strcmp(key, "state") == 0) {
@@ -457,6 +452,30 @@ static int do_line(struct pctx *c, const char *key, const char *v)
 		c->cf->metrics = expand_tilde(v);
 		return 0;
 	}
+	return -1;
+}
+
+static int do_line(struct pctx *c, const char *key, const char *v)
+{
+	c->key = key;
+	int g = global_key(c, key, v);
+	if (g != -2)
+		return g;
+	c->section |= !strcmp(key, "defaults") || !strcmp(key, "account");
+	if (!c->section)   /* as mpop: an account's key belongs to a section */
+		return perr(c, "\"%s\" comes before any defaults or account line: put a "
+			    "\"defaults\" line above it (keys there apply to every account)", key);
+	if (strcmp(key, "defaults") == 0) {
+		c->cur = NULL;
+		return *v ? perr(c, "defaults takes no value (\"%s\")", v) : 0;
+	}
+	if (strcmp(key, "account") == 0) {
+		c->own_dests = 0;
+		return new_account(c, v);
+	}
+	struct account *a = c->cur ? c->cur : &c->tmpl;
+	if (*v == '\0')
+		return perr(c, "%s needs a value", key);
 	if (strcmp(key, "provider") == 0)
 		return provider_set(a, v) == 0 ? 0 :
 			perr(c, "unknown provider \"%s\" (popsift providers lists them)", v);
@@ -655,7 +674,7 @@ int conf_parse(const char *path, const char *text, struct config *cf, char **err
 {
 	memset(cf, 0, sizeof *cf);
 	cf->file = xstrdup(path);
-	cf->max_parallel = 4;
+	cf->max_parallel = 16;   /* popsift.conf.5 says why */
 	cf->lock_wait = 60;
 	struct pctx c = { .file = path, .cf = cf, .tail = &cf->accounts, .err = err };
 	account_defaults(&c.tmpl);

@@ -470,17 +470,6 @@ static char *request(char **names, int nnames, int all)
 	return req;
 }
 
-/* The most telling code when accounts fail differently (as run's). */
-static int worse(int a, int b)
-{
-	static const int order[] = { EX_CONFIG, EX_NOPERM, EX_UNAVAILABLE, EX_DATAERR,
-				     EX_SOFTWARE, EX_TEMPFAIL, 0 };
-	for (size_t i = 0; i < sizeof order / sizeof *order; i++)
-		if (a == order[i] || b == order[i])
-			return order[i];
-	return a ? a : b;
-}
-
 /* What the daemon promised: names in config order, each result once. */
 struct answer {
 	char  **names;
@@ -556,11 +545,11 @@ static int print_answer(const struct answer *an, int json)
 			continue;
 		struct account a = { .name = an->names[i] };
 		result_print(&a, &an->res[i], json, first);
-		code = worse(code, an->res[i].code);
+		code = result_worse(code, an->res[i].code);
 		first = 0;
 	}
 	if (an->left)
-		code = worse(code, EX_TEMPFAIL);
+		code = result_worse(code, EX_TEMPFAIL);
 	if (json)
 		printf("],\"exit\":%d}\n", code);
 	fflush(stdout);

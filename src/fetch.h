@@ -96,6 +96,8 @@ void result_print(const struct account *a, const struct result *r, int json, int
 /* report.c: one line per result over a pipe or socket (malloc'd, ends in \n) */
 char *result_pack(const struct result *r);
 int  result_unpack(const char *line, struct result *r);
+/* The worse of two exit codes (78, 77, 69, 65, 70, 75, then any other). */
+int  result_worse(int a, int b);
 
 /* fetch-batch.c */
 int  batch_message(struct fetch *f, struct srvmsg *sm);

@@ -17,6 +17,8 @@
 #include "provider.h"
 #include "sched.h"
 #include "rules.h"
+#include "run.h"
+#include "shard.h"
 #include "state.h"
 #include "usage.h"
 
@@ -27,6 +29,7 @@ int cmd_new(const struct config *cf, int nargs, char **args, int json);
 struct cli {
 	const char *config;
 	const char *since;
+	const char *shard;
 	int json, all, dry_run;
 	int flags;           /* F_*: the options given, for check_usage */
 	const char *cmd;
@@ -34,20 +37,20 @@ struct cli {
 	int nargs;
 };
 
-enum { F_JSON = 1, F_ALL = 2, F_DRY = 4, F_SINCE = 8 };
+enum { F_JSON = 1, F_ALL = 2, F_DRY = 4, F_SINCE = 8, F_SHARD = 16 };
 
 /* What each command takes: its options, and how many words after it. */
 static const struct cmdspec {
 	const char *name;
 	int flags, min, max;
 } specs[] = {
-	{ "run", F_JSON | F_ALL | F_DRY, 0, -1 }, { "new", F_JSON, 0, -1 },
-	{ "daemon", 0, 0, 0 }, { "check", 0, 0, 0 }, { "status", F_JSON, 0, 1 },
+	{ "run", F_JSON | F_ALL | F_DRY | F_SHARD, 0, -1 }, { "new", F_JSON, 0, -1 },
+	{ "daemon", F_SHARD, 0, 0 }, { "check", 0, 0, 0 }, { "status", F_JSON, 0, 1 },
 	{ "log", F_JSON | F_SINCE, 0, 1 }, { "import", F_DRY, 1, -1 },
 	{ "providers", 0, 0, 1 }, { "authorize", 0, 1, 1 }, { "help", 0, 0, 1 },
 };
 
-static const char *const flag_names[] = { "--json", "--all", "--dry-run", "--since" };
+static const char *const flag_names[] = { "--json", "--all", "--dry-run", "--since", "--shard" };
 
 /* An option the command does not take, or too few or many words. */
 static int check_usage(const struct cli *c)
@@ -60,7 +63,7 @@ static int check_usage(const struct cli *c)
 		return usage_error("filter", "filter must be the first word");
 	if (sp == NULL)
 		return usage_error(NULL, "no command \"%s\"", c->cmd);
-	for (int b = 0; b < 4; b++)
+	for (int b = 0; b < 5; b++)
 		if ((c->flags & (1 << b)) && !(sp->flags & (1 << b)))
 			return usage_error(sp->name, "%s takes no %s", sp->name, flag_names[b]);
 	if (c->nargs < sp->min)
@@ -91,7 +94,7 @@ static int parse_cli(int argc, char **argv, struct cli *c, int *code)
 		const char *s = argv[i];
 		if (special(s, c->cmd, code))
 			return -1;
-		if ((!strcmp(s, "-f") || !strcmp(s, "--since")) && i + 1 >= argc)
+		if ((!strcmp(s, "-f") || !strcmp(s, "--since") || !strcmp(s, "--shard")) && i + 1 >= argc)
 			return *code = usage_error(c->cmd, "%s needs a value", s), -1;
 		if (!strcmp(s, "-f"))
 			c->config = argv[++i];
@@ -103,6 +106,8 @@ static int parse_cli(int argc, char **argv, struct cli *c, int *code)
 			log_level = 2;
 		else if (!strcmp(s, "-q"))
 			log_level = -1;
+		else if (!strcmp(s, "--shard"))
+			c->shard = argv[++i], c->flags |= F_SHARD;
 		else if (!strcmp(s, "--json"))
 			c->json = 1, c->flags |= F_JSON;
 		else if (!strcmp(s, "--all"))
@@ -119,6 +124,18 @@ static int parse_cli(int argc, char **argv, struct cli *c, int *code)
 	if (c->cmd == NULL)
 		return *code = usage_error(NULL, "no command given (popsift help lists them)"), -1;
 	return (*code = check_usage(c)) != 0 ? -1 : 0;
+}
+
+/* --shard K/N: this host's share of the config's accounts (run, daemon). */
+/* 0, or the usage error (64) of a --shard that is not K/N. */
+static int pick_shard(const struct cli *c)
+{
+	char *err = NULL;
+	if (c->shard == NULL || shard_select(c->shard, &err) == 0)
+		return 0;
+	int code = usage_error(c->cmd, "%s", err);
+	free(err);
+	return code;
 }
 
 static char *config_path(const struct cli *c)
@@ -143,91 +160,13 @@ static int load_config(const struct cli *c, struct config *cf)
 	return rc < 0 ? EX_CONFIG : 0;
 }
 
-/* The most telling code when accounts fail differently. */
-static int worse(int a, int b)
+static int cmd_run_cli(const struct cli *c)
 {
-	static const int order[] = { EX_CONFIG, EX_NOPERM, EX_UNAVAILABLE, EX_DATAERR,
-				     EX_SOFTWARE, EX_TEMPFAIL, 0 };
-	for (size_t i = 0; i < sizeof order / sizeof *order; i++)
-		if (a == order[i] || b == order[i])
-			return order[i];
-	return a ? a : b;
-}
-
-static int wanted(const struct cli *c, const char *name)
-{
-	if (c->nargs == 0)
-		return 1;
-	for (int i = 0; i < c->nargs; i++)
-		if (strcmp(c->args[i], name) == 0)
-			return 1;
-	return 0;
-}
-
-static int check_names(const struct cli *c, const struct config *cf)
-{
-	for (int i = 0; i < c->nargs; i++) {
-		const struct account *a = cf->accounts;
-		while (a && strcmp(a->name, c->args[i]) != 0)
-			a = a->next;
-		if (a == NULL) {
-			log_err(NULL, "no account \"%s\" in %s", c->args[i], cf->file);
-			return EX_USAGE;
-		}
-	}
-	return 0;
-}
-
-static int cmd_run(const struct cli *c)
-{
-	struct config cf;
-	int code = load_config(c, &cf);
-	if (code)
-		return code;
-	if ((code = check_names(c, &cf)) != 0) {
-		conf_free(&cf);
-		return code;
-	}
-	struct state *st = NULL;
-	char *err = NULL;
-	int lockfd = -1;
-	/* logrotate's SIGHUP is for the daemon; a one-shot run carries on */
-	signal(SIGHUP, SIG_IGN);
-	/* the daemon holds the state: it polls them now, we print (ctl.c) */
-	if ((code = ctl_run(&cf, c->args, c->nargs, c->json, c->all, c->dry_run)) != CTL_NO_DAEMON) {
-		conf_free(&cf);
-		return code;
-	}
-	code = 0;
-	if (log_open(cf.log, &err) < 0 || (lockfd = lock_state(&cf, cf.lock_wait, &err)) < 0 ||
-	    state_open(cf.state, &st, &err) < 0) {
-		log_err(NULL, "%s", err);
-		free(err);
-		conf_free(&cf);
-		if (lockfd >= 0)
-			close(lockfd);
-		return EX_TEMPFAIL;
-	}
-	struct runopts o = { .all = c->all, .dry_run = c->dry_run,
-			     .progress = isatty(2) && log_level == 0 && !c->json, .json = c->json };
-	if (c->json)
-		fputs("{\"accounts\":[", stdout);
-	int first = 1;
-	for (const struct account *a = cf.accounts; a; a = a->next) {
-		if (!wanted(c, a->name))
-			continue;
-		struct result r;
-		code = worse(code, fetch_account(a, st, &o, &r));
-		result_print(a, &r, c->json, first);
-		after_account(&cf, a, st, &r, c->dry_run);
-		first = 0;
-		result_free(&r);
-	}
-	if (c->json)
-		printf("],\"exit\":%d}\n", code);
-	state_close(st);
-	close(lockfd);
-	conf_free(&cf);
+	char *path = config_path(c);
+	struct run_req q = { .config = path, .json = c->json, .all = c->all,
+			     .dry_run = c->dry_run, .names = c->args, .nnames = c->nargs };
+	int code = cmd_run(&q);
+	free(path);
 	return code;
 }
 
@@ -298,7 +237,7 @@ static int cmd_status(const struct cli *c)
 				   "or a date (2026-11-01)", c->since);
 	struct config cf;
 	int code = load_config(c, &cf);
-	if (code == 0 && (code = check_names(c, &cf)) != 0)
+	if (code == 0 && (code = shard_check_names(&cf, c->args, c->nargs)) != 0)
 		conf_free(&cf);
 	if (code)
 		return code;
@@ -331,7 +270,7 @@ static int cmd_new_cli(const struct cli *c)
 	int code = load_config(c, &cf);
 	if (code)
 		return code;
-	if ((code = check_names(c, &cf)) == 0)
+	if ((code = shard_check_names(&cf, c->args, c->nargs)) == 0)
 		code = cmd_new(&cf, c->nargs, c->args, c->json);
 	conf_free(&cf);
 	return code;
@@ -386,14 +325,14 @@ int main(int argc, char **argv)
 				return code;
 		return cmd_filter(argc - 1, argv + 1);
 	}
-	if (parse_cli(argc, argv, &c, &code) < 0) {
+	if (parse_cli(argc, argv, &c, &code) < 0 || (code = pick_shard(&c)) != 0) {
 		free(c.args);
 		return code;
 	}
 	if (conn_global_init() < 0)
 		return EX_SOFTWARE;
 	if (!strcmp(c.cmd, "run"))
-		code = cmd_run(&c);
+		code = cmd_run_cli(&c);
 	else if (!strcmp(c.cmd, "new"))
 		code = cmd_new_cli(&c);
 	else if (!strcmp(c.cmd, "check"))

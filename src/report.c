@@ -85,3 +85,15 @@ int result_unpack(const char *line, struct result *r)
 	r->error = has_err ? unescape(line + off) : NULL;
 	return 0;
 }
+
+/* The most telling code when accounts fail differently: `run`'s exit
+ * status, whether it polled them itself or the daemon did. */
+int result_worse(int a, int b)
+{
+	static const int order[] = { EX_CONFIG, EX_NOPERM, EX_UNAVAILABLE, EX_DATAERR,
+				     EX_SOFTWARE, EX_TEMPFAIL, 0 };
+	for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+		if (a == order[i] || b == order[i])
+			return order[i];
+	return a ? a : b;
+}

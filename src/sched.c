@@ -24,6 +24,7 @@
 #include "oauth.h"
 #include "ops.h"
 #include "sched.h"
+#include "shard.h"
 #include "state.h"
 
 #define AUTH_PAUSE 3   /* refused logins in a row before pausing */
@@ -247,6 +248,7 @@ static void reload(struct sched *s)
 		free(err);
 		return;
 	}
+	shard_apply(&cf);
 	conf_free(&s->cf);
 	s->cf = cf;
 	sync_slots(s);
@@ -757,6 +759,7 @@ int sched_run(const char *path)
 		return EX_CONFIG;
 	}
 	log_daemon = 1;
+	shard_apply(&s.cf);
 	if (log_open(s.cf.log, &err) < 0 || lock_state(&s.cf, 0, &err) < 0) {
 		log_err(NULL, "%s", err);
 		free(err);

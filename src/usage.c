@@ -21,13 +21,15 @@ struct cmdhelp {
 
 static const struct cmdhelp cmds[] = {
 	{ "run", "popsift [-f CONFIG] [-v | -vv | -q] run [--all] [--dry-run] [--json]\n"
-		 "        [ACCOUNT...]",
+		 "        [--shard K/N] [ACCOUNT...]",
 	  "fetch, sift and deliver new mail, once",
 	  "One pass over every account, or the accounts named: fetch new mail, sift it\n"
 	  "through the rules, deliver it, then delete it from the server unless kept.\n"
 	  "  --all       fetch again what earlier runs delivered (while on the server)\n"
 	  "  --dry-run   say what would be done with each message; change nothing\n"
-	  "  --json      one JSON object on standard output\n" },
+	  "  --json      one JSON object on standard output\n"
+	  "  --shard K/N only the accounts of share K of N (several hosts, one config)\n"
+	  "Up to max_parallel accounts at once; while the daemon runs, it polls them.\n" },
 	{ "new", "popsift [-f CONFIG] [-q] new [--json] [ACCOUNT...]",
 	  "count new mail on the server without downloading it",
 	  "Check for new mail without downloading it (UIDL and LIST only): per account,\n"
@@ -35,7 +37,7 @@ static const struct cmdhelp cmds[] = {
 	  "Exit status: 0 new mail, 1 none, else the error's (64, 69, 75, 77, 78).\n"
 	  "  --json      one JSON object on standard output\n"
 	  "  -q          print nothing: the exit status alone answers\n" },
-	{ "daemon", "popsift [-f CONFIG] daemon",
+	{ "daemon", "popsift [-f CONFIG] daemon [--shard K/N]",
 	  "poll every account on its own schedule",
 	  "Stay in the foreground and poll each account every `interval` seconds.\n"
 	  "SIGHUP rereads the configuration, SIGUSR1 polls now, SIGTERM stops.\n" },

@@ -401,7 +401,7 @@ def test_new_mail_reaches_mbox_on_next_poll(dovecot, daemon, tmp):
     cfg = make_config(tmp / "config", {"state": tmp / "state.db"},
                       acct(dovecot, "alice", "test", interval=1, deliver=f"mbox {mbox}"))
     d = daemon(cfg)
-    d.wait_for(r"^popsift: daemon started: 1 account, up to 4 at once$")
+    d.wait_for(r"^popsift: daemon started: 1 account, up to 16 at once$")
     d.wait_for(POLL_RE.format(name="test"))
     assert message_ids(mbox) == []
 

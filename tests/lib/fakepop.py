@@ -64,6 +64,12 @@ Fault knobs (keyword arguments; all default to "behave"):
   uidl_lines          dict num -> the text of message num's line in the UIDL
                       listing (and after "+OK " for `UIDL num`) instead of
                       "num uid", e.g. {3: "3"} for a message without a UID
+  hold_greeting       N: each session waits before its greeting until N
+                      sessions wait at once, then all N go on (or until
+                      `hold_timeout` seconds, default 60, pass: counted in
+                      .hold_timeouts); .max_held is the most that ever
+                      waited at once: a client's parallelism, shown
+                      without timing
   stall               "accept": accept and never send the greeting; or a
                       command name: from that command on, answer nothing
                       (connection held open until stop())
@@ -116,6 +122,7 @@ _FAULT_DEFAULTS = dict(
     list_sizes=None, stall=None, stall_msg=None, faulty_sessions=None,
     uidl_lines=None, trickle=None, trickle_delay=0.5, trickle_msg=None,
     extra_line=None, no_terminator=None, skip_reply=None,
+    hold_greeting=None, hold_timeout=60.0,
 )
 
 _MULTI = {"UIDL", "LIST", "TOP", "RETR", "CAPA"}
@@ -177,6 +184,11 @@ class FakePop:
         self._sock: socket.socket | None = None
         self.port: int | None = None
         self.host = "127.0.0.1"
+        self._held = threading.Condition()
+        self.holding = 0          # sessions waiting for their greeting now
+        self.max_held = 0         # the most that ever waited at once
+        self.hold_timeouts = 0    # sessions greeted only because hold_timeout passed
+        self._hold_gen = 0
 
     # -- configuration ----------------------------------------------------
 
@@ -285,6 +297,23 @@ class FakePop:
                                  name=f"fakepop-{self.port}-{n}", daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _hold(self, n: int, timeout: float) -> None:
+        """Wait until n sessions wait here at once (then all go on), or
+        timeout: proof that a client opened n connections in parallel."""
+        with self._held:
+            gen = self._hold_gen
+            self.holding += 1
+            self.max_held = max(self.max_held, self.holding)
+            if self.holding >= n:
+                self._hold_gen += 1
+                self.holding = 0
+                self._held.notify_all()
+                return
+            if not self._held.wait_for(lambda: self._hold_gen != gen or self._stop.is_set(),
+                                       timeout):
+                self.hold_timeouts += 1
+                self.holding -= 1
 
     # -- one session ----------------------------------------------------------
 
@@ -457,6 +486,8 @@ class _Session:
             raise _Stall()
         if f["drop"] == "greeting":
             raise _Drop()
+        if f["hold_greeting"]:
+            self.srv._hold(f["hold_greeting"], f["hold_timeout"])
         if f["greeting_line"] is not None:
             self.send(f["greeting_line"])
         else:

@@ -57,12 +57,19 @@ static void sections(void)
 	bad("host h\naccount a\nuser u\ndeliver mbox /x\n",
 	    "cfg:1: \"host\" comes before any defaults or account line: put a \"defaults\" line above it",
 	    "a key before any section");
-	bad("# comment\n\nstate /tmp/s.db\ndefaults\n", "cfg:3: \"state\" comes before any",
-	    "a global key before any section too");
 	struct config cf;
 	free(err);
 	err = NULL;
-	int rc = conf_parse("cfg", "# c\ndefaults\nstate /tmp/s.db\naccount a\nhost h\nuser u\n"
+	/* the config's own keys (state, log, max_parallel...) belong to no
+	 * account: nothing is ambiguous about them at the top */
+	int rc = conf_parse("cfg", "# comment\n\nstate /tmp/s.db\nmax_parallel 8\naccount a\n"
+			    "host h\nuser u\ndeliver mbox /x\n", &cf, &err);
+	CHECK(rc == 0 && cf.max_parallel == 8, "a global key before any section is fine");
+	if (rc == 0)
+		conf_free(&cf);
+	free(err);
+	err = NULL;
+	rc = conf_parse("cfg", "# c\ndefaults\nstate /tmp/s.db\naccount a\nhost h\nuser u\n"
 			    "deliver mbox /x\n", &cf, &err);
 	CHECK(rc == 0, "under defaults it is fine");
 	if (rc == 0)
