@@ -61,6 +61,7 @@ struct fetch {
 	size_t  listpos;        /* LIST's cursor into msgs (sorted by number) */
 	unsigned long listlast; /* the last number in the listing being read */
 	int     quit_ok;
+	size_t  ndele;          /* DELE commands queued this session */
 	unsigned long long hash[2];
 	/* the batch being fetched */
 	struct target **targets;
@@ -108,6 +109,14 @@ void dry_run_line(const struct fetch *f, const struct srvmsg *sm);
 int  fetch_recover(struct fetch *f);
 /* ...and at the end of the run: drop the IMAP rows once nothing is in doubt */
 void fetch_recover_end(struct fetch *f);
+
+/* fetch-session.c: the secret, the connection and the login (USER/PASS
+ * queued, and sent already unless the server pipelines) */
+#define FETCH_WINDOW 256    /* commands in flight: ~1 MB of small mail per round trip */
+struct conn;
+int  fetch_secret(struct fetch *f, int refresh);
+int  session_open(struct fetch *f, struct conn *c);
+void session_failed(struct fetch *f, const struct conn *c);
 
 /* fetch-top.c: decide what rules can from TOP n 0 before any RETR */
 int  prefetch(struct fetch *f);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pop3.h"
 #include "popsift.h"
@@ -646,4 +647,37 @@ int pop3_parse_list(const char *line, size_t n, unsigned long *num, unsigned lon
 		return -1;
 	*num = (unsigned long)v;
 	return 0;
+}
+
+static int capa_is(const char *line, size_t n, const char *name)
+{
+	size_t k = strlen(name);
+	return n >= k && strncasecmp(line, name, k) == 0 &&
+	       (n == k || line[k] == ' ' || line[k] == '\t');
+}
+
+void pop3_capa_line(struct caps *k, const char *line, size_t n)
+{
+	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' '))
+		n--;
+	k->pipelining |= capa_is(line, n, "PIPELINING");
+	k->user |= capa_is(line, n, "USER");
+	k->uidl |= capa_is(line, n, "UIDL");
+	k->top |= capa_is(line, n, "TOP");
+	k->stls |= capa_is(line, n, "STLS");
+	if (capa_is(line, n, "SASL")) {
+		size_t skip = 4;
+		while (skip < n && (line[skip] == ' ' || line[skip] == '\t'))
+			skip++;
+		/* an empty list offers nothing, as no SASL line */
+		snprintf(k->sasl, sizeof k->sasl, "%.*s", (int)(n - skip), line + skip);
+	}
+}
+
+/* As libcurl decides it (a '<' with an '@' after it): where libcurl
+ * would log in with APOP, the short way must not send USER/PASS. */
+int pop3_greeting_ts(const char *line, size_t n)
+{
+	const char *lt = memchr(line, '<', n);
+	return lt != NULL && memchr(lt, '@', n - (size_t)(lt - line)) != NULL;
 }

@@ -60,6 +60,10 @@ int    pop3_parse_uidl(const char *line, size_t n, unsigned long *num, const cha
 		       size_t *uidlen);
 int    pop3_parse_stat(const char *line, size_t n, unsigned long *count,
 		       unsigned long long *size);
+/* One line of CAPA's reply into k (capability names are case-insensitive). */
+void   pop3_capa_line(struct caps *k, const char *line, size_t n);
+/* The greeting carries an APOP timestamp "<...@...>" (RFC 1939 7): 1, else 0. */
+int    pop3_greeting_ts(const char *line, size_t n);
 int    pop3_parse_list(const char *line, size_t n, unsigned long *num, unsigned long long *size);
 
 #endif
