@@ -299,9 +299,14 @@ static int list_messages(struct fetch *f)
 		return -1;
 	}
 	pop3_queue(f->p, P3_LINES, 0, on_uidl, f, "UIDL");
+	/* nothing known: every message is wanted, so LIST goes with UIDL */
+	f->sized = f->known.n == 0;
+	if (f->sized)
+		pop3_queue(f->p, P3_LINES, 0, on_list, f, "LIST");
 	if (pop3_flush(f->p) < 0)
 		return from_pop3(f);
 	if (f->no_uidl) {
+		f->sized = 0;
 		log_info(f->a->name, "server has no UIDL: identifying messages by a hash of "
 			 "their headers");
 		drop_msgs(f);
@@ -423,7 +428,7 @@ static size_t apply_limits(struct fetch *f)
 
 static int fetch_sizes(struct fetch *f, size_t want, unsigned long total)
 {
-	if (want == 0 || f->no_uidl)
+	if (want == 0 || f->no_uidl || f->sized)
 		return 0;
 	/* a few new messages in a big mailbox: ask for just their sizes */
 	f->list_single = want * 8 < total;
@@ -480,8 +485,9 @@ static void dele_batch(struct fetch *f)
 			queue_dele(f, f->batch[k]);
 }
 
-/* Batches overlap: batch k+1's RETRs go out before batch k is committed,
- * so the pipeline never drains for an fsync. */
+/* Batches overlap: batch k+1's RETRs go out while batch k streams in,
+ * before it is committed, so the pipeline never drains for an fsync nor
+ * waits a round trip between batches. */
 static int fetch_batches(struct fetch *f, size_t want)
 {
 	size_t bmax = f->a->batch ? f->a->batch : 500, done = 0, i = 0;
@@ -492,12 +498,13 @@ static int fetch_batches(struct fetch *f, size_t want)
 		f->batch = cur;
 		f->nbatch = ncur;
 		f->curidx = 0;
-		rc = pop3_flush(f->p);
+		size_t nnext = !stop_requested ? next_batch(f, &i, nxt, bmax) : 0;
+		/* batch k's replies (and k-1's DELEs), not k+1's: theirs wait */
+		rc = pop3_flush_until(f->p, nnext * POP3_MSG_CMDS);
 		if (rc < 0)
 			from_pop3(f);
 		/* every RETR of the batch answered, each once, in order */
 		PIPELINE_CHECK(f, rc < 0 || f->curidx == f->nbatch);
-		size_t nnext = rc == 0 && !stop_requested ? next_batch(f, &i, nxt, bmax) : 0;
 		/* batch k+1's RETRs are on the queue before batch k commits, and
 		 * batch k's DELEs (dele_batch, after the commit) queue behind them:
 		 * their replies come after batch k+1's, matched by their own arg */

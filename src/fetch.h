@@ -58,6 +58,7 @@ struct fetch {
 	size_t  nmsgs, cap;
 	int     no_uidl;
 	int     list_single;    /* LIST n per message rather than one LIST */
+	int     sized;          /* LIST went with UIDL: every size is known */
 	size_t  listpos;        /* LIST's cursor into msgs (sorted by number) */
 	unsigned long listlast; /* the last number in the listing being read */
 	int     quit_ok;
@@ -112,7 +113,11 @@ void fetch_recover_end(struct fetch *f);
 
 /* fetch-session.c: the secret, the connection and the login (USER/PASS
  * queued, and sent already unless the server pipelines) */
-#define FETCH_WINDOW 256    /* commands in flight: ~1 MB of small mail per round trip */
+/* Commands in flight: ~6 MB of small mail per round trip, what a far
+ * server (100 ms) streams on a fast link.  Replies are read as they come
+ * and commands sent as the socket takes them, so neither side blocks the
+ * other however many are in flight. */
+#define FETCH_WINDOW 4096
 struct conn;
 int  fetch_secret(struct fetch *f, int refresh);
 int  session_open(struct fetch *f, struct conn *c);
