@@ -254,3 +254,30 @@ def test_starttls_and_sasl_keep_libcurls_way(dovecot, run, tmp):
         ok(run("-f", cfg, "run"))
         r = ok(run("-f", cfg, "-v", "run"))
         assert "CAPA" in sent(proto(r.stderr)), r.stderr
+
+
+# --------------------------------------------------------------------------
+# a far server: no round trip between batches, LIST with the first UIDL
+
+@pytest.mark.parametrize("keep", ["yes", "no"])
+def test_next_batch_goes_out_before_this_one_is_read(dovecot, run, tmp, keep):
+    n = 1001   # batches of 500
+    msgs = [mkmsg(f"b{i}") for i in range(1, n + 1)]
+    dovecot.add_messages("alice", msgs)
+    cfg = rtt_config(tmp, dovecot, keep=keep)
+    r = ok(run("-f", cfg, "-v", "run"))
+    t = proto(r.stderr)
+    lines = [f"{d}: {x}" for d, x in t]
+    # nothing known yet: LIST goes with UIDL, not a round trip later
+    u = lines.index("C: UIDL")
+    assert lines[u + 1] == "C: LIST", lines
+    # batch 2's RETRs are on the wire before batch 1's first reply is read
+    first_retr = lines.index("C: RETR 1")
+    first_reply = next(i for i in range(first_retr, len(lines)) if lines[i].startswith("S:"))
+    assert lines.index("C: RETR 501") < first_reply, lines[:20]
+    got = [m.split(b"Subject: ")[1].split(b"\n")[0] for m in pt.mbox_messages(tmp / "inbox.mbox")]
+    assert got == [f"b{i}".encode() for i in range(1, n + 1)]
+    assert dovecot.count("alice") == (n if keep == "yes" else 0)
+    # and again: nothing twice
+    ok(run("-f", cfg, "run"))
+    assert len(pt.mbox_messages(tmp / "inbox.mbox")) == n
