@@ -16,6 +16,10 @@ struct caps {
 	int     known;           /* CAPA was answered +OK */
 	int     pipelining, user, uidl, top, stls;
 	int     apop_ts;         /* the greeting had an APOP timestamp */
+	/* Courier offers PIPELINING yet loses what follows PASS (its login
+	 * program execs the mail one): pipelining stops at the login */
+	int     split_login;
+	int     fast_failed;     /* a session on the short way failed: not again */
 	char    sasl[256];       /* the mechanisms of CAPA's SASL line, "" none */
 };
 

@@ -428,7 +428,7 @@ int conn_fast_ok(const struct account *a, const struct caps *k)
 		return 0;
 	if (k == NULL)
 		return 1;
-	if (!k->known || !k->pipelining)
+	if (!k->known || !k->pipelining || k->split_login || k->fast_failed)
 		return 0;
 	return a->auth == AUTH_USER || (k->user && !k->sasl[0] && !k->apop_ts);
 }

@@ -134,6 +134,7 @@ int session_open(struct fetch *f, struct conn *c)
 	int rc = remembered(f, key, &k) ? open_fast(f, c, key, &k) : 1;
 	if (rc > 0 && (rc = open_full(f, c)) == 0 && conn_fast_ok(f->a, NULL)) {
 		char *err = NULL;
+		c->caps.pipelining &= !c->caps.split_login;
 		int w = c->caps.known ? state_caps_put(f->st, key, &c->caps, &err) :
 			state_caps_forget(f->st, key, &err);
 		caps_note(f, "remembering capabilities", w, err);
@@ -146,21 +147,30 @@ int session_open(struct fetch *f, struct conn *c)
 	if (c->need_login) {
 		pop3_queue(f->p, P3_SINGLE, 0, on_login, f, "USER %s", f->a->user);
 		pop3_queue(f->p, P3_SINGLE, 1, on_login, f, "PASS %s", f->secret);
-		/* a server that pipelines takes the listing's commands behind
-		 * them, in the same write; one that may not gets them alone */
-		if (!c->caps.pipelining && pop3_flush(f->p) < 0)
+		/* on the short way the listing's commands go behind them, in the
+		 * same write; on the long way the login is answered first, as a
+		 * server may lose what follows PASS though CAPA says PIPELINING
+		 * (Courier): the short way's failure is remembered, a login's
+		 * would be every session's */
+		if (!c->fast && pop3_flush(f->p) < 0)
 			return sfail(f, pop3_code(f->p) ? pop3_code(f->p) : EX_TEMPFAIL, "%s",
 				     pop3_error(f->p));
 	}
 	return 0;
 }
 
-/* A session on the short way failed: the next one asks CAPA again. */
+/* A session on the short way failed: the next one asks CAPA again, and
+ * unless the login was refused (a wrong password is no fault of the way
+ * in) the short way is not taken again until the server's CAPA changes. */
 void session_failed(struct fetch *f, const struct conn *c)
 {
 	if (!c->fast || f->r.code == 0)
 		return;
 	char *err = NULL, *key = caps_key(f->a);
-	caps_note(f, "forgetting capabilities", state_caps_forget(f->st, key, &err), err);
+	int refused = f->r.code == EX_NOPERM;
+	log_debug(f->a->name, "the short way failed: %s", refused ? "asking CAPA next time" :
+		  "not taking it again until the server's CAPA changes");
+	caps_note(f, "forgetting capabilities", refused ? state_caps_forget(f->st, key, &err) :
+		  state_caps_failed(f->st, key, &err), err);
 	free(key);
 }

@@ -670,6 +670,15 @@ int pop3_parse_list(const char *line, size_t n, unsigned long *num, unsigned lon
 	return 0;
 }
 
+static int strcasestr_n(const char *s, size_t n, const char *word)
+{
+	size_t w = strlen(word);
+	for (size_t i = 0; i + w <= n; i++)
+		if (strncasecmp(s + i, word, w) == 0)
+			return 1;
+	return 0;
+}
+
 static int capa_is(const char *line, size_t n, const char *name)
 {
 	size_t k = strlen(name);
@@ -686,6 +695,8 @@ void pop3_capa_line(struct caps *k, const char *line, size_t n)
 	k->uidl |= capa_is(line, n, "UIDL");
 	k->top |= capa_is(line, n, "TOP");
 	k->stls |= capa_is(line, n, "STLS");
+	if (capa_is(line, n, "IMPLEMENTATION"))
+		k->split_login |= strcasestr_n(line, n, "courier");
 	if (capa_is(line, n, "SASL")) {
 		size_t skip = 4;
 		while (skip < n && (line[skip] == ' ' || line[skip] == '\t'))

@@ -15,6 +15,8 @@ int  state_caps_get(struct state *st, const char *key, struct caps *k, long long
  * CAPS_REWRITE seconds: a session that learnt nothing new writes nothing. */
 int  state_caps_put(struct state *st, const char *key, const struct caps *k, char **err);
 int  state_caps_forget(struct state *st, const char *key, char **err);
+/* The short way failed on this server: not again until its CAPA changes. */
+int  state_caps_failed(struct state *st, const char *key, char **err);
 
 #define CAPS_REWRITE (12 * 3600)
 

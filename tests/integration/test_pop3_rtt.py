@@ -134,8 +134,9 @@ def remember_caps(state, key):
     db = sqlite3.connect(state)
     db.execute("CREATE TABLE IF NOT EXISTS caps(server TEXT PRIMARY KEY, known INTEGER, "
                "pipelining INTEGER, user INTEGER, uidl INTEGER, top INTEGER, stls INTEGER, "
-               "apop_ts INTEGER, sasl TEXT, checked INTEGER)")
-    db.execute("INSERT OR REPLACE INTO caps VALUES(?,1,1,1,1,1,0,0,'',strftime('%s','now'))",
+               "apop_ts INTEGER, sasl TEXT, checked INTEGER, split_login INTEGER, "
+               "fast_failed INTEGER)")
+    db.execute("INSERT OR REPLACE INTO caps VALUES(?,1,1,1,1,1,0,0,'',strftime('%s','now'),0,0)",
                (key,))
     db.commit()
     db.close()
@@ -226,6 +227,34 @@ def test_server_that_stopped_pipelining(fake, run, tmp):
     # and it stays on the long way
     r3 = ok(run("-f", cfg, "-v", "run"))
     assert "CAPA" in sent(proto(r3.stderr))
+
+
+def test_short_way_failed_once_is_not_taken_again(fake, run, tmp):
+    """A server that says PIPELINING but loses what follows PASS (as
+    Courier does): one session fails, later ones log in first."""
+    srv = fake([mkmsg("c1")])
+    cfg = rtt_config(tmp, srv, timeout=3)
+    ok(run("-f", cfg, "run"))
+    srv.add(mkmsg("c2"), "uid-2")
+    srv.set(stall="STAT")
+    assert run("-f", cfg, "run").returncode == 75
+    srv.set(stall=None)
+    for _ in range(2):
+        r = ok(run("-f", cfg, "-v", "run"))
+        t = proto(r.stderr)
+        assert "CAPA" in sent(t)
+        i = [line for _, line in t].index("PASS ****")
+        assert t[i + 1][0] == "S", t
+    assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 2
+
+
+def test_courier_is_never_taken_the_short_way(fake, run, tmp):
+    srv = fake([mkmsg("k1")], capa_extra=["IMPLEMENTATION Courier Mail Server"])
+    cfg = rtt_config(tmp, srv)
+    for _ in range(2):
+        r = ok(run("-f", cfg, "-v", "run"))
+        assert "CAPA" in sent(proto(r.stderr))
+    assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 1
 
 
 def test_user_refused_on_the_short_way(fake, run, tmp):

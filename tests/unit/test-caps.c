@@ -35,6 +35,12 @@ static void capa(void)
 	k = feed(tab);
 	CHECK_STR(k.sasl, "XOAUTH2", "SASL after a tab, trailing blanks dropped");
 	CHECK(k.pipelining, "a capability with an argument");
+	CHECK(!k.split_login, "not Courier");
+
+	static const char *const courier[] = { "PIPELINING", "IMPLEMENTATION Courier Mail Server",
+		NULL };
+	k = feed(courier);
+	CHECK(k.pipelining && k.split_login, "Courier: PIPELINING, but not past the login");
 }
 
 static void greeting(void)
