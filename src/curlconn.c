@@ -12,6 +12,7 @@
 
 #include "conn.h"
 #include "login-hint.h"
+#include "pop3.h"
 #include "popsift.h"
 #include "proxy.h"
 
@@ -63,9 +64,28 @@ static void note_mech(struct conn *c, const char *p, size_t n)
 	}
 }
 
+/* CAPA's reply, line by line as libcurl reads it, for the next
+ * session (state-caps.c); the first line after CAPA went out is its status. */
+static void observe_caps(struct conn *c, const char *p, size_t n)
+{
+	if (c->capa_sent) {
+		c->capa_sent = 0;
+		c->caps.known = n >= 3 && memcmp(p, "+OK", 3) == 0;
+		return;
+	}
+	if (c->caps.known)
+		pop3_capa_line(&c->caps, p, n);
+}
+
 /* Note what the server offered and whether credentials went out. */
 static void observe(struct conn *c, curl_infotype type, const char *p, size_t n)
 {
+	if (type == CURLINFO_HEADER_OUT && n >= 4 && strncasecmp(p, "CAPA", 4) == 0) {
+		/* again after STLS: only the last answer counts */
+		c->capa_sent = 1;
+		c->caps = (struct caps){ .apop_ts = c->greeting_ts };
+		return;
+	}
 	if (type == CURLINFO_HEADER_OUT) {
 		static const char *const login[] = { "USER ", "PASS ", "APOP ", "AUTH ", NULL };
 		for (int i = 0; login[i]; i++)
@@ -79,6 +99,7 @@ static void observe(struct conn *c, curl_infotype type, const char *p, size_t n)
 		c->greeting_ts = 1;
 	if (n > 5 && strncasecmp(p, "SASL ", 5) == 0)
 		snprintf(c->sasl, sizeof c->sasl, "%.*s", (int)strcspn(p, "\r\n"), p);
+	observe_caps(c, p, n);
 }
 
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
@@ -126,12 +147,9 @@ static const char *login_option(enum auth_mode m)
 	}
 }
 
-static int setup(struct conn *c, CURL *h, const struct account *a, const char *secret)
+/* What both ways in share: timeouts, TLS trust, the stop, the trace. */
+static void setup_common(struct conn *c, CURL *h, const struct account *a)
 {
-	char url[1024];
-	snprintf(url, sizeof url, "%s://%s:%d/", a->tls == TLS_ON ? "pop3s" : "pop3",
-		 a->host, a->port);
-	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
 	proxy_setup(h, a, SIDE_POP3);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)a->timeout);
@@ -142,8 +160,6 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 	/* the login is part of the session: session_timeout caps it too */
 	if (a->session_timeout > 0)
 		curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)a->session_timeout);
-	if (a->tls == TLS_STARTTLS)
-		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	if (a->tls_ca_file)
 		curl_easy_setopt(h, CURLOPT_CAINFO, a->tls_ca_file);
 	if (a->tls_fingerprint)
@@ -154,6 +170,21 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
+	/* always on: the dialogue also tells a refused login from a missing method */
+	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
+	curl_easy_setopt(h, CURLOPT_DEBUGDATA, c);
+	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+}
+
+static int setup(struct conn *c, CURL *h, const struct account *a, const char *secret)
+{
+	char url[1024];
+	snprintf(url, sizeof url, "%s://%s:%d/", a->tls == TLS_ON ? "pop3s" : "pop3",
+		 a->host, a->port);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	setup_common(c, h, a);
+	if (a->tls == TLS_STARTTLS)
+		curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	if (a->auth != AUTH_USER) {
 		curl_easy_setopt(h, CURLOPT_USERNAME, a->user);
 		if (a->auth == AUTH_XOAUTH2 || a->auth == AUTH_OAUTHBEARER)
@@ -166,10 +197,6 @@ static int setup(struct conn *c, CURL *h, const struct account *a, const char *s
 		curl_easy_setopt(h, CURLOPT_SASL_IR, a->sasl_ir ? 1L : 0L);
 	}
 	c->need_login = a->auth == AUTH_USER;
-	/* always on: the dialogue also tells a refused login from a missing method */
-	curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
-	curl_easy_setopt(h, CURLOPT_DEBUGDATA, c);
-	curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
 	return 0;
 }
 
@@ -237,8 +264,8 @@ static int cleartext_refused(const struct account *a)
 	return a->tls == TLS_OFF && sends_password && !a->tls_explicit;
 }
 
-static int open_once(struct conn *c, const struct account *a, const char *secret, int *code,
-		     char **err)
+/* The connection's fields, the clear-text check and a libcurl handle. */
+static int begin(struct conn *c, const struct account *a, int *code, char **err)
 {
 	memset(c, 0, sizeof *c);
 	c->sock = -1;
@@ -257,9 +284,16 @@ static int open_once(struct conn *c, const struct account *a, const char *secret
 		return seterr(err, "libcurl initialisation failed");
 	}
 	c->curl = h;
+	return 0;
+}
+
+/* libcurl's part: connect, TLS, and with CONNECT_ONLY on a pop3 URL the
+ * greeting, CAPA, STLS and the login; then the socket for the session. */
+static int perform(struct conn *c, const struct account *a, int *code, char **err)
+{
+	CURL *h = c->curl;
 	char detail[CURL_ERROR_SIZE] = "";
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
-	setup(c, h, a, secret);
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	if (rc != CURLE_OK) {
@@ -277,6 +311,15 @@ static int open_once(struct conn *c, const struct account *a, const char *secret
 	c->sock = (int)s;
 	c->tls = a->tls != TLS_OFF;
 	return 0;
+}
+
+static int open_once(struct conn *c, const struct account *a, const char *secret, int *code,
+		     char **err)
+{
+	if (begin(c, a, code, err) < 0)
+		return -1;
+	setup(c, c->curl, a, secret);
+	return perform(c, a, code, err);
 }
 
 /* `auth any` lets libcurl pick the strongest method on offer; a server
@@ -380,4 +423,126 @@ void conn_close(struct conn *c)
 const char *conn_lib_version(void)
 {
 	return curl_version_info(CURLVERSION_NOW)->version;
+}
+
+/* ---- the short way in: no CAPA, the login left to the caller ---- */
+
+/* A proxy popsift would reach the server through (libcurl honours these
+ * for pop3 URLs) takes libcurl's own way: the short way asks for none. */
+static int proxied(void)
+{
+	static const char *const vars[] = { "all_proxy", "ALL_PROXY", "pop3_proxy",
+					    "pop3s_proxy", NULL };
+	for (int i = 0; vars[i]; i++)
+		if (getenv(vars[i]) && *getenv(vars[i]))
+			return 1;
+	return 0;
+}
+
+/* USER/PASS as libcurl would have chosen them: `auth user`, or `auth any`
+ * where the server offered no SASL and no APOP, which libcurl prefers
+ * (never a downgrade), and USER.  STLS must come before anything, so
+ * STARTTLS accounts keep libcurl's way. */
+int conn_fast_ok(const struct account *a, const struct caps *k)
+{
+	if (a->tls == TLS_STARTTLS || (a->auth != AUTH_USER && a->auth != AUTH_ANY) ||
+	    cleartext_refused(a) || proxied() || proxy_for(a, SIDE_POP3) != NULL)
+		return 0;
+	if (k == NULL)
+		return 1;
+	if (!k->known || !k->pipelining || k->split_login || k->fast_failed)
+		return 0;
+	return a->auth == AUTH_USER || (k->user && !k->sasl[0] && !k->apop_ts);
+}
+
+/* An http(s) URL with CONNECT_ONLY makes libcurl stop once connected
+ * (and, for https, once TLS is up, the certificate and host name checked
+ * as for pop3s).  No ALPN: a POP3S server has no http/1.1 to agree to;
+ * no proxy: http_proxy is for the web. */
+static void setup_fast(struct conn *c, CURL *h, const struct account *a)
+{
+	char url[1024];
+	snprintf(url, sizeof url, "%s://%s:%d/", a->tls == TLS_ON ? "https" : "http",
+		 a->host, a->port);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_SSL_ENABLE_ALPN, 0L);
+	setup_common(c, h, a);
+	c->need_login = 1;
+	c->fast = 1;
+}
+
+/* The greeting line (without CRLF) into buf: its length, -1 when no
+ * line came (err), -2 stopped or timed out (err). */
+static ssize_t read_greeting(struct conn *c, char *buf, size_t cap, char **err)
+{
+	size_t n = 0;
+	double end = now_sec() + c->timeout_ms / 1000.0;
+	while (n == 0 || memchr(buf, '\n', n) == NULL) {
+		if (n == cap)
+			return seterr(err, "the greeting is longer than %zu bytes", cap);
+		ssize_t r = conn_recv(c, buf + n, cap - n, err);
+		if (r == -2)
+			return seterr(err, "the server closed the connection before its greeting");
+		if (r < 0)
+			return -1;
+		n += (size_t)r;
+		if (r > 0)
+			continue;
+		int ms = (int)((end - now_sec()) * 1000);
+		if (ms <= 0 || (r = conn_wait_ms(c, 0, ms)) == 0) {
+			seterr(err, "no greeting within %d s", c->timeout_ms / 1000);
+			return -2;
+		}
+		if (r == -2) {
+			seterr(err, "stopped by a signal while waiting for the greeting");
+			return -2;
+		}
+	}
+	size_t len = (size_t)((char *)memchr(buf, '\n', n) - buf);
+	if (len + 1 != n)
+		return seterr(err, "the server said more than its greeting before any command");
+	return (ssize_t)(len > 0 && buf[len - 1] == '\r' ? len - 1 : len);
+}
+
+/* 0 the greeting is as remembered, 1 not (err says why). */
+static int greeting_fits(struct conn *c, const struct account *a, const char *g, size_t n,
+			 char **err)
+{
+	c->greeting_ts = pop3_greeting_ts(g, n);
+	if (pop3_status(g, n) != 1) {
+		seterr(err, "greeting \"%.*s\"", (int)(n > 60 ? 60 : n), g);
+		return 1;
+	}
+	if (a->auth == AUTH_ANY && c->greeting_ts) {
+		seterr(err, "the greeting now has an APOP timestamp");
+		return 1;
+	}
+	c->greeting = xstrndup(g, n);
+	return 0;
+}
+
+int conn_open_fast(struct conn *c, const struct account *a, const struct caps *k, int *code,
+		   char **err)
+{
+	if (begin(c, a, code, err) < 0)
+		return -1;
+	setup_fast(c, c->curl, a);
+	if (perform(c, a, code, err) < 0)
+		return -1;
+	c->caps = *k;
+	char g[POP3_MAXLINE];
+	ssize_t n = read_greeting(c, g, sizeof g, err);
+	if (n >= 0)
+		log_proto(a->name, 'S', g, (size_t)n);
+	if (n == -2) {
+		*code = EX_TEMPFAIL;
+		conn_close(c);
+		return -1;
+	}
+	if (n == -1 || greeting_fits(c, a, g, (size_t)n, err) != 0) {
+		conn_close(c);
+		return 1;
+	}
+	return 0;
 }

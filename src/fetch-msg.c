@@ -37,6 +37,7 @@ void queue_dele(struct fetch *f, struct srvmsg *sm)
 	PIPELINE_CHECK(f, !f->opts->dry_run && !sm->pending && !sm->failed);
 	PIPELINE_CHECK(f, sm->delivered || sm->known == M_DELIVERED || sm->known == M_REJECTED);
 	pop3_queue(f->p, P3_SINGLE, 0, on_dele, sm, "DELE %lu", sm->num);
+	f->ndele++;
 }
 
 /* Only what this run committed goes, and never under `keep` (the

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "login-hint.h"
 #include "deliver.h"
 #include "fastuidl.h"
 #include "fetch.h"
@@ -20,7 +19,6 @@
 #include "secret.h"
 #include "state.h"
 
-#define WINDOW   256         /* commands in flight: ~1 MB of small mail per round trip */
 /* The longest listing taken (doc/popsift.conf.5, LIMITS): about 150 MB
  * to list and diff; a server that lists more is refused, its mailbox
  * left alone, rather than growing memory without end. */
@@ -99,18 +97,6 @@ static int listed(struct pop3 *p, const char *what, unsigned long num, unsigned 
 		return pop3_fail(p, EX_UNAVAILABLE, "the server's %s lists message %lu after %lu: "
 				 "numbers must increase; its mailbox is left alone", what, num, last);
 	return 0;
-}
-
-static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
-{
-	const struct fetch *f = arg;
-	if (ev != P3_ERR)
-		return 0;
-	char *hint = login_hint(f->a, SIDE_POP3);
-	pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s (%s)", f->a->user,
-		  f->a->host, (int)n, s, hint);
-	free(hint);
-	return -1;
 }
 
 static int on_uidl(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
@@ -275,46 +261,6 @@ static int on_quit(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, si
 	return 0;
 }
 
-/* The password, password_command's output or an OAuth2 access token
- * (refresh: the server refused the last one). */
-static int get_secret(struct fetch *f, int refresh)
-{
-	char *err = NULL;
-	secret_free(f->secret);
-	f->secret = NULL;
-	int rc = account_secret(f->a, SIDE_POP3, refresh, &f->secret, &err);
-	if (rc < 0) {
-		fail(f, SECRET_CODE(rc), "%s", err);
-		free(err);
-		return -1;
-	}
-	if (f->secret == NULL)
-		f->secret = xstrdup("");
-	return 0;
-}
-
-/* An OAuth2 access token can be refused before it expires (revoked, or
- * the clock is off): one new token, one more login. */
-static int open_session(struct fetch *f, struct conn *c)
-{
-	int code = 0;
-	char *err = NULL;
-	int rc = conn_open(c, f->a, f->secret, &code, &err);
-	if (rc < 0 && code == EX_NOPERM && account_oauth(f->a, SIDE_POP3)) {
-		log_info(f->a->name, "%s: getting a new OAuth2 access token", err);
-		free(err);
-		err = NULL;
-		if (get_secret(f, 1) < 0)
-			return -1;
-		rc = conn_open(c, f->a, f->secret, &code, &err);
-	}
-	if (rc < 0) {
-		fail(f, code, "%s", err);
-		free(err);
-	}
-	return rc;
-}
-
 static void drop_msgs(struct fetch *f)
 {
 	for (size_t i = 0; i < f->nmsgs; i++)
@@ -331,9 +277,14 @@ static int list_messages(struct fetch *f)
 		return -1;
 	}
 	pop3_queue(f->p, P3_LINES, 0, on_uidl, f, "UIDL");
+	/* nothing known: every message is wanted, so LIST goes with UIDL */
+	f->sized = f->known.n == 0;
+	if (f->sized)
+		pop3_queue(f->p, P3_LINES, 0, on_list, f, "LIST");
 	if (pop3_flush(f->p) < 0)
 		return from_pop3(f);
 	if (f->no_uidl) {
+		f->sized = 0;
 		log_info(f->a->name, "server has no UIDL: identifying messages by a hash of "
 			 "their headers");
 		drop_msgs(f);
@@ -445,7 +396,7 @@ static size_t apply_limits(struct fetch *f)
 
 static int fetch_sizes(struct fetch *f, size_t want, unsigned long total)
 {
-	if (want == 0 || f->no_uidl)
+	if (want == 0 || f->no_uidl || f->sized)
 		return 0;
 	/* a few new messages in a big mailbox: ask for just their sizes */
 	f->list_single = want * 8 < total;
@@ -490,8 +441,9 @@ static void dele_batch(struct fetch *f)
 			queue_dele(f, f->batch[k]);
 }
 
-/* Batches overlap: batch k+1's RETRs go out before batch k is committed,
- * so the pipeline never drains for an fsync. */
+/* Batches overlap: batch k+1's RETRs go out while batch k streams in,
+ * before it is committed, so the pipeline never drains for an fsync nor
+ * waits a round trip between batches. */
 static int fetch_batches(struct fetch *f, size_t want)
 {
 	size_t bmax = f->a->batch ? f->a->batch : 500, done = 0, i = 0;
@@ -502,12 +454,13 @@ static int fetch_batches(struct fetch *f, size_t want)
 		f->batch = cur;
 		f->nbatch = ncur;
 		f->curidx = 0;
-		rc = pop3_flush(f->p);
+		size_t nnext = !stop_requested ? next_batch(f, &i, nxt, bmax) : 0;
+		/* batch k's replies (and k-1's DELEs), not k+1's: theirs wait */
+		rc = pop3_flush_until(f->p, nnext * POP3_MSG_CMDS);
 		if (rc < 0)
 			from_pop3(f);
 		/* every RETR of the batch answered, each once, in order */
 		PIPELINE_CHECK(f, rc < 0 || f->curidx == f->nbatch);
-		size_t nnext = rc == 0 && !stop_requested ? next_batch(f, &i, nxt, bmax) : 0;
 		/* batch k+1's RETRs are on the queue before batch k commits, and
 		 * batch k's DELEs (dele_batch, after the commit) queue behind them:
 		 * their replies come after batch k+1's, matched by their own arg */
@@ -566,9 +519,25 @@ static int mark_deleted(struct fetch *f)
 	return rc;
 }
 
+/* No DELE went out: QUIT's reply would commit nothing, so it is not
+ * awaited (a round trip saved); the server numbers its messages as it
+ * listed them, which is all remember() needs of quit_ok.  What was sent
+ * before is answered first: the session ends in step. */
+static int quit_now(struct fetch *f)
+{
+	if (pop3_pending(f->p) > 0 && pop3_flush(f->p) < 0)
+		return from_pop3(f);
+	pop3_queue(f->p, P3_SINGLE, 0, NULL, NULL, "QUIT");
+	pop3_kick(f->p);
+	f->quit_ok = 1;
+	return 0;
+}
+
 static int quit(struct fetch *f)
 {
 	pop3_stoppable(f->p, 0);
+	if (f->ndele == 0)
+		return quit_now(f);
 	pop3_queue(f->p, P3_SINGLE, 0, on_quit, f, "QUIT");
 	if (pop3_flush(f->p) < 0)
 		return from_pop3(f);
@@ -696,16 +665,8 @@ static void remember(struct fetch *f, const struct snapshot *old, int fast)
 static int session(struct fetch *f, struct conn *c, struct snapshot *snap)
 {
 	int fast = fast_eligible(f, snap);
-	if (open_session(f, c) < 0)
+	if (session_open(f, c) < 0)
 		return -1;
-	f->p = pop3_new(c, f->a->name, WINDOW);
-	pop3_stoppable(f->p, 1);
-	if (c->need_login) {
-		pop3_queue(f->p, P3_SINGLE, 0, on_login, f, "USER %s", f->a->user);
-		pop3_queue(f->p, P3_SINGLE, 1, on_login, f, "PASS %s", f->secret);
-		if (pop3_flush(f->p) < 0)
-			return from_pop3(f);
-	}
 	unsigned long total = 0;
 	if (fast)
 		fast = list_fast(f, snap, &total);
@@ -781,8 +742,9 @@ int fetch_account(const struct account *a, struct state *st, const struct runopt
 	uidmap_init(&f.known);
 	struct snapshot snap = { 0 };
 	/* recovery needs the rules: it touches only their destinations */
-	if (load_rules(&f) == 0 && fetch_recover(&f) == 0 && get_secret(&f, 0) == 0)
-		session(&f, &c, &snap);
+	if (load_rules(&f) == 0 && fetch_recover(&f) == 0 && fetch_secret(&f, 0) == 0 &&
+	    session(&f, &c, &snap) < 0)
+		session_failed(&f, &c);
 	snapshot_free(&snap);
 	batch_abort(&f);
 	fetch_recover_end(&f);

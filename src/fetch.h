@@ -60,9 +60,11 @@ struct fetch {
 	size_t  nmsgs, cap;
 	int     no_uidl;
 	int     list_single;    /* LIST n per message rather than one LIST */
+	int     sized;          /* LIST went with UIDL: every size is known */
 	size_t  listpos;        /* LIST's cursor into msgs (sorted by number) */
 	unsigned long listlast; /* the last number in the listing being read */
 	int     quit_ok;
+	size_t  ndele;          /* DELE commands queued this session */
 	unsigned long long hash[2];
 	/* the batch being fetched */
 	struct target **targets;
@@ -112,6 +114,18 @@ void dry_run_line(struct fetch *f, const struct srvmsg *sm);
 int  fetch_recover(struct fetch *f);
 /* ...and at the end of the run: drop the IMAP rows once nothing is in doubt */
 void fetch_recover_end(struct fetch *f);
+
+/* fetch-session.c: the secret, the connection and the login (USER/PASS
+ * queued, and sent already unless the server pipelines) */
+/* Commands in flight: ~6 MB of small mail per round trip, what a far
+ * server (100 ms) streams on a fast link.  Replies are read as they come
+ * and commands sent as the socket takes them, so neither side blocks the
+ * other however many are in flight. */
+#define FETCH_WINDOW 4096
+struct conn;
+int  fetch_secret(struct fetch *f, int refresh);
+int  session_open(struct fetch *f, struct conn *c);
+void session_failed(struct fetch *f, const struct conn *c);
 
 /* fetch-top.c: decide what rules can from TOP n 0 before any RETR */
 int  prefetch(struct fetch *f);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pop3.h"
 #include "popsift.h"
@@ -41,6 +42,7 @@ struct pop3 {
 	int     first_line;      /* at the first payload line of a stream reply */
 	int     held;            /* a checked reply arrived whole: its P3_END waits */
 	int     stoppable;
+	size_t  stop_at;         /* a flush ends when this many are left unanswered */
 	double  clock;           /* when the reply at the head began to be awaited */
 	double  last_rx;         /* when a byte last came (or the clock started) */
 	unsigned long long credit;   /* bytes received since */
@@ -424,7 +426,8 @@ static int take_stream(struct pop3 *p)
 
 static int process(struct pop3 *p)
 {
-	while (p->roff < p->rlen && p->err == NULL) {
+	/* a partial flush stops at a reply's end; what came after waits in rbuf */
+	while (p->roff < p->rlen && p->err == NULL && pop3_pending(p) > p->stop_at) {
 		if (p->qdone >= p->qsent) {
 			size_t n = 0;   /* one line of it, not the rest */
 			while (p->roff + n < p->rlen && n < 60 && p->rbuf[p->roff + n] != '\r' &&
@@ -540,11 +543,29 @@ void pop3_kick(struct pop3 *p)
 	}
 }
 
+static int pump(struct pop3 *p);
+
 int pop3_flush(struct pop3 *p)
+{
+	return pop3_flush_until(p, 0);
+}
+
+int pop3_flush_until(struct pop3 *p, size_t left)
+{
+	p->stop_at = left;
+	int rc = pump(p);
+	p->stop_at = 0;
+	return rc;
+}
+
+static int pump(struct pop3 *p)
 {
 	/* our own work since the commands went out (an fsync) is not the server's delay */
 	restart_clock(p);
-	while (p->err == NULL && p->qdone < p->qlen) {
+	/* replies a partial flush left unread come first */
+	if (p->roff < p->rlen && process(p) < 0)
+		return -1;
+	while (p->err == NULL && pop3_pending(p) > p->stop_at) {
 		if (stop_requested && p->stoppable)
 			return pop3_fail(p, POP3_STOPPED, "stopped by a signal");
 		fill_send(p);
@@ -554,11 +575,12 @@ int pop3_flush(struct pop3 *p)
 		int r = 0;
 		/* drain libcurl: TLS data may sit decrypted while the socket is quiet;
 		 * a reply that keeps coming is still held to its deadline */
-		while (time_left(p) > 0 && (r = do_recv(p, &moved)) > 0 && p->qdone < p->qlen)
+		while (time_left(p) > 0 && (r = do_recv(p, &moved)) > 0 &&
+		       pop3_pending(p) > p->stop_at)
 			;
 		if (r < 0 || p->err)
 			return -1;
-		if (moved || p->qdone >= p->qlen)
+		if (moved || pop3_pending(p) <= p->stop_at)
 			continue;
 		int ms = time_left(p);
 		if (ms == 0)
@@ -646,4 +668,48 @@ int pop3_parse_list(const char *line, size_t n, unsigned long *num, unsigned lon
 		return -1;
 	*num = (unsigned long)v;
 	return 0;
+}
+
+static int strcasestr_n(const char *s, size_t n, const char *word)
+{
+	size_t w = strlen(word);
+	for (size_t i = 0; i + w <= n; i++)
+		if (strncasecmp(s + i, word, w) == 0)
+			return 1;
+	return 0;
+}
+
+static int capa_is(const char *line, size_t n, const char *name)
+{
+	size_t k = strlen(name);
+	return n >= k && strncasecmp(line, name, k) == 0 &&
+	       (n == k || line[k] == ' ' || line[k] == '\t');
+}
+
+void pop3_capa_line(struct caps *k, const char *line, size_t n)
+{
+	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' '))
+		n--;
+	k->pipelining |= capa_is(line, n, "PIPELINING");
+	k->user |= capa_is(line, n, "USER");
+	k->uidl |= capa_is(line, n, "UIDL");
+	k->top |= capa_is(line, n, "TOP");
+	k->stls |= capa_is(line, n, "STLS");
+	if (capa_is(line, n, "IMPLEMENTATION"))
+		k->split_login |= strcasestr_n(line, n, "courier");
+	if (capa_is(line, n, "SASL")) {
+		size_t skip = 4;
+		while (skip < n && (line[skip] == ' ' || line[skip] == '\t'))
+			skip++;
+		/* an empty list offers nothing, as no SASL line */
+		snprintf(k->sasl, sizeof k->sasl, "%.*s", (int)(n - skip), line + skip);
+	}
+}
+
+/* As libcurl decides it (a '<' with an '@' after it): where libcurl
+ * would log in with APOP, the short way must not send USER/PASS. */
+int pop3_greeting_ts(const char *line, size_t n)
+{
+	const char *lt = memchr(line, '<', n);
+	return lt != NULL && memchr(lt, '@', n - (size_t)(lt - line)) != NULL;
 }

@@ -42,6 +42,10 @@ void   pop3_queue_msg(struct pop3 *p, unsigned long num, pop3_fn fn, void *arg,
 void   pop3_kick(struct pop3 *p);
 /* Run until every queued command has its reply: 0, or -1 with the error. */
 int    pop3_flush(struct pop3 *p);
+/* The same until only the last `left` queued commands are unanswered:
+ * their replies are not handed to their handlers yet (what arrived of
+ * them waits), so the caller may queue more behind them first. */
+int    pop3_flush_until(struct pop3 *p, size_t left);
 /* Fail from inside a handler: the pump stops with this error and code. */
 int    pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -60,6 +64,10 @@ int    pop3_parse_uidl(const char *line, size_t n, unsigned long *num, const cha
 		       size_t *uidlen);
 int    pop3_parse_stat(const char *line, size_t n, unsigned long *count,
 		       unsigned long long *size);
+/* One line of CAPA's reply into k (capability names are case-insensitive). */
+void   pop3_capa_line(struct caps *k, const char *line, size_t n);
+/* The greeting carries an APOP timestamp "<...@...>" (RFC 1939 7): 1, else 0. */
+int    pop3_greeting_ts(const char *line, size_t n);
 int    pop3_parse_list(const char *line, size_t n, unsigned long *num, unsigned long long *size);
 
 #endif
