@@ -225,3 +225,24 @@ def test_smtp_proxy_down_defers_the_forward(dovecot, tmp, run):
         assert r.returncode == 75, r.stderr
         assert "via proxy socks5h://127.0.0.1:" in r.stderr, r.stderr
         assert srv.messages == [] and dovecot.count("alice") == 1
+
+
+@pytest.mark.parametrize("kind", ["socks", "http"])
+def test_a_remembered_server_is_still_reached_through_the_proxy(dovecot, config, run, tmp,
+                                                                 proxies, kind):
+    """The second session knows the server's capabilities, which lets popsift
+    skip CAPA and log in itself (the short way in, fetch-session.c); with a
+    proxy it must still go through the proxy, never around it: with the
+    proxy gone the run fails and the new message stays."""
+    px = proxies(kind, [dovecot.port_ssl])
+    dovecot.add_messages("alice", [mkmsg("a")])
+    cfg = config(proxy=px.url, auth="user")   # auth user: the short way's case
+    r = run("-f", cfg, "run")
+    assert r.returncode == 0, r.stderr
+    px.stop()
+    dovecot.add_messages("alice", [mkmsg("b")])
+    r = run("-f", cfg, "run")
+    assert r.returncode in (69, 75), r.stderr
+    assert "proxy" in r.stderr, r.stderr
+    assert dovecot.count("alice") == 1
+    assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 1
