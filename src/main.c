@@ -74,6 +74,15 @@ static int check_usage(const struct cli *c)
 	return 0;
 }
 
+/* The release, and the libraries' versions that decide what it can do. */
+static int cmd_version(void)
+{
+	printf("popsift %s\n", POPSIFT_VERSION);
+	printf("libcurl %s, PCRE2 %s, SQLite %s\n", conn_lib_version(), rules_lib_version(),
+	       state_lib_version());
+	return 0;
+}
+
 /* 1 when a word asks for help or the version: answered then and there. */
 static int special(const char *s, const char *cmd, int *code)
 {

@@ -6,10 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "conn.h"
 #include "popsift.h"
-#include "rules.h"
-#include "state.h"
 #include "usage.h"
 
 struct cmdhelp {
@@ -153,13 +150,5 @@ int cmd_help(const char *cmd)
 	const struct cmdhelp *h = find(cmd);
 	usage_print(stdout, cmd);
 	printf("\n%s", h->help);
-	return 0;
-}
-
-int cmd_version(void)
-{
-	printf("popsift %s\n", POPSIFT_VERSION);
-	printf("libcurl %s, PCRE2 %s, SQLite %s\n", conn_lib_version(), rules_lib_version(),
-	       state_lib_version());
 	return 0;
 }

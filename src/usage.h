@@ -15,7 +15,5 @@ int  usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 int  cmd_help(const char *cmd);
 /* 1 if cmd is a command word. */
 int  usage_known(const char *cmd);
-/* popsift --version */
-int  cmd_version(void);
 
 #endif
