@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "login-hint.h"
 #include "pop3.h"
 #include "popsift.h"
 #include "secret.h"
@@ -32,13 +31,7 @@ struct newmail {
 static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	const struct newmail *m = arg;
-	if (ev != P3_ERR)
-		return 0;
-	char *hint = login_hint(m->a, SIDE_POP3);
-	pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s (%s)", m->a->user,
-		  m->a->host, (int)n, s, hint);
-	free(hint);
-	return -1;
+	return ev == P3_ERR ? pop3_login_refused(p, m->a, s, n) : 0;
 }
 
 static int on_uidl(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)

@@ -1,6 +1,8 @@
 /* fetch-msg.c — what the header-only path (fetch-top.c) and the full
  * path (fetch.c) both do with a message: take in its bytes, decide
  * whether it may be deleted, and queue its DELE. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "fetch.h"
@@ -50,4 +52,18 @@ int may_dele(const struct fetch *f, const struct srvmsg *sm)
 	if (!sm->delivered || sm->keep || f->opts->dry_run)
 		return 0;
 	return sm->rule_discard || !f->a->keep;
+}
+
+/* The run's error (the first one wins) and its exit code: -1. */
+int fetch_fail(struct fetch *f, int code, const char *fmt, ...)
+{
+	if (f->r.error)
+		return -1;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&f->r.error, fmt, ap) < 0)
+		f->r.error = xstrdup("error");
+	va_end(ap);
+	f->r.code = code;
+	return -1;
 }

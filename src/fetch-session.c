@@ -13,27 +13,12 @@
 
 #include "conn.h"
 #include "fetch.h"
-#include "login-hint.h"
 #include "pop3.h"
 #include "secret.h"
 #include "state-caps.h"
 
 /* How long what CAPA said is trusted without asking again. */
 #define CAPS_MAX_AGE (24 * 3600)
-
-__attribute__((format(printf, 3, 4)))
-static int sfail(struct fetch *f, int code, const char *fmt, ...)
-{
-	if (f->r.error)
-		return -1;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&f->r.error, fmt, ap) < 0)
-		f->r.error = xstrdup("error");
-	va_end(ap);
-	f->r.code = code;
-	return -1;
-}
 
 /* The password, password_command's output or an OAuth2 access token
  * (refresh: the server refused the last one). */
@@ -44,7 +29,7 @@ int fetch_secret(struct fetch *f, int refresh)
 	f->secret = NULL;
 	int rc = account_secret(f->a, SIDE_POP3, refresh, &f->secret, &err);
 	if (rc < 0) {
-		sfail(f, SECRET_CODE(rc), "%s", err);
+		fetch_fail(f, SECRET_CODE(rc), "%s", err);
 		free(err);
 		return -1;
 	}
@@ -69,7 +54,7 @@ static int open_full(struct fetch *f, struct conn *c)
 		rc = conn_open(c, f->a, f->secret, &code, &err);
 	}
 	if (rc < 0) {
-		sfail(f, code, "%s", err);
+		fetch_fail(f, code, "%s", err);
 		free(err);
 	}
 	return rc;
@@ -114,7 +99,7 @@ static int open_fast(struct fetch *f, struct conn *c, const char *key, const str
 	if (rc > 0)
 		log_info(f->a->name, "%s is not as remembered (%s): asking CAPA", f->a->host, err);
 	else if (rc < 0)
-		sfail(f, code, "%s", err);
+		fetch_fail(f, code, "%s", err);
 	free(err);
 	return rc;
 }
@@ -122,13 +107,7 @@ static int open_fast(struct fetch *f, struct conn *c, const char *key, const str
 static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	const struct fetch *f = arg;
-	if (ev != P3_ERR)
-		return 0;
-	char *hint = login_hint(f->a, SIDE_POP3);
-	pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s (%s)", f->a->user,
-		  f->a->host, (int)n, s, hint);
-	free(hint);
-	return -1;
+	return ev == P3_ERR ? pop3_login_refused(p, f->a, s, n) : 0;
 }
 
 int session_open(struct fetch *f, struct conn *c)
@@ -157,7 +136,7 @@ int session_open(struct fetch *f, struct conn *c)
 		 * (Courier): the short way's failure is remembered, a login's
 		 * would be every session's */
 		if (!c->fast && pop3_flush(f->p) < 0)
-			return sfail(f, pop3_code(f->p) ? pop3_code(f->p) : EX_TEMPFAIL, "%s",
+			return fetch_fail(f, pop3_code(f->p) ? pop3_code(f->p) : EX_TEMPFAIL, "%s",
 				     pop3_error(f->p));
 	}
 	return 0;

@@ -24,27 +24,12 @@
  * left alone, rather than growing memory without end. */
 #define MAX_LISTING 1000000ul
 
-static int fail(struct fetch *f, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(struct fetch *f, int code, const char *fmt, ...)
-{
-	if (f->r.error)
-		return -1;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&f->r.error, fmt, ap) < 0)
-		f->r.error = xstrdup("error");
-	va_end(ap);
-	f->r.code = code;
-	return -1;
-}
-
 static int from_pop3(struct fetch *f)
 {
 	/* a stop is not a failure: what was committed stays committed */
 	if (pop3_code(f->p) == POP3_STOPPED)
-		return fail(f, 0, "stopped by a signal; the rest waits for the next run");
-	return fail(f, pop3_code(f->p) ? pop3_code(f->p) : EX_TEMPFAIL, "%s", pop3_error(f->p));
+		return fetch_fail(f, 0, "stopped by a signal; the rest waits for the next run");
+	return fetch_fail(f, pop3_code(f->p) ? pop3_code(f->p) : EX_TEMPFAIL, "%s", pop3_error(f->p));
 }
 
 static struct srvmsg *add_msg(struct fetch *f, unsigned long num)
@@ -272,7 +257,7 @@ static int list_messages(struct fetch *f)
 {
 	char *err = NULL;
 	if (state_load(f->st, f->a->name, &f->known, &err) < 0) {
-		fail(f, EX_TEMPFAIL, "%s", err);
+		fetch_fail(f, EX_TEMPFAIL, "%s", err);
 		free(err);
 		return -1;
 	}
@@ -513,7 +498,7 @@ static int mark_deleted(struct fetch *f)
 		rc = state_commit(f->st, &err);
 	if (rc < 0) {
 		state_rollback(f->st);
-		fail(f, EX_TEMPFAIL, "%s", err);
+		fetch_fail(f, EX_TEMPFAIL, "%s", err);
 		free(err);
 	}
 	return rc;
@@ -542,7 +527,7 @@ static int quit(struct fetch *f)
 	if (pop3_flush(f->p) < 0)
 		return from_pop3(f);
 	if (!f->quit_ok) {
-		return any_dele(f) ? fail(f, EX_TEMPFAIL, "QUIT refused: the server deleted nothing; "
+		return any_dele(f) ? fetch_fail(f, EX_TEMPFAIL, "QUIT refused: the server deleted nothing; "
 				  "the next run deletes what was delivered") : 0;
 	}
 	return mark_deleted(f);
@@ -606,7 +591,7 @@ static int list_fast(struct fetch *f, const struct snapshot *snap, unsigned long
 	if (rc == -1)
 		return from_pop3(f);
 	if (rc == -2) {
-		fail(f, EX_TEMPFAIL, "%s", err);
+		fetch_fail(f, EX_TEMPFAIL, "%s", err);
 		free(err);
 		return -1;
 	}
@@ -721,7 +706,7 @@ static int load_rules(struct fetch *f)
 	char *err = NULL;
 	f->rules = rules_load(f->a->rules, &err);
 	if (f->rules == NULL) {
-		fail(f, EX_CONFIG, "%s", err);
+		fetch_fail(f, EX_CONFIG, "%s", err);
 		free(err);
 		return -1;
 	}
@@ -752,8 +737,8 @@ int fetch_account(const struct account *a, struct state *st, const struct runopt
 	f.r.seconds = now_sec() - t0;
 	f.r.dry_run = o->dry_run;
 	if (f.r.code == 0 && f.r.failed > 0)
-		fail(&f, EX_TEMPFAIL, "%d message%s could not be delivered and stay on the server",
-		     f.r.failed, f.r.failed == 1 ? "" : "s");
+		fetch_fail(&f, EX_TEMPFAIL, "%d message%s could not be delivered and stay on the server",
+			   f.r.failed, f.r.failed == 1 ? "" : "s");
 	if (!o->dry_run)   /* its counts are what would have been: not a run for status */
 		record_run(&f);
 	free_fetch(&f);

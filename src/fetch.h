@@ -134,5 +134,7 @@ void queue_dele(struct fetch *f, struct srvmsg *sm);
  * header-only and the full path: 1 if it may go. */
 int  may_dele(const struct fetch *f, const struct srvmsg *sm);
 int  fetch_append(struct pop3 *p, struct msg *m, const char *s, size_t n);
+int  fetch_fail(struct fetch *f, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "login-hint.h"
 #include "pop3.h"
 #include "popsift.h"
 
@@ -582,4 +583,15 @@ static int pump(struct pop3 *p)
 			return pop3_fail(p, EX_TEMPFAIL, "poll: %s", strerror(errno));
 	}
 	return p->err ? -1 : 0;
+}
+
+/* USER or PASS refused (popsift's own login): the session fails with
+ * EX_NOPERM, the server's words and what to check. */
+int pop3_login_refused(struct pop3 *p, const struct account *a, const char *s, size_t n)
+{
+	char *hint = login_hint(a, SIDE_POP3);
+	pop3_fail(p, EX_NOPERM, "login refused for user %s at %s: %.*s (%s)", a->user, a->host,
+		  (int)n, s, hint);
+	free(hint);
+	return -1;
 }

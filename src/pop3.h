@@ -58,6 +58,9 @@ void   pop3_stoppable(struct pop3 *p, int on);
 #define POP3_STOPPED (-2)   /* pop3_code() after a stop */
 unsigned long long pop3_bytes(const struct pop3 *p);
 /* Pure parsing helpers, unit-tested. */
+struct account;
+/* USER or PASS refused: fails the session (EX_NOPERM) naming what to check; -1. */
+int    pop3_login_refused(struct pop3 *p, const struct account *a, const char *s, size_t n);
 int    pop3_status(const char *line, size_t n);   /* 1 +OK, 0 -ERR, -1 malformed */
 /* "N UID": 0; "N" with no UID: 1 (*uidlen 0); anything else -1. */
 int    pop3_parse_uidl(const char *line, size_t n, unsigned long *num, const char **uid,
