@@ -22,11 +22,8 @@
 #include "filter-run.h"
 #include "msg.h"
 
-static void child(char **argv, int in, int out)
+static void child(char **argv, char **env, int in, int out)
 {
-	char *env[6];
-	int n = command_env(env);
-	env[n] = NULL;
 	setpgid(0, 0);
 	dup2(in, 0);
 	dup2(out, 1);
@@ -141,9 +138,16 @@ static int start(char **argv, pid_t *pid, int *wfd, int *rfd, char **err)
 		close(in[1]);
 		return seterr(err, "pipe: %s", strerror(errno));
 	}
+	/* built before the fork: other threads may be running filters too,
+	 * and the child of a threaded process should only exec */
+	char *env[6];
+	int nenv = command_env(env);
+	env[nenv] = NULL;
 	*pid = fork();
 	if (*pid == 0)
-		child(argv, in[0], out[1]);
+		child(argv, env, in[0], out[1]);
+	for (int i = 1; i < nenv; i++)   /* env[0] is a literal */
+		free(env[i]);
 	close(in[0]);
 	close(out[1]);
 	if (*pid < 0) {
