@@ -132,7 +132,7 @@ static char *dump(const struct rules *r)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	FILE *f = r ? open_memstream(&buf, &len) : NULL;
 	if (f == NULL)
 		return NULL;
 	rules_dump(r, f);
