@@ -33,7 +33,7 @@
 struct job {
 	void   *tag;
 	const char *uidl;
-	size_t  list_size;
+	size_t  list_size, size;    /* size: as queued (a filter changes m) */
 	struct msg *m;
 	struct decision d;
 	int     rc, done, cancelled;
@@ -212,6 +212,7 @@ void ahead_submit(struct ahead *ah, void *tag, const char *uidl, size_t list_siz
 	j->uidl = uidl;
 	j->list_size = list_size;
 	j->m = m;
+	j->size = m->size;
 	pthread_mutex_lock(&ah->mu);
 	if (ah->tail)
 		ah->tail->next = j;
@@ -221,7 +222,7 @@ void ahead_submit(struct ahead *ah, void *tag, const char *uidl, size_t list_siz
 	if (ah->next == NULL)
 		ah->next = j;
 	ah->held++;
-	ah->bytes += m->size;
+	ah->bytes += j->size;
 	pthread_cond_signal(&ah->work);
 	pthread_mutex_unlock(&ah->mu);
 }
@@ -244,7 +245,7 @@ static struct job *pop(struct ahead *ah)
 	if ((ah->head = j->next) == NULL)
 		ah->tail = NULL;
 	ah->held--;
-	ah->bytes -= j->m->size < ah->bytes ? j->m->size : ah->bytes;
+	ah->bytes -= j->size;
 	return j;
 }
 

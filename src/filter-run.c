@@ -24,6 +24,11 @@
 
 static void child(char **argv, char **env, int in, int out)
 {
+	/* a filter worker blocks every signal (filter-ahead.c); exec keeps
+	 * the mask, and the command must get its SIGPIPE and SIGTERM */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	setpgid(0, 0);
 	dup2(in, 0);
 	dup2(out, 1);

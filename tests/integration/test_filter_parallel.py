@@ -22,9 +22,12 @@ GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 BARRIER_DEADLINE = 100   # seconds; popsift's timeout (300) is longer
 
 WRAPPER = r'''
-import fcntl, os, subprocess, sys, time
+import fcntl, os, signal, subprocess, sys, time
 d, want, deadline, cmd = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
 data = sys.stdin.buffer.read()
+blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+if blocked:
+    open(os.path.join(d, "blocked"), "a").write(f"{sorted(blocked)}\n")
 
 
 def count(delta):
@@ -116,6 +119,7 @@ def test_spamc_four_at_once_sorted_in_order(dovecot, config, run, tmp, wrap):
     assert r.returncode == 0, r.stderr
     assert wrap.max() == 4, "four filters at once, never more"
     assert wrap.calls() == n
+    assert not (wrap.dir / "blocked").exists(), "filters start with no signal blocked"
     # each once, sorted by the headers spamd added, in the server's order
     assert _ids(tmp / "spam") == sorted(spam)
     assert _ids(tmp / "inbox.mbox") == [i for i in range(n) if i not in spam]
