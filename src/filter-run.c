@@ -118,16 +118,17 @@ static int reap(pid_t pid, int failed, long long deadline, int *status)
 {
 	int nap = 1;    /* ms: it usually exits right after closing its output */
 	for (;;) {
-		if (failed || now_ms() >= deadline)
+		/* our own kill is a timeout, not "killed by signal 9", even when
+		 * the deadline passes between the pump and here */
+		failed |= now_ms() >= deadline;
+		if (failed)
 			kill(-pid, SIGKILL);
 		pid_t w = waitpid(pid, status, failed ? 0 : WNOHANG);
 		if (w == pid)
 			return failed ? -1 : WIFSIGNALED(*status) ? -2 : 0;
 		if (w < 0 && errno != EINTR)
 			return -1;
-		if (w == 0 && now_ms() >= deadline)
-			failed = 1;
-		else if (w == 0)
+		if (w == 0)
 			poll(NULL, 0, nap);
 		nap = nap < 32 ? nap * 2 : nap;
 	}
