@@ -304,6 +304,7 @@ static void account_defaults(struct account *a)
 	a->received_header = 1;
 	a->fast_uidl = 1;
 	a->batch = 500;
+	a->filter_parallel = 4;
 	a->max_size = 100LL << 20;
 	a->smtp_tls = TLS_OFF;
 	a->imap_tls = TLS_ON;
@@ -323,7 +324,7 @@ static const struct key keys[] = {
 	K(password_command, K_STR), K(tls, K_TLS), K(tls_ca_file, K_PATH),
 	K(tls_fingerprint, K_STR), K(auth, K_AUTH), K(keep, K_KEEP), K(delete_after, K_AGE), K(rules, K_PATH),
 	K(interval, K_INT), K(max_interval, K_INT), K(max_size, K_SIZE), K(max_messages, K_INT), K(max_backoff, K_INT), K(timeout, K_INT), K(received_header, K_BOOL),
-	K(session_timeout, K_INT),
+	K(session_timeout, K_INT), K(filter_parallel, K_INT),
 	K(fast_uidl, K_BOOL),
 	K(smtp_host, K_STR), K(smtp_port, K_PORT), K(smtp_tls, K_TLS), K(smtp_user, K_STR),
 	K(smtp_password, K_STR), K(smtp_password_command, K_STR), K(smtp_from, K_STR),

@@ -10,6 +10,8 @@
 #include "deliver.h"
 #include "envelope.h"
 #include "fetch.h"
+#include "filter-ahead.h"
+#include "filter-run.h"
 #include "mime.h"
 #include "msg.h"
 #include "pop3.h"
@@ -118,9 +120,28 @@ static int is_dup(void *arg, const char *message_id)
 	return state_is_duplicate(c->st, message_id, c->acct, c->uidl);
 }
 
+/* What sm becomes by the rules' decision d.  0 decided, 1 needs the
+ * body, -1 error (the message stays on the server). */
+static int judged(struct fetch *f, struct srvmsg *sm, struct decision *d)
+{
+	if (d->need_body && !d->error)
+		return 1;
+	if (d->error) {
+		sm->failed = 1;
+		sm->error = xstrdup(d->error);
+		log_err(f->a->name, "message %lu stays on the server: %s", sm->num, d->error);
+		return -1;
+	}
+	sm->rule = d->rule ? xstrdup(d->rule) : NULL;
+	sm->action = d->action ? xstrdup(d->action) : NULL;
+	sm->keep = d->keep;
+	sm->skipped = d->skip;
+	sm->discard = sm->rule_discard = d->discard;
+	return 0;
+}
+
 /* The rules' decision on f->cur: with body = 0 from TOP's header and
- * LIST's size alone.  0 decided, 1 needs the body, -1 error (the message
- * stays on the server). */
+ * LIST's size alone.  As judged(). */
 int batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *d)
 {
 	memset(d, 0, sizeof *d);
@@ -138,20 +159,7 @@ int batch_decide(struct fetch *f, struct srvmsg *sm, int body, struct decision *
 		.timeout = f->a->timeout,
 	};
 	rules_eval(f->rules, &v, d);
-	if (d->need_body && !d->error)
-		return 1;
-	if (d->error) {
-		sm->failed = 1;
-		sm->error = xstrdup(d->error);
-		log_err(f->a->name, "message %lu stays on the server: %s", sm->num, d->error);
-		return -1;
-	}
-	sm->rule = d->rule ? xstrdup(d->rule) : NULL;
-	sm->action = d->action ? xstrdup(d->action) : NULL;
-	sm->keep = d->keep;
-	sm->skipped = d->skip;
-	sm->discard = sm->rule_discard = d->discard;
-	return 0;
+	return judged(f, sm, d);
 }
 
 static void tally(const struct fetch *f, const struct srvmsg *sm, struct result *r);
@@ -233,10 +241,10 @@ static void failure_of(struct target **ts, size_t n, int *code, int *rejected)
 /* A domain mailbox's recipients (route.h); 1 when every one of them had
  * the message already (it looped back): delivered nowhere, deleted as a
  * discard, since those users hold it. */
-static int route_of(struct fetch *f, struct srvmsg *sm, struct routed *rt)
+static int route_of(struct fetch *f, struct srvmsg *sm, struct msg *m, struct routed *rt)
 {
 	size_t hl;
-	const char *hdr = msg_header(f->cur, &hl);
+	const char *hdr = msg_header(m, &hl);
 	route_message(f->a->route, hdr, hl, rt);
 	for (size_t i = 0; i < rt->nloops; i++)
 		log_err(f->a->name, "message %lu: mail loop: a Delivered-To shows %s had it "
@@ -250,10 +258,29 @@ static int route_of(struct fetch *f, struct srvmsg *sm, struct routed *rt)
 	return 1;
 }
 
-static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision *d)
+/* The batch's target for each destination; the state (the journal) is
+ * shared with the filter workers' `duplicate` lookups. */
+static int targets_for(struct fetch *f, const struct decision *d, struct target **ts,
+		       size_t n, char **err)
+{
+	int rc = 0;
+	if (f->ahead)
+		ahead_lock_state(f->ahead);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct dest *dst = i < d->ndests ? &d->dests[i] : &f->a->dests[i - d->ndests];
+		if ((ts[i] = target_for(f, dst, err)) == NULL)
+			rc = -1;
+	}
+	if (f->ahead)
+		ahead_unlock_state(f->ahead);
+	return rc;
+}
+
+static int deliver_one(struct fetch *f, struct srvmsg *sm, struct msg *m,
+		       const struct decision *d)
 {
 	struct routed rt;
-	if (route_of(f, sm, &rt)) {
+	if (route_of(f, sm, m, &rt)) {
 		routed_free(&rt);
 		return 0;
 	}
@@ -262,14 +289,9 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	struct target **ts = xcalloc(n + 1, sizeof *ts);
 	char *err = NULL, *sender = NULL;
 	int rc = n == 0 ? seterr(&err, "no destination: no rule chose one and the account "
-				 "has no deliver line") : 0;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		const struct dest *dst = i < d->ndests ? &d->dests[i] : &f->a->dests[i - d->ndests];
-		if ((ts[i] = target_for(f, dst, &err)) == NULL)
-			rc = -1;
-	}
+				 "has no deliver line") : targets_for(f, d, ts, n, &err);
 	size_t hl;
-	const char *hdr = msg_header(f->cur, &hl);
+	const char *hdr = msg_header(m, &hl);
 	sender = envelope_sender(hdr, hl);
 	char *pre = build_prepend(f, sm, d);
 	struct envelope e = { .prepend = pre, .prependlen = strlen(pre), .sender = sender,
@@ -280,9 +302,9 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	 * and undo, so waits */
 	int later = rc == 0 && deliver_async_only(ts, n);
 	if (later)
-		rc = deliver_later(ts, n, f->cur, &e, sm, &err);
+		rc = deliver_later(ts, n, m, &e, sm, &err);
 	else if (rc == 0)
-		rc = deliver_to(ts, n, f->cur, &e, &err);
+		rc = deliver_to(ts, n, m, &e, &err);
 	if (!later || rc < 0) {
 		int code, rejected;
 		failure_of(ts, n, &code, &rejected);
@@ -293,6 +315,78 @@ static int deliver_one(struct fetch *f, struct srvmsg *sm, const struct decision
 	free(ts);
 	routed_free(&rt);
 	return 0;
+}
+
+/* Carry out the decision d on sm, whose message is m. */
+static void act_on(struct fetch *f, struct srvmsg *sm, struct msg *m, const struct decision *d)
+{
+	if (f->opts->dry_run)
+		dry_run_line(f, sm);
+	else if (sm->discard && d->ndests == 0)
+		sm->pending = 1;   /* delivered nowhere, deleted all the same */
+	else if (!sm->skipped)
+		deliver_one(f, sm, m, d);   /* a discard after `continue` copies: those first */
+}
+
+/* ---- rules with commands: several messages at once (filter-ahead.c) ---- */
+
+/* The workers, the first time a message needs them; NULL: in line. */
+static struct ahead *ahead_of(struct fetch *f)
+{
+	if (f->ahead_tried)
+		return f->ahead;
+	f->ahead_tried = 1;
+	int n = f->a->filter_parallel > 64 ? 64 : f->a->filter_parallel;
+	if (n <= 1 || !rules_run_commands(f->rules))
+		return NULL;
+	struct ahead_opts o = { .account = f->a->name, .rules_file = f->a->rules,
+				.rules = f->rules, .workers = n, .timeout = f->a->timeout,
+				.st = f->st };
+	char *err = NULL;
+	f->ahead = ahead_new(&o, &err);
+	if (f->ahead == NULL)
+		log_err(f->a->name, "filters run one message at a time: %s", err);
+	free(err);
+	return f->ahead;
+}
+
+/* Hand back the oldest message whose rules are done (wait: until they
+ * are) and deliver it; 0 if there was none. */
+static int settle_next(struct fetch *f, int wait)
+{
+	struct ahead_done o;
+	if (f->ahead == NULL || !ahead_next(f->ahead, wait, &o))
+		return 0;
+	struct srvmsg *sm = o.tag;
+	if (o.cancelled)
+		log_info(f->a->name, "message %lu stays on the server: stopped before its rules "
+			 "ran", sm->num);
+	else if (judged(f, sm, &o.d) == 0)
+		act_on(f, sm, o.m, &o.d);
+	decision_free(&o.d);
+	msg_free(o.m);
+	free(o.m);
+	return 1;
+}
+
+/* f->cur goes to the workers; the fetch reads on while they run its
+ * rules, as far ahead as ahead_room allows. */
+static void queue_ahead(struct fetch *f, struct srvmsg *sm)
+{
+	size_t bytes, held = ahead_held(f->ahead, &bytes);
+	while (!ahead_room(held, bytes, f->cur->size, ahead_workers(f->ahead))) {
+		settle_next(f, 1);
+		held = ahead_held(f->ahead, &bytes);
+	}
+	struct msg *m = xmalloc(sizeof *m);
+	size_t max = f->cur->max;
+	msg_init(m);
+	msg_take(m, f->cur);
+	m->num = sm->num;
+	f->cur->max = max;
+	ahead_submit(f->ahead, sm, sm->uidl, (size_t)sm->size, m);
+	while (settle_next(f, 0))
+		;
 }
 
 int batch_message(struct fetch *f, struct srvmsg *sm)
@@ -306,17 +400,13 @@ int batch_message(struct fetch *f, struct srvmsg *sm)
 	sm->rule = sm->action = NULL;
 	sm->message_id = mime_header_get(hdr, hl, "Message-ID", NULL);
 	sm->subject = mime_header_get(hdr, hl, "Subject", NULL);
-	struct decision d;
-	if (batch_decide(f, sm, 1, &d) < 0) {
-		decision_free(&d);
+	if (f->rules != NULL && ahead_of(f) != NULL) {
+		queue_ahead(f, sm);
 		return 0;
 	}
-	if (f->opts->dry_run)
-		dry_run_line(f, sm);
-	else if (sm->discard && d.ndests == 0)
-		sm->pending = 1;   /* delivered nowhere, deleted all the same */
-	else if (!sm->skipped)
-		deliver_one(f, sm, &d);   /* a discard after `continue` copies: those first */
+	struct decision d;
+	if (batch_decide(f, sm, 1, &d) == 0)
+		act_on(f, sm, f->cur, &d);
 	decision_free(&d);
 	return 0;
 }
@@ -437,6 +527,10 @@ static void count_batch(struct fetch *f, int ok, const char *why)
  * server. */
 int batch_commit(struct fetch *f)
 {
+	/* every message of the batch delivered, in order, before anything
+	 * is made durable */
+	while (settle_next(f, 1))
+		;
 	deliver_wait(forwarded, f);
 	if (f->nbatch == 0 && f->ntargets == 0)
 		return 0;   /* nothing to make durable: no fsync for an empty poll */
@@ -459,6 +553,8 @@ int batch_commit(struct fetch *f)
 void batch_abort(struct fetch *f)
 {
 	/* never recorded: those messages stay on the server */
+	ahead_free(f->ahead);
+	f->ahead = NULL;
 	deliver_wait(NULL, NULL);
 	if (f->ntargets > 0)
 		close_targets(f, 1);

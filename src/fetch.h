@@ -74,6 +74,8 @@ struct fetch {
 	size_t  nbatch;
 	struct msg *cur;
 	size_t  curidx;
+	struct ahead *ahead;    /* rules with commands, filter_parallel > 1 (fetch-batch.c) */
+	int     ahead_tried;
 	struct result r;
 	double  started, last_progress;
 	int64_t run_id;         /* the runs row, once written */

@@ -22,11 +22,13 @@
 #include "filter-run.h"
 #include "msg.h"
 
-static void child(char **argv, int in, int out)
+static void child(char **argv, char **env, int in, int out)
 {
-	char *env[6];
-	int n = command_env(env);
-	env[n] = NULL;
+	/* a filter worker blocks every signal (filter-ahead.c); exec keeps
+	 * the mask, and the command must get its SIGPIPE and SIGTERM */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	setpgid(0, 0);
 	dup2(in, 0);
 	dup2(out, 1);
@@ -125,9 +127,7 @@ static int reap(pid_t pid, int failed, long long deadline, int *status)
 			return failed ? -1 : WIFSIGNALED(*status) ? -2 : 0;
 		if (w < 0 && errno != EINTR)
 			return -1;
-		if (w == 0 && now_ms() >= deadline)
-			failed = 1;
-		else if (w == 0)
+		if (w == 0)
 			poll(NULL, 0, nap);
 		nap = nap < 32 ? nap * 2 : nap;
 	}
@@ -143,9 +143,16 @@ static int start(char **argv, pid_t *pid, int *wfd, int *rfd, char **err)
 		close(in[1]);
 		return seterr(err, "pipe: %s", strerror(errno));
 	}
+	/* built before the fork: other threads may be running filters too,
+	 * and the child of a threaded process should only exec */
+	char *env[6];
+	int nenv = command_env(env);
+	env[nenv] = NULL;
 	*pid = fork();
 	if (*pid == 0)
-		child(argv, in[0], out[1]);
+		child(argv, env, in[0], out[1]);
+	for (int i = 1; i < nenv; i++)   /* env[0] is a literal */
+		free(env[i]);
 	close(in[0]);
 	close(out[1]);
 	if (*pid < 0) {

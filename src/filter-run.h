@@ -16,4 +16,9 @@ struct msg;
 int filter_run(char **argv, struct msg *in, struct msg *out, size_t max, int timeout,
 	       int *code, char **err);
 
+struct rules;
+/* 1 if some rule runs a command (a filter action or a pipe condition):
+ * such rules are worth evaluating for several messages at once. */
+int rules_run_commands(const struct rules *r);
+
 #endif

@@ -220,3 +220,26 @@ const struct match_ops match_pipe = {
 	.needs_body = 1,
 	.dump = dump_pipe,
 };
+
+/* ---- which rules run commands ---- */
+
+static int cond_runs(const struct cond *c)
+{
+	if (c == NULL)
+		return 0;
+	if (c->kind == C_LEAF)
+		return c->ops == &match_pipe;
+	return cond_runs(c->a) || cond_runs(c->b);
+}
+
+int rules_run_commands(const struct rules *r)
+{
+	for (size_t i = 0; r != NULL && i < r->n; i++) {
+		if (cond_runs(r->v[i].cond))
+			return 1;
+		for (size_t k = 0; k < r->v[i].nacts; k++)
+			if (r->v[i].acts[k].kind == A_FILTER)
+				return 1;
+	}
+	return 0;
+}

@@ -60,6 +60,7 @@ struct account {
 	int     session_timeout;   /* seconds from connect to QUIT (0: no limit) */
 	int     received_header;
 	size_t  batch;          /* messages per group commit */
+	int     filter_parallel;   /* messages whose filter/pipe commands run at once */
 	long long max_size;     /* bigger messages stay on the server (bytes, 0: no limit) */
 	int     max_messages;   /* messages fetched per run (0: no limit) */
 	char   *smtp_host, *smtp_user, *smtp_password, *smtp_password_command;

@@ -38,7 +38,8 @@ report_safe 0
 
 
 class Spamd:
-    def __init__(self, deadline: float = 240.0):
+    def __init__(self, deadline: float = 240.0, children: int = 2):
+        self.children = children   # --max-children: how many messages it scans at once
         self.dir = Path(tempfile.mkdtemp(prefix="popsift-spamd-"))
         self.deadline = deadline
         self.port = pt.free_port()
@@ -64,7 +65,7 @@ class Spamd:
         site = self._configure()
         args = ["spamd", "--local", f"--listen=127.0.0.1:{self.port}", "--nouser-config",
                 f"--siteconfigpath={site}", f"--helper-home-dir={self.dir / 'home'}",
-                "--syslog=stderr", "--max-children=2", "--min-children=1"]
+                "--syslog=stderr", f"--max-children={self.children}", "--min-children=1"]
         if os.geteuid() == 0:
             args += ["-u", "nobody"]
         self.log = open(self.dir / "log", "wb")
