@@ -23,16 +23,6 @@ static const struct match_ops *const kinds[] = {
 	&match_pipe, &match_age, &match_attachments, &match_attachment,
 };
 
-int rules_header_id(struct rules *r, const char *name)
-{
-	for (size_t i = 0; i < r->nh; i++)
-		if (strcasecmp(r->hnames[i], name) == 0)
-			return (int)i;
-	r->hnames = xrealloc(r->hnames, (r->nh + 1) * sizeof *r->hnames);
-	r->hnames[r->nh] = xstrdup(name);
-	return (int)r->nh++;
-}
-
 static void cond_free(struct cond *c)
 {
 	if (c == NULL)
