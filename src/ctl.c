@@ -439,7 +439,7 @@ static int dial(const char *path, char **err)
 	    connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		if (fd >= 0 && errno != ENOENT && errno != ECONNREFUSED && errno != ENOTDIR)
 			seterr(err, "cannot reach the daemon at %s: %s", path, strerror(errno));
-		else
+		else if (errno != ENOENT)   /* no socket: no daemon, nothing to say */
 			log_debug(NULL, "%s: no daemon answers (%s)", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);

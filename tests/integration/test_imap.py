@@ -249,7 +249,10 @@ def test_connection_kept_across_accounts_under_starttls(imap_dovecot, popsift, t
     imap = dict(deliver="imap", imap_host="127.0.0.1", imap_port=dc.imap_port,
                 imap_tls="starttls", imap_tls_ca_file=dc.cafile, imap_user="bob",
                 imap_password="secret", timeout=30)
-    text = pt.account_config(dc, "alice", name="one", state=tmp / "state.db", **imap)
+    # max_parallel 1: one process polls both accounts (in parallel, each
+    # worker process has its own connection)
+    text = "max_parallel 1\n" + pt.account_config(dc, "alice", name="one",
+                                                  state=tmp / "state.db", **imap)
     text += "\n" + pt.account_config(dc, "bob", name="two", **imap)
     cfg = pt.write_config(tmp / "config", text, 0o600)
     t = time.monotonic()

@@ -101,6 +101,7 @@ def test_after_a_run_nothing_new_and_state_unchanged(dovecot, config, run, tmp):
     assert db_rows(tmp / "state.db") == rows
     r = run("-f", cfg, "run")
     assert r.returncode == 0 and "2 new" in r.stderr, r.stderr
+    dovecot.wait_log(r"top=\d+/\d+, retr=", 5)
     assert [a[1:] for a in pop3_activity(dovecot)] == \
         [("4", "0"), ("0", "0"), ("0", "0"), ("0", "0"), ("2", "0")]
 

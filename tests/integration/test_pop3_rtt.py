@@ -99,7 +99,8 @@ def test_empty_poll_leaves_the_mailbox_and_state_alone(dovecot, run, tmp):
     assert dovecot.count("alice") == 2
     assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 2
     # every session reached QUIT though its reply was not awaited
-    assert dovecot.log().count("Disconnected: Logged out") == 4, dovecot.log_tail(10)
+    log = dovecot.wait_log("Disconnected: Logged out", 4)
+    assert log.count("Disconnected: Logged out") == 4, dovecot.log_tail(10)
 
 
 def test_refused_password_on_the_short_way_is_77_once(make_dovecot, run, tmp):

@@ -453,6 +453,16 @@ service pop3-login {{
         except OSError:
             return ""
 
+    def wait_log(self, pattern: str, n: int, timeout: float = 30) -> str:
+        """The log once it holds n matches of the regex pattern (or the
+        deadline passed).  popsift does not wait for QUIT's reply when it
+        deleted nothing, so Dovecot may log a session's end a moment after
+        popsift exited."""
+        deadline = time.monotonic() + timeout
+        while len(re.findall(pattern, self.log())) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.log()
+
     # -- mailboxes ---------------------------------------------------------
 
     def _next_name(self, data: bytes) -> str:
