@@ -37,21 +37,14 @@ static int on_login(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, s
 static int on_uidl(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct newmail *m = arg;
-	if (ev == P3_ERR) {
-		m->no_uidl = 1;
-		return 0;
-	}
-	if (ev != P3_DATA)
-		return 0;
 	unsigned long num;
 	const char *u;
 	size_t ulen;
-	int rc = pop3_parse_uidl(s, n, &num, &u, &ulen);
-	if (rc < 0)
-		return pop3_fail(p, EX_UNAVAILABLE, "malformed UIDL line \"%.*s\"",
-				 (int)(n > 80 ? 80 : n), s);
+	int rc = pop3_uidl_event(p, ev, s, n, &m->no_uidl, &num, &u, &ulen);
+	if (rc <= 0)
+		return rc;
 	m->total++;
-	if (rc != 0)
+	if (u == NULL)
 		return 0;   /* no UID: a run names it by its headers, which LIST cannot show */
 	char *uid = xstrndup(u, ulen);
 	int known = uidmap_get(&m->known, uid) != M_NONE;

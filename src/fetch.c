@@ -87,23 +87,16 @@ static int listed(struct pop3 *p, const char *what, unsigned long num, unsigned 
 static int on_uidl(struct pop3 *p, void *arg, enum pop3_ev ev, const char *s, size_t n)
 {
 	struct fetch *f = arg;
-	if (ev == P3_ERR) {
-		f->no_uidl = 1;
-		return 0;
-	}
-	if (ev != P3_DATA)
-		return 0;
 	unsigned long num;
 	const char *u;
 	size_t ulen;
-	int rc = pop3_parse_uidl(s, n, &num, &u, &ulen);
-	if (rc < 0)
-		return pop3_fail(p, EX_UNAVAILABLE, "malformed UIDL line \"%.*s\"",
-				 (int)(n > 80 ? 80 : n), s);
+	int rc = pop3_uidl_event(p, ev, s, n, &f->no_uidl, &num, &u, &ulen);
+	if (rc <= 0)
+		return rc;
 	if (listed(p, "UIDL", num, f->nmsgs ? f->msgs[f->nmsgs - 1].num : 0, f->nmsgs) < 0)
 		return -1;
 	/* no UID ("3 "): a header hash names it (hash_unnamed), as without UIDL */
-	add_msg(f, num)->uidl = rc == 0 ? xstrndup(u, ulen) : NULL;
+	add_msg(f, num)->uidl = u ? xstrndup(u, ulen) : NULL;
 	return 0;
 }
 

@@ -595,3 +595,19 @@ int pop3_login_refused(struct pop3 *p, const struct account *a, const char *s, s
 	free(hint);
 	return -1;
 }
+
+int pop3_uidl_event(struct pop3 *p, enum pop3_ev ev, const char *s, size_t n, int *no_uidl,
+		    unsigned long *num, const char **u, size_t *ulen)
+{
+	if (ev == P3_ERR)
+		*no_uidl = 1;
+	if (ev != P3_DATA)
+		return 0;
+	int rc = pop3_parse_uidl(s, n, num, u, ulen);
+	if (rc < 0)
+		return pop3_fail(p, EX_UNAVAILABLE, "malformed UIDL line \"%.*s\"",
+				 (int)(n > 80 ? 80 : n), s);
+	if (rc > 0)
+		*u = NULL;   /* "3 ": the server gave no UID */
+	return 1;
+}

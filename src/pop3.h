@@ -61,6 +61,11 @@ unsigned long long pop3_bytes(const struct pop3 *p);
 struct account;
 /* USER or PASS refused: fails the session (EX_NOPERM) naming what to check; -1. */
 int    pop3_login_refused(struct pop3 *p, const struct account *a, const char *s, size_t n);
+/* One event of a UIDL listing: 1 a line (*num, and the UID in *u and
+ * *ulen, *u NULL when the server gave none), 0 nothing to take (a -ERR
+ * sets *no_uidl), -1 a malformed line (the session fails). */
+int    pop3_uidl_event(struct pop3 *p, enum pop3_ev ev, const char *s, size_t n,
+		       int *no_uidl, unsigned long *num, const char **u, size_t *ulen);
 int    pop3_status(const char *line, size_t n);   /* 1 +OK, 0 -ERR, -1 malformed */
 /* "N UID": 0; "N" with no UID: 1 (*uidlen 0); anything else -1. */
 int    pop3_parse_uidl(const char *line, size_t n, unsigned long *num, const char **uid,
