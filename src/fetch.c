@@ -26,9 +26,10 @@
 
 static int from_pop3(struct fetch *f)
 {
-	/* a stop is not a failure: what was committed stays committed */
+	/* what was committed stays committed; the rest waits, as after any
+	 * temporary failure (run's exit status, the daemon's backoff) */
 	if (pop3_code(f->p) == POP3_STOPPED)
-		return fetch_fail(f, 0, "stopped by a signal; the rest waits for the next run");
+		return fetch_fail(f, EX_TEMPFAIL, "stopped by a signal; the rest waits for the next run");
 	return fetch_fail(f, pop3_code(f->p) ? pop3_code(f->p) : EX_TEMPFAIL, "%s", pop3_error(f->p));
 }
 
