@@ -760,7 +760,9 @@ int sched_run(const char *path)
 	}
 	log_daemon = 1;
 	shard_apply(&s.cf);
-	if (log_open(s.cf.log, &err) < 0 || lock_state(&s.cf, 0, &err) < 0) {
+	/* a second daemon gives up soon, but not at once: `status` probes
+	 * the lock (lock_busy) and holds it for an instant */
+	if (log_open(s.cf.log, &err) < 0 || lock_state(&s.cf, 1, &err) < 0) {
 		log_err(NULL, "%s", err);
 		free(err);
 		conf_free(&s.cf);

@@ -225,6 +225,23 @@ static void make_private(const char *path)
 	}
 }
 
+/* Two processes opening a new database at once (a daemon's first start
+ * and a `status` beside it): SQLite answers the race for the switch to
+ * WAL with SQLITE_BUSY at once, without calling the busy handler.  The
+ * loser tries again a moment later; the database is WAL by then. */
+static int setup(struct state *st, char **err)
+{
+	double give_up = now_sec() + 5;
+	for (;;) {
+		if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err) == 0 &&
+		    migrate(st, err) == 0)
+			return 0;
+		if ((sqlite3_errcode(st->db) & 0xff) != SQLITE_BUSY || now_sec() > give_up)
+			return -1;
+		usleep(50000);
+	}
+}
+
 int state_open(const char *path, struct state **out, char **err)
 {
 	if (make_parent(path, err) < 0 || state_check(path, err) < 0)
@@ -243,8 +260,7 @@ int state_open(const char *path, struct state **out, char **err)
 	/* the WAL is checkpointed as it grows, not by every run's exit (which
 	 * would cost fsyncs on a poll that found nothing) */
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err) < 0 ||
-	    migrate(st, err) < 0) {
+	if (setup(st, err) < 0) {
 		state_close(st);
 		return -1;
 	}
