@@ -502,13 +502,33 @@ service pop3-login {{
     def add_messages(self, user: str, messages) -> list[str]:
         return [self.add_message(user, m) for m in messages]
 
-    def message_files(self, user: str) -> list[Path]:
+    def _listing(self, user: str) -> list[Path]:
         md = self.maildir(user)
         files = []
         for sub in ("new", "cur"):
             with contextlib.suppress(FileNotFoundError):
                 files.extend(p for p in (md / sub).iterdir() if p.is_file())
-        return sorted(files, key=lambda p: p.name)
+        return sorted(files)
+
+    def message_files(self, user: str) -> list[Path]:
+        """The messages' files, one per message, in add order.  popsift
+        does not wait for QUIT's reply when it deleted nothing, so Dovecot
+        may still be moving what it read from new/ to cur/ (as name:2,S)
+        when popsift has exited: a directory read during those renames
+        can miss files.  Read until two listings agree (a few seconds at
+        most), and count a message once by the name before its flags."""
+        files = self._listing(user)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            again = self._listing(user)
+            if again == files:
+                break
+            files = again
+        one = {}
+        for p in files:
+            one.setdefault(p.name.split(":")[0], p)
+        return [one[k] for k in sorted(one)]
 
     def count(self, user: str) -> int:
         """Messages left on the server for user (files in new/ and cur/)."""
@@ -516,6 +536,11 @@ service pop3-login {{
 
     def messages(self, user: str) -> list[bytes]:
         """Contents of the messages left on the server, in add order."""
+        for _ in range(50):
+            try:
+                return [p.read_bytes() for p in self.message_files(user)]
+            except FileNotFoundError:   # renamed to cur/ meanwhile
+                time.sleep(0.02)
         return [p.read_bytes() for p in self.message_files(user)]
 
     def clear(self, user: str) -> None:
