@@ -420,30 +420,63 @@ static void dele_batch(struct fetch *f)
 			queue_dele(f, f->batch[k]);
 }
 
-/* Batches overlap: batch k+1's RETRs go out while batch k streams in,
- * before it is committed, so the pipeline never drains for an fsync nor
- * waits a round trip between batches. */
+/* Batches in flight behind the one being received.  One was not enough
+ * far from the server: while batch k commits and its successor's RETRs
+ * travel, the server had only batch k+1 left to send, and at 100 ms a
+ * round trip it ran dry before each batch.  Four batches of 500 stay
+ * within FETCH_WINDOW (two commands a message). */
+#define AHEAD 3
+
+struct flight {
+	struct srvmsg **m;
+	size_t n;
+	size_t end;   /* pop3_queued() after its last command */
+};
+
+/* Queue batches until AHEAD wait behind the one at *head. */
+static void refill(struct fetch *f, struct flight *fl, size_t head, size_t *nfl, size_t *i,
+		   size_t bmax)
+{
+	while (*nfl < AHEAD + 1 && !stop_requested) {
+		struct flight *b = &fl[(head + *nfl) % (AHEAD + 1)];
+		b->n = next_batch(f, i, b->m, bmax);
+		if (b->n == 0)
+			return;
+		b->end = pop3_queued(f->p);
+		(*nfl)++;
+	}
+}
+
+/* Batches overlap: the RETRs of the next AHEAD batches go out while one
+ * streams in, before it is committed, so the pipeline never drains for
+ * an fsync nor waits a round trip between batches. */
 static int fetch_batches(struct fetch *f, size_t want)
 {
-	size_t bmax = f->a->batch ? f->a->batch : 500, done = 0, i = 0;
-	struct srvmsg **cur = xcalloc(bmax, sizeof *cur), **nxt = xcalloc(bmax, sizeof *nxt);
-	size_t ncur = next_batch(f, &i, cur, bmax);
+	size_t bmax = f->a->batch ? f->a->batch : 500, done = 0, i = 0, head = 0, nfl = 0;
+	struct flight fl[AHEAD + 1];
+	for (size_t k = 0; k <= AHEAD; k++)
+		fl[k].m = xcalloc(bmax, sizeof *fl[k].m);
 	int rc = 0;
-	while (ncur > 0) {
-		f->batch = cur;
-		f->nbatch = ncur;
+	for (;;) {
+		refill(f, fl, head, &nfl, &i, bmax);
+		if (nfl == 0)
+			break;
+		struct flight *b = &fl[head];
+		f->batch = b->m;
+		f->nbatch = b->n;
 		f->curidx = 0;
-		size_t nnext = !stop_requested ? next_batch(f, &i, nxt, bmax) : 0;
-		/* batch k's replies (and k-1's DELEs), not k+1's: theirs wait */
-		rc = pop3_flush_until(f->p, nnext * POP3_MSG_CMDS);
+		/* this batch's replies, not the RETRs queued after it; the last
+		 * batch also waits for the DELEs behind it, so a stray line
+		 * after one is found before QUIT rather than taken as its reply */
+		size_t after = nfl == 1 ? 0 : pop3_queued(f->p) - b->end;
+		rc = pop3_flush_until(f->p, after);
 		if (rc < 0)
 			from_pop3(f);
-		/* every RETR of the batch answered, each once, in order */
+		/* every RETR of the batch answered, each once, in order, and
+		 * nothing queued after it: a DELE queued behind later RETRs
+		 * (dele_batch) is matched by its own argument */
 		PIPELINE_CHECK(f, rc < 0 || f->curidx == f->nbatch);
-		/* batch k+1's RETRs are on the queue before batch k commits, and
-		 * batch k's DELEs (dele_batch, after the commit) queue behind them:
-		 * their replies come after batch k+1's, matched by their own arg */
-		PIPELINE_CHECK(f, rc < 0 || pop3_pending(f->p) == nnext * POP3_MSG_CMDS);
+		PIPELINE_CHECK(f, rc < 0 || pop3_pending(f->p) == after);
 		/* what arrived whole is committed even if the connection broke */
 		if (batch_commit(f) < 0)
 			rc = -1;
@@ -452,15 +485,13 @@ static int fetch_batches(struct fetch *f, size_t want)
 		if (rc < 0)
 			break;
 		dele_batch(f);
-		struct srvmsg **t = cur;
-		cur = nxt;
-		nxt = t;
-		ncur = nnext;
+		head = (head + 1) % (AHEAD + 1);
+		nfl--;
 	}
 	f->batch = NULL;
 	f->nbatch = 0;
-	free(cur);
-	free(nxt);
+	for (size_t k = 0; k <= AHEAD; k++)
+		free(fl[k].m);
 	if (f->opts->progress && f->last_progress > 0)
 		fputc('\n', stderr);
 	return rc;

@@ -146,6 +146,7 @@ int pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
 const char *pop3_error(const struct pop3 *p) { return p->err ? p->err : "no error"; }
 int pop3_code(const struct pop3 *p) { return p->code; }
 size_t pop3_pending(const struct pop3 *p) { return p->qlen - p->qdone; }
+size_t pop3_queued(const struct pop3 *p) { return p->qlen; }
 const char *pop3_account(const struct pop3 *p) { return p->acct; }
 void pop3_stoppable(struct pop3 *p, int on) { p->stoppable = on; }
 unsigned long long pop3_bytes(const struct pop3 *p) { return p->bytes; }

@@ -301,10 +301,12 @@ def test_next_batch_goes_out_before_this_one_is_read(dovecot, run, tmp, keep):
     # nothing known yet: LIST goes with UIDL, not a round trip later
     u = lines.index("C: UIDL")
     assert lines[u + 1] == "C: LIST", lines
-    # batch 2's RETRs are on the wire before batch 1's first reply is read
+    # the later batches' RETRs (up to three batches ahead) are on the wire
+    # before batch 1's first reply is read
     first_retr = lines.index("C: RETR 1")
     first_reply = next(i for i in range(first_retr, len(lines)) if lines[i].startswith("S:"))
     assert lines.index("C: RETR 501") < first_reply, lines[:20]
+    assert lines.index("C: RETR 1001") < first_reply, lines[:20]
     got = [m.split(b"Subject: ")[1].split(b"\n")[0] for m in pt.mbox_messages(tmp / "inbox.mbox")]
     assert got == [f"b{i}".encode() for i in range(1, n + 1)]
     assert dovecot.count("alice") == (n if keep == "yes" else 0)
