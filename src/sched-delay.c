@@ -34,7 +34,9 @@ double sched_delay(const struct account *a, double base, int fails, double rnd)
 {
 	if (base <= 0)
 		base = min_interval(a);
-	double d = base * (0.9 + 0.2 * rnd);
+	/* +/-5 %: accounts drift apart, yet each is polled within its interval
+	 * +10 % with room for the poll itself and the lag */
+	double d = base * (0.95 + 0.1 * rnd);
 	for (int i = 0; i < fails && d < a->max_backoff; i++)
 		d *= 2;
 	if (fails > 0 && a->max_backoff > 0 && d > a->max_backoff)

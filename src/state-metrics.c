@@ -14,7 +14,7 @@ sqlite3 *state_db(struct state *st);
 
 /* one scan of runs for every account, not one per account */
 static const char q_totals[] =
-	"WITH t AS (SELECT account,count(*) n,sum(new) nw,sum(delivered) dv,sum(deleted) dl,"
+	"WITH t AS (SELECT account,sum(polls) n,sum(new) nw,sum(delivered) dv,sum(deleted) dl,"
 	" sum(bytes) b,sum(status<>0) e,max(CASE WHEN status=0 THEN ended END) ok,max(id) last"
 	" FROM runs GROUP BY account) "
 	"SELECT t.account,n,nw,dv,dl,b,e,ok,r.ended,r.ended-r.started,r.status,"

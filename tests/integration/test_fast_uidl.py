@@ -242,8 +242,9 @@ def test_state_from_before_fast_uidl_is_migrated(dovecot, config, run, tmp):
     r = ok(run("-f", cfg, "-v", "run"))
     assert sent(r) == ["UIDL", "QUIT"] and delivered(tmp) == [], show(r)
     with sqlite3.connect(tmp / "state.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
         db.execute("SELECT dev, ino FROM journal")
+        db.execute("SELECT polls FROM runs")
     assert snapshot(tmp) == (2, uids[-1])
     dovecot.add_message("alice", mkmsg("new"))
     r = ok(run("-f", cfg, "-v", "run"))

@@ -430,6 +430,28 @@ def test_state_database(dovecot, config, run, tmp):
     assert mode(db) & 0o077 == 0
 
 
+def test_empty_polls_share_a_run_row(dovecot, config, run, tmp):
+    """Polls that find nothing, one after another, are one row of runs
+    (its polls column counts them): a daemon polling a thousand accounts
+    a minute would otherwise add a row per poll, 1.4 million a day."""
+    dovecot.add_message("alice", mkmsg("one"))
+    cfg = config(keep="yes")
+    for _ in range(4):   # 1 new, then three empty polls
+        ok(run("-f", cfg, "run"))
+    dovecot.add_message("alice", mkmsg("two"))
+    for _ in range(2):   # 1 new, one empty
+        ok(run("-f", cfg, "run"))
+    con = sqlite3.connect(tmp / "state.db")
+    try:
+        rows = con.execute("SELECT new, delivered, status, polls FROM runs "
+                           "WHERE account='test' ORDER BY id").fetchall()
+    finally:
+        con.close()
+    assert rows == [(1, 1, 0, 1), (0, 0, 0, 3), (1, 1, 0, 1), (0, 0, 0, 1)], rows
+    st = json.loads(ok(run("-f", cfg, "status", "--json")).stdout)["accounts"][0]
+    assert st["last_run"] and st["last_exit"] == 0, st
+
+
 def test_state_catches_up_after_crash_between_quit_and_commit(dovecot, config, run, tmp):
     """A run killed after the server acknowledged QUIT (messages expunged)
     but before it recorded that leaves rows in state 'delivered' for UIDLs

@@ -175,7 +175,7 @@ def daemon_log(popsift, dovecot, tmp, verbose: bool, polls: int) -> str:
             return 0
         db = sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=SAFETY)
         try:
-            return db.execute("SELECT count(*) FROM runs WHERE status=0").fetchone()[0]
+            return db.execute("SELECT coalesce(sum(polls), 0) FROM runs WHERE status=0").fetchone()[0]
         except sqlite3.OperationalError:
             return 0
         finally:

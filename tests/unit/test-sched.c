@@ -27,8 +27,8 @@ static void test_delay(void)
 {
 	struct account a = acct(300, 0, -1, 3600);
 	CHECK(near(sched_delay(&a, 0, 0, 0.5), 300), "no base: the interval, middle of the jitter");
-	CHECK(near(sched_delay(&a, 0, 0, 0), 270), "jitter -10%");
-	CHECK(near(sched_delay(&a, 0, 0, 1), 330), "jitter +10%");
+	CHECK(near(sched_delay(&a, 0, 0, 0), 285), "jitter -5%");
+	CHECK(near(sched_delay(&a, 0, 0, 1), 315), "jitter +5%");
 	CHECK(near(sched_delay(&a, 900, 0, 0.5), 900), "the adaptive base replaces the interval");
 	CHECK(near(sched_delay(&a, 300, 1, 0.5), 600), "one failure doubles");
 	CHECK(near(sched_delay(&a, 300, 3, 0.5), 2400), "three double three times");
