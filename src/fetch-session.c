@@ -142,12 +142,16 @@ int session_open(struct fetch *f, struct conn *c)
 	return 0;
 }
 
-/* A session on the short way failed: the next one asks CAPA again, and
- * unless the login was refused (a wrong password is no fault of the way
- * in) the short way is not taken again until the server's CAPA changes. */
+/* A session on the short way failed before its listing came: the next
+ * one asks CAPA again, and unless the login was refused (a wrong
+ * password is no fault of the way in) the short way is not taken again
+ * until the server's CAPA changes.  A failure after the listing (a full
+ * disk, a message's delivery) or a stop by a signal says nothing about
+ * the way in: a daemon restarted mid-poll must not cost every account
+ * on that server a round trip from then on. */
 void session_failed(struct fetch *f, const struct conn *c)
 {
-	if (!c->fast || f->r.code == 0)
+	if (!c->fast || f->r.code == 0 || f->listed || stop_requested)
 		return;
 	char *err = NULL, *key = caps_key(f->a);
 	int refused = f->r.code == EX_NOPERM;

@@ -423,8 +423,9 @@ static void dele_batch(struct fetch *f)
 /* Batches in flight behind the one being received.  One was not enough
  * far from the server: while batch k commits and its successor's RETRs
  * travel, the server had only batch k+1 left to send, and at 100 ms a
- * round trip it ran dry before each batch.  Four batches of 500 stay
- * within FETCH_WINDOW (two commands a message). */
+ * round trip it ran dry before each batch.  Four batches of 500 (two
+ * commands a message) fill most of FETCH_WINDOW; with DELEs between them
+ * the last RETRs wait for room, which costs a little speed, not safety. */
 #define AHEAD 3
 
 struct flight {
@@ -432,6 +433,14 @@ struct flight {
 	size_t n;
 	size_t end;   /* pop3_queued() after its last command */
 };
+
+static int wanted_from(const struct fetch *f, size_t i)
+{
+	for (; i < f->nmsgs; i++)
+		if (f->msgs[i].want)
+			return 1;
+	return 0;
+}
 
 /* Queue batches until AHEAD wait behind the one at *head. */
 static void refill(struct fetch *f, struct flight *fl, size_t head, size_t *nfl, size_t *i,
@@ -492,6 +501,9 @@ static int fetch_batches(struct fetch *f, size_t want)
 	f->nbatch = 0;
 	for (size_t k = 0; k <= AHEAD; k++)
 		free(fl[k].m);
+	/* stopped between batches, with no reply left to notice it */
+	if (rc == 0 && stop_requested && wanted_from(f, i))
+		rc = fetch_fail(f, EX_TEMPFAIL, "stopped by a signal; the rest waits for the next run");
 	if (f->opts->progress && f->last_progress > 0)
 		fputc('\n', stderr);
 	return rc;
@@ -682,6 +694,7 @@ static int session(struct fetch *f, struct conn *c, struct snapshot *snap)
 		fast = list_fast(f, snap, &total);
 	if (fast < 0 || (!fast && list_messages(f) < 0))
 		return -1;
+	f->listed = 1;
 	size_t want = plan(f, fast);
 	if (fetch_sizes(f, want, fast ? total : f->nmsgs) < 0)
 		return -1;

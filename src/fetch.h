@@ -60,6 +60,7 @@ struct fetch {
 	size_t  nmsgs, cap;
 	int     no_uidl;
 	int     list_single;    /* LIST n per message rather than one LIST */
+	int     listed;         /* the login and the listing went through */
 	int     sized;          /* LIST went with UIDL: every size is known */
 	size_t  listpos;        /* LIST's cursor into msgs (sorted by number) */
 	unsigned long listlast; /* the last number in the listing being read */

@@ -52,8 +52,9 @@ int    pop3_fail(struct pop3 *p, int code, const char *fmt, ...)
 const char *pop3_error(const struct pop3 *p);
 int    pop3_code(const struct pop3 *p);
 size_t pop3_pending(const struct pop3 *p);
-/* Commands queued since the session began: a mark that pop3_flush_until
- * can wait for (queued now minus the mark are the ones after it). */
+/* Commands queued since the queue last drained: a mark that
+ * pop3_flush_until can wait for (queued now minus the mark are the ones
+ * after it), valid while any command queued before it is unanswered. */
 size_t pop3_queued(const struct pop3 *p);
 const char *pop3_account(const struct pop3 *p);
 /* Let SIGTERM interrupt a flush (not for QUIT, which must be answered). */

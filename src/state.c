@@ -37,8 +37,9 @@ static const char *const sql_text[S_NSTMT] = {
 	[S_JDEL] = "DELETE FROM journal WHERE id=?1",
 	[S_RUNUPD] = "UPDATE runs SET started=?2,ended=?3,new=?4,delivered=?5,kept=?6,deleted=?7,"
 		     "bytes=?8,status=?9,error=?10 WHERE id=?1",
-	/* an empty poll after an empty poll: one row for the quiet spell, or a
-	 * daemon polling 1,000 accounts a minute adds 1.4 million rows a day */
+	/* an empty poll after an empty poll: one row for the quiet spell (its
+	 * started and ended are the last poll's), or a daemon polling 1,000
+	 * accounts a minute adds 1.4 million rows a day */
 	[S_RUNMERGE] = "UPDATE runs SET started=?2,ended=?3,polls=polls+1 WHERE id="
 		       "(SELECT max(id) FROM runs WHERE account=?1) AND status=0 AND new=0 AND "
 		       "delivered=0 AND kept=0 AND deleted=0 AND bytes=0 AND error IS NULL",
@@ -174,7 +175,11 @@ static int migrate(struct state *st, char **err)
 		state_rollback(st);
 		return -1;
 	}
-	return exec(st, "COMMIT", err);
+	if (exec(st, "COMMIT", err) < 0) {
+		state_rollback(st);   /* a retry (setup) must not find it open */
+		return -1;
+	}
+	return 0;
 }
 
 static int make_parent(const char *path, char **err)
@@ -254,7 +259,8 @@ static int setup(struct state *st, char **err)
 		if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", err) == 0 &&
 		    migrate(st, err) == 0)
 			return 0;
-		if ((sqlite3_errcode(st->db) & 0xff) != SQLITE_BUSY || now_sec() > give_up)
+		if ((sqlite3_errcode(st->db) & 0xff) != SQLITE_BUSY || now_sec() > give_up ||
+		    stop_requested)
 			return -1;
 		usleep(50000);
 	}

@@ -6,7 +6,10 @@ going out in one write with the listing; QUIT is not awaited when no DELE
 was sent.  Every shortcut falls back when the server has changed."""
 
 import re
+import signal
 import sqlite3
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -246,6 +249,36 @@ def test_short_way_failed_once_is_not_taken_again(fake, run, tmp):
         assert "CAPA" in sent(t)
         i = [line for _, line in t].index("PASS ****")
         assert t[i + 1][0] == "S", t
+    assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 2
+
+
+def test_a_stop_or_a_failed_delivery_keeps_the_short_way(fake, run, popsift, tmp):
+    """A session that got its listing and then failed (a stop by SIGTERM,
+    a delivery that failed) says nothing about the way in: the next
+    session still skips CAPA.  A daemon restarted mid-poll would
+    otherwise cost every account on that server a round trip for good."""
+    srv = fake([mkmsg("t1")])
+    cfg = rtt_config(tmp, srv, timeout=10)
+    ok(run("-f", cfg, "run"))
+    srv.add(mkmsg("t2"), "uid-2")
+    srv.set(stall="RETR")
+    retrs = len(srv.commands("RETR"))
+    p = subprocess.Popen([str(popsift), "-f", str(cfg), "run"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(srv.commands("RETR")) == retrs and time.monotonic() < deadline and \
+            p.poll() is None:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 75 and "stopped by a signal" in err, err
+    srv.set(stall=None)
+    bad = rtt_config(tmp, srv, timeout=10, deliver=f"maildir {tmp / 'file'}")
+    (tmp / "file").write_text("not a directory")
+    assert run("-f", bad, "-v", "run").returncode != 0
+    cfg = rtt_config(tmp, srv, timeout=10)
+    r = ok(run("-f", cfg, "-v", "run"))
+    assert "CAPA" not in sent(proto(r.stderr)), r.stderr
     assert len(pt.mbox_messages(tmp / "inbox.mbox")) == 2
 
 
