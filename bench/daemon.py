@@ -259,6 +259,10 @@ USAGE = re.compile(r"^popsift: usage: (\d+) polls \((\d+) on schedule: started (
                    r"([\d.]+) s in its polls, peak RSS (\d+) KB in the daemon and (\d+) KB")
 
 
+# -v also logs each session's dialogue ("ACCOUNT: C: ...", "S:"): not errors
+PROTO = re.compile(r"^\S+: [CS*]: ")
+
+
 def proc_cpu(pid: int) -> tuple[float, float]:
     """(own, reaped children) CPU seconds of pid, from /proc/PID/stat."""
     f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -356,7 +360,7 @@ class Scale:
                 polls[m.group(1)].append(t - t0)
             elif (m := USAGE.match(line)):
                 usage = m
-            elif not line.startswith("popsift: "):
+            elif not line.startswith("popsift: ") and not PROTO.match(line):
                 errors.append(line)
         n = sum(len(v) for v in polls.values())
         iv = self.args.interval
