@@ -38,6 +38,7 @@ struct conn {
 	int     sent_credentials;   /* USER/PASS, APOP or AUTH went out */
 	char    mech[32];           /* "APOP" or the SASL mechanism libcurl chose */
 	int     greeting_ts;        /* the greeting has an APOP timestamp */
+	int     heard;              /* the server sent a line (before TLS: in clear) */
 	char    sasl[256];          /* the SASL line of CAPA */
 	struct caps caps;           /* what CAPA and the greeting said (or the cache) */
 	int     capa_sent;          /* libcurl sent CAPA: its status line is next */

@@ -95,6 +95,7 @@ static void observe(struct conn *c, curl_infotype type, const char *p, size_t n)
 	}
 	if (type != CURLINFO_HEADER_IN)
 		return;
+	c->heard = 1;
 	if (n >= 3 && memcmp(p, "+OK", 3) == 0 && memchr(p, '<', n) && memchr(p, '@', n))
 		c->greeting_ts = 1;
 	if (n > 5 && strncasecmp(p, "SASL ", 5) == 0)
@@ -214,6 +215,18 @@ static int no_method(const struct conn *c, const struct account *a, char **err)
 	return EX_UNAVAILABLE;
 }
 
+/* Silence, or a TLS handshake that fails at once, before any line from
+ * the server: the commonest slip when moving from mpop (tls on means
+ * STARTTLS there unless tls_starttls off) or fetchmail (ssl). */
+static const char *tls_port_hint(const struct account *a)
+{
+	if (a->tls == TLS_ON)
+		return " (if this port speaks plain POP3 first, as 110 does, write "
+		       "tls starttls; tls on is for POP3S, usually 995)";
+	return " (no greeting: if this port speaks TLS from the start, as POP3S on 995 "
+	       "does, write tls on)";
+}
+
 /* libcurl's failure, in the user's terms, and its sysexits code. */
 static int classify(const struct conn *c, CURLcode rc, const struct account *a,
 		    const char *detail, char **err)
@@ -235,7 +248,8 @@ static int classify(const struct conn *c, CURLcode rc, const struct account *a,
 		seterr(err, "stopped by a signal while connecting to %s:%d", a->host, a->port);
 		return EX_TEMPFAIL;
 	case CURLE_OPERATION_TIMEDOUT:
-		seterr(err, "%s:%d timed out after %d s", a->host, a->port, a->timeout);
+		seterr(err, "%s:%d timed out after %d s%s", a->host, a->port, a->timeout,
+		       c->heard ? "" : tls_port_hint(a));
 		return EX_TEMPFAIL;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_CONNECT:
@@ -251,8 +265,9 @@ static int classify(const struct conn *c, CURLcode rc, const struct account *a,
 		       "tls_ca_file trusts its CA; see popsift.conf(5))");
 		return EX_UNAVAILABLE;
 	default:
-		seterr(err, "connection to %s:%d failed during greeting, TLS or login: %s",
-		       a->host, a->port, why);
+		seterr(err, "connection to %s:%d failed during greeting, TLS or login: %s%s",
+		       a->host, a->port, why, rc == CURLE_SSL_CONNECT_ERROR && !c->heard ?
+		       tls_port_hint(a) : "");
 		return rc == CURLE_WEIRD_SERVER_REPLY ? EX_UNAVAILABLE : EX_TEMPFAIL;
 	}
 }
@@ -491,7 +506,9 @@ static ssize_t read_greeting(struct conn *c, char *buf, size_t cap, char **err)
 			continue;
 		int ms = (int)((end - now_sec()) * 1000);
 		if (ms <= 0 || (r = conn_wait_ms(c, 0, ms)) == 0) {
-			seterr(err, "no greeting within %d s", c->timeout_ms / 1000);
+			seterr(err, "no greeting within %d s%s", c->timeout_ms / 1000,
+			       c->tls ? "" : " (if this port speaks TLS from the start, as POP3S "
+			       "on 995 does, write tls on)");
 			return -2;
 		}
 		if (r == -2) {

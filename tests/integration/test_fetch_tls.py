@@ -71,6 +71,24 @@ def test_tls_starttls_on_plain_port(dovecot, config, run, tmp):
     assert len(lg) == 1 and ", TLS" in lg[0], lg   # logged in over TLS on the plain port
 
 
+@pytest.mark.parametrize("tls,port,hint", [
+    ("starttls", "ssl", "write tls on"),       # mpop's tls on means STARTTLS
+    ("off", "ssl", "write tls on"),
+    ("on", "plain", "write tls starttls"),
+])
+def test_the_wrong_tls_for_the_port_says_which(dovecot, config, run, tmp, tls, port, hint):
+    """The commonest slip when moving from mpop or fetchmail: STARTTLS or
+    plain text against POP3S (silence, then a timeout), or POP3S against a
+    plain port (a failed handshake).  The error says what to write."""
+    dovecot.add_message("alice", mkmsg("wrong-port"))
+    p = dovecot.port_ssl if port == "ssl" else dovecot.port
+    cfg = config(tls=tls, port=p, timeout=2, auth="user")
+    for args in (["run"], ["new"]):
+        r = failed(run("-f", cfg, *args))
+        assert hint in r.stderr, r.stderr
+    assert dovecot.count("alice") == 1
+
+
 @pytest.mark.parametrize("tls", ["on", "starttls"])
 def test_self_signed_refused_without_ca_file(dovecot, config, run, tmp, tls):
     dovecot.add_message("alice", mkmsg("noca"))
