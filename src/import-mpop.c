@@ -187,6 +187,19 @@ static void emit_tls(struct mp *m, const struct macct *a)
 			lost(m, line, "%s %s: no equivalent", no[i], v);
 }
 
+/* mpop speaks SOCKS 5 and lets the proxy resolve names (Tor's way):
+ * socks5h, its default port 1080. */
+static void emit_proxy(struct mp *m, const struct macct *a)
+{
+	const char *h = get(a, "proxy_host", NULL), *p = get(a, "proxy_port", NULL);
+	if (h == NULL || *h == '\0')
+		return;
+	char *url = xasprintf("socks5h://%s%s%s:%s", strchr(h, ':') ? "[" : "", h,
+			      strchr(h, ':') ? "]" : "", p && *p ? p : "1080");
+	import_put(m->out, "proxy", url);
+	free(url);
+}
+
 static void emit_login(struct mp *m, const struct macct *a)
 {
 	int line = a->line;
@@ -296,7 +309,7 @@ static const char *const known[] = {
 	"tls_trust_file", "tls_fingerprint", "tls_certcheck", "tls_cert_file", "tls_key_file",
 	"tls_crl_file", "tls_priorities", "tls_host_override", "tls_min_dh_prime_bits", "auth",
 	"delivery", "keep", "only_new", "killsize", "skipsize", "filter", "timeout",
-	"received_header", "uidls_file", "pipelining", NULL,
+	"received_header", "uidls_file", "pipelining", "proxy_host", "proxy_port", NULL,
 };
 
 /* What the account sets that nothing above reads; each key once. */
@@ -314,8 +327,7 @@ static void emit_unknown(struct mp *m, const struct macct *a)
 		if (!strcmp(k, "eval"))
 			lost(m, a->kv[i].line, "eval %s: not run while converting: write what it "
 			     "prints", v);
-		else if (!strcmp(k, "proxy_host") || !strcmp(k, "proxy_port") ||
-			 !strcmp(k, "socket") || !strcmp(k, "source_ip") || !strcmp(k, "ntlmdomain"))
+		else if (!strcmp(k, "socket") || !strcmp(k, "source_ip") || !strcmp(k, "ntlmdomain"))
 			lost(m, a->kv[i].line, "%s %s: no equivalent", k, v);
 		else
 			lost(m, a->kv[i].line, "%s %s: not understood", k, v);
@@ -356,6 +368,7 @@ static void emit_account(struct mp *m, const struct macct *a)
 		fprintf(m->out, "port %s\n", v);
 	emit_login(m, a);
 	emit_tls(m, a);
+	emit_proxy(m, a);
 	v = get(a, "keep", NULL);
 	fprintf(m->out, "keep %s\n", on(v) ? "yes" : "no");
 	emit_sizes(m, a);

@@ -66,14 +66,15 @@ static void mpop_accounts(void)
 		  "tls on\nkeep no\nmax_size 2m\n"),
 	      "mpop: inherited user, empty password unsets, passwordeval, tls_starttls off");
 	CHECK(has(c.out, "could not convert: eval echo tls off: not run"), "mpop: eval not run");
-	CHECK(has(c.out, "could not convert: proxy_host tor"), "mpop: proxy said");
+	CHECK(has(c.out, "proxy socks5h://tor:1080\n"), "mpop: proxy_host, SOCKS 5 at 1080");
+	CHECK(!has(c.out, "could not convert: proxy_host"), "mpop: proxy converted");
 	CHECK(has(c.out, "could not convert: delivery exchange /x: no equivalent"),
 	      "mpop: exchange said");
 	CHECK(has(c.out, "could not convert: auth scram-sha-256"), "mpop: unknown auth said");
 	CHECK(has(c.out, "could not convert: frobnicate 1: not understood (rc:26)"),
 	      "mpop: unknown key with file:line");
 	CHECK(!has(c.out, "filter"), "mpop: an empty filter is no filter");
-	CHECK(has(c.sum, "rc: 3 accounts converted; could not convert 5 settings:"),
+	CHECK(has(c.sum, "rc: 3 accounts converted; could not convert 4 settings:"),
 	      "mpop: summary");
 	CHECK(has(c.sum, "popsift import mpop-uidls ~/.mpop_uidls/me_at_h3 three\n"),
 	      "mpop: the UIDL import for each account");
