@@ -15,10 +15,12 @@ PY=/usr/bin/python3
 OUT=tests/out
 mkdir -p "$OUT"
 export PYTHONDONTWRITEBYTECODE=1
-# `make check SANITIZE=1` hands SANITIZE=1 to every make below it through
-# MAKEFLAGS: the tests that build the tree themselves (make dist, make
-# install, the Debian package) must see a plain make, as a user would.
-unset MAKEFLAGS MFLAGS MAKELEVEL
+# `make check SANITIZE=1` hands SANITIZE=1 to every make below it, through
+# MAKEFLAGS and in the environment (make exports command-line variables):
+# the tests that build the tree themselves (make dist, make install, the
+# Debian package) must see a plain make, as a user would.  POPSIFT_SANITIZE
+# tells the tests.
+unset MAKEFLAGS MFLAGS MAKELEVEL SANITIZE
 
 # ---------------------------------------------------------------- unit tests
 u_pass=0 u_fail=0 u_bins=0 u_bad=""

@@ -239,7 +239,7 @@ def test_logrotate_user_config(tmp_path):
 def test_make_install(tmp_path):
     dest = tmp_path / "dest"
     p = subprocess.run(["make", "-C", str(REPO), "install", f"DESTDIR={dest}", "PREFIX=/usr"],
-                       capture_output=True, text=True, timeout=1800)
+                       capture_output=True, text=True, timeout=1800, env=pt.plain_make_env())
     assert p.returncode == 0, p.stdout + p.stderr
     want = ["usr/bin/popsift", "usr/share/man/man1/popsift.1",
             "usr/share/man/man5/popsift.conf.5", "usr/share/man/man5/popsift.rules.5",

@@ -66,7 +66,7 @@ def test_version_everywhere():
 
 def _run(cmd, cwd, timeout=BUILD_TIMEOUT, env=None):
     p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, errors="replace",
-                       timeout=timeout, env=env)
+                       timeout=timeout, env=pt.plain_make_env(env))
     assert p.returncode == 0, f"{cmd} exited {p.returncode}:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
     return p
 
@@ -160,7 +160,7 @@ def test_debian_package(tmp_path):
     v = _version()
     src = tmp_path / f"popsift-{v}"
     _copy_tree(src)
-    env = dict(os.environ, DEB_BUILD_OPTIONS="parallel=2")
+    env = dict(pt.plain_make_env(), DEB_BUILD_OPTIONS="parallel=2")
     log = _run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env).stdout
     # dpkg-buildflags' hardening reaches every compile and the link (blhc's check)
     cc = [l for l in log.splitlines() if re.match(r"^(cc|gcc)\s", l)]

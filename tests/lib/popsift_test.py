@@ -549,6 +549,16 @@ service pop3-login {{
                 p.unlink()
 
 
+def plain_make_env(env: dict | None = None) -> dict:
+    """The environment (os.environ by default) as a user's shell has it:
+    without what `make check SANITIZE=1` hands down (SANITIZE is exported
+    by make, MAKEFLAGS carries it), for the tests that run make themselves."""
+    e = dict(os.environ if env is None else env)
+    for k in ("SANITIZE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        e.pop(k, None)
+    return e
+
+
 # --------------------------------------------------------------------------
 # popsift config and binary
 
